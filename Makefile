@@ -1,0 +1,142 @@
+# husk: the one entry point. `make` builds everything under build/,
+# `make check` runs every test, `make demo` shows a container in a VM.
+.DEFAULT_GOAL := all
+.SECONDEXPANSION:
+SHELL := /bin/bash
+
+VERSION := 0.1.0
+B := build
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+DATADIR := $(PREFIX)/share/husk
+export HUSK_CACHE ?= $(HOME)/.cache/husk
+# Point these at another kernel or initrd to skip building ours.
+KERNEL ?= $(B)/kernel/bzImage
+INITRD ?= $(B)/initrd.img
+PYTHON ?= /usr/bin/python3
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
+COMMON_CFLAGS := -std=gnu11 -g $(WARN) -fstack-protector-strong -D_GNU_SOURCE \
+	-DHUSK_VERSION='"$(VERSION)"' -Iprotocol -MMD -MP
+
+HOST_CC ?= gcc
+HOST_CFLAGS := $(COMMON_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 -fPIE
+HOST_LDFLAGS := -pie -Wl,-z,relro,-z,now
+SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+MUSL := $(B)/musl
+GUEST_CC := musl-gcc
+GUEST_CFLAGS := $(COMMON_CFLAGS) -Os -I$(MUSL)/include -ffunction-sections -fdata-sections
+GUEST_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -s
+
+PROTO_SRC := protocol/err.c protocol/frame.c protocol/msg.c
+AGENT_SRC := $(wildcard init/*.c agent/*.c)
+HOST_SRC := $(filter-out host-tool/main.c,$(wildcard host-tool/*.c))
+MKINITRD_SRC := $(filter-out initrd-builder/main.c,$(wildcard initrd-builder/*.c))
+
+hobj = $(patsubst %.c,$(B)/host/%.o,$(1))
+gobj = $(patsubst %.c,$(B)/guest/%.o,$(1))
+
+DEPS_STAMP := $(B)/.deps-installed
+
+.PHONY: all deps kernel check unit fuzz-replay integration fuzz demo bench install clean
+all: $(B)/husk $(B)/husk-agent $(B)/husk-mkinitrd $(INITRD) $(KERNEL)
+
+# Debian packages; re-checked when the list changes.
+$(DEPS_STAMP): scripts/install-deps.sh
+	@scripts/install-deps.sh
+	@mkdir -p $(B) && touch $@
+deps: $(DEPS_STAMP)
+
+# libuv and json-c built against musl (cached outside the tree).
+$(MUSL)/.done: scripts/musl-deps.sh | $(DEPS_STAMP)
+	@scripts/musl-deps.sh $(MUSL)
+	@test -f $@
+
+$(B)/host/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(B)/guest/%.o: %.c | $(MUSL)/.done
+	@mkdir -p $(@D)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(B)/husk: $(call hobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c)
+	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -luv -ljson-c -lutil
+
+$(B)/husk-agent: $(call gobj,$(PROTO_SRC) $(AGENT_SRC))
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@ $(MUSL)/lib/libuv.a $(MUSL)/lib/libjson-c.a
+
+$(B)/husk-mkinitrd: $(call hobj,protocol/err.c $(MKINITRD_SRC) initrd-builder/main.c)
+	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -larchive -ljson-c
+
+$(B)/initrd.img: $(B)/husk-mkinitrd $(B)/husk-agent initrd-builder/initrd.list
+	$(B)/husk-mkinitrd -z -o $@ initrd-builder/initrd.list
+
+$(B)/kernel/bzImage: kernel/husk.config kernel/build.sh | $(DEPS_STAMP)
+	kernel/build.sh $(B)/kernel
+kernel: $(KERNEL)
+
+# Small static programs for tests and benchmarks (musl, no libraries).
+$(B)/tests/husk-testhelper: tests/helper/husk-testhelper.c | $(MUSL)/.done
+	@mkdir -p $(@D)
+	$(GUEST_CC) -std=gnu11 -Os $(WARN) -D_GNU_SOURCE -static -s $< -o $@
+$(B)/bench/floor-init: bench/floor-init.c | $(MUSL)/.done
+	@mkdir -p $(@D)
+	$(GUEST_CC) -std=gnu11 -Os $(WARN) -D_GNU_SOURCE -static -s $< -o $@
+
+# ---- unit tests (cmocka) ----
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(addprefix $(B)/tests/,$(UNIT_TESTS))
+# What each unit test links besides the protocol.
+test_cpio_SRC := $(MKINITRD_SRC)
+test_cpio_LIBS := -larchive
+test_config_SRC := host-tool/config.c
+$(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(COMMON_CFLAGS) -O1 $(SAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
+		-lcmocka -ljson-c $(test_$*_LIBS)
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+# ---- fuzz targets: one libFuzzer binary replays the corpus or fuzzes ----
+FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
+fuzz_config_SRC := host-tool/config.c
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	clang $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(PROTO_SRC) \
+		$(fuzz_$*_SRC) -o $@ -ljson-c
+fuzz-replay: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZERS); do echo "== replay $$f"; \
+		$(B)/fuzz/$$f -runs=0 tests/fuzz/corpus/$$f; done
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZERS); do mkdir -p $(B)/fuzz/corpus-$$f; \
+		$(B)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(B)/fuzz/ \
+		$(B)/fuzz/corpus-$$f tests/fuzz/corpus/$$f; done
+
+# ---- integration tests: real VMs under TCG ----
+integration: all $(B)/tests/husk-testhelper
+	HUSK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/integration
+
+check: unit fuzz-replay integration
+
+demo: all
+	@scripts/demo.sh $(B)
+
+bench: all $(B)/bench/floor-init $(B)/tests/husk-testhelper
+	@HUSK_BUILD=$(abspath $(B)) $(PYTHON) bench/run.py
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
+	install -m 0755 $(B)/husk $(DESTDIR)$(BINDIR)/husk
+	install -m 0755 $(B)/husk-mkinitrd $(DESTDIR)$(BINDIR)/husk-mkinitrd
+	install -m 0644 $(KERNEL) $(DESTDIR)$(DATADIR)/kernel
+	install -m 0644 $(INITRD) $(DESTDIR)$(DATADIR)/initrd.img
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,116 @@
+/* The guest agent: one channel to the host, containers, processes, streams. */
+#ifndef HUSK_AGENT_H
+#define HUSK_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "husk-proto.h"
+
+#define AGENT_PORT_NAME "org.husk.agent.0"
+#define AGENT_RUN_DIR "/run/husk"
+
+struct agent_container {
+	char *id;
+	char *rootfs; /* where the share (sub)directory is mounted in the agent */
+	bool readonly;
+	pid_t init_pid; /* first process: its namespaces are the container's */
+	bool stopped;
+	struct agent_container *next;
+};
+
+enum agent_stream_kind { STREAM_IN = 0, STREAM_OUT = 1, STREAM_ERR = 2 };
+
+struct agent_process;
+
+struct agent_stream {
+	uint32_t id;
+	enum agent_stream_kind kind;
+	struct agent_process *proc;
+	uv_pipe_t pipe;
+	bool open;        /* pipe handle initialised and not yet closing */
+	bool eof;         /* OUT/ERR: pipe reached EOF and CLOSE was queued */
+	bool reading;     /* OUT/ERR: uv_read_start in effect */
+	uint32_t credit;  /* OUT/ERR: bytes we may still send to the host */
+	uint32_t pending; /* IN: bytes queued to the pipe, not yet written */
+	bool close_req;   /* IN: the host sent CLOSE */
+};
+
+struct agent_process {
+	uint32_t id; /* = stdin stream id */
+	uint32_t request_id; /* start request awaiting its reply, 0 once replied */
+	struct agent_container *container;
+	pid_t pid;
+	bool is_init;
+	bool exited;
+	int status; /* shell convention */
+	int signal;
+	struct agent_stream streams[3];
+	uv_pipe_t errpipe; /* exec result from the child */
+	bool errpipe_open;
+	int exec_result[2]; /* from the child: spawn stage, errno; zero on exec */
+	size_t exec_got;
+	int handles; /* open libuv handles; freed when 0 and done */
+	bool done;   /* exit event sent, or the start failed */
+	struct agent_process *next;
+};
+
+struct agent {
+	uv_loop_t *loop;
+	uv_pipe_t chan;
+	uv_signal_t sigchld;
+	uv_timer_t reopen;
+	int chan_fd;
+	uint8_t *rbuf; /* channel read buffer */
+	size_t rlen;
+	struct agent_container *containers;
+	struct agent_process *procs;
+	bool shutting_down;
+};
+
+extern struct agent agent;
+
+/* channel.c */
+int agent_channel_open(struct husk_err *err);
+void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len);
+/* Queue a buffer that already has HUSK_FRAME_HDR bytes of room in front of
+ * len payload bytes; takes ownership of buf. */
+void agent_send_owned(uint16_t type, uint32_t stream, uint8_t *buf, uint32_t len);
+void agent_send_json(uint16_t type, struct json_object *o);
+void agent_send_window(uint32_t stream, uint32_t n);
+void agent_reply_error(uint32_t id, const struct husk_err *err);
+void agent_reply_ok(uint32_t id, int64_t pid);
+/* Reply, and power the VM off once the reply is written. */
+void agent_reply_ok_then_poweroff(uint32_t id);
+
+/* handlers.c */
+void agent_handle_request(const char *payload, size_t len);
+struct agent_container *agent_container_find(const char *id);
+
+/* process.c */
+int agent_process_start(uint32_t request_id, struct agent_container *c,
+			const struct husk_process *spec, const struct husk_streams *s,
+			struct husk_err *err);
+struct agent_process *agent_process_find(uint32_t id);
+struct agent_stream *agent_stream_find(uint32_t id);
+void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t len);
+void agent_stream_window(struct agent_stream *st, uint32_t n);
+void agent_stream_close(struct agent_stream *st);
+void agent_reap(void);
+
+/* spawn.c: fork the process; the child reports failure on errfd. */
+enum spawn_stage {
+	SPAWN_STAGE_SETUP = 1,
+	SPAWN_STAGE_ROOT = 2,
+	SPAWN_STAGE_USER = 3,
+	SPAWN_STAGE_CWD = 4,
+	SPAWN_STAGE_EXEC = 5,
+};
+pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
+		  const int stdio[3], int errfd, struct husk_err *err);
+const char *agent_spawn_stage_name(int stage);
+
+#endif

@@ -1,0 +1,280 @@
+/* The one channel to the host: a virtio-serial port carrying frames. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "husk-log.h"
+#include "../init/init.h"
+
+#define RBUF_CAP (HUSK_FRAME_HDR + HUSK_FRAME_MAX_PAYLOAD)
+
+struct wreq {
+	uv_write_t req;
+	uint8_t *buf;
+	void (*then)(void);
+};
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	if (status < 0 && status != UV_ECANCELED)
+		log_warn("channel write: %s", uv_strerror(status));
+	free(w->buf);
+	if (w->then)
+		w->then();
+	free(w);
+}
+
+static void send_buf(uint8_t *buf, size_t len, void (*then)(void))
+{
+	struct wreq *w = calloc(1, sizeof *w);
+	if (!w) {
+		free(buf);
+		log_error("out of memory queueing a frame");
+		return;
+	}
+	w->buf = buf;
+	w->then = then;
+	uv_buf_t b = uv_buf_init((char *)buf, len);
+	int r = uv_write(&w->req, (uv_stream_t *)&agent.chan, &b, 1, write_done);
+	if (r < 0) {
+		log_warn("channel write: %s", uv_strerror(r));
+		free(buf);
+		free(w);
+		if (then)
+			then();
+	}
+}
+
+void agent_send_owned(uint16_t type, uint32_t stream, uint8_t *buf, uint32_t len)
+{
+	husk_frame_encode_hdr(buf, type, stream, len);
+	send_buf(buf, HUSK_FRAME_HDR + len, NULL);
+}
+
+void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len)
+{
+	uint8_t *buf = malloc(HUSK_FRAME_HDR + len);
+	if (!buf) {
+		log_error("out of memory queueing a frame");
+		return;
+	}
+	if (len)
+		memcpy(buf + HUSK_FRAME_HDR, payload, len);
+	agent_send_owned(type, stream, buf, len);
+}
+
+static void send_json_then(uint16_t type, struct json_object *o, void (*then)(void))
+{
+	struct husk_err err;
+	uint8_t *buf;
+	int64_t n = husk_frame_json(type, o, &buf, &err);
+	json_object_put(o);
+	if (n < 0) {
+		log_error("cannot send %s: %s", husk_frame_type_name(type), err.msg);
+		if (then)
+			then();
+		return;
+	}
+	send_buf(buf, (size_t)n, then);
+}
+
+void agent_send_json(uint16_t type, struct json_object *o)
+{
+	send_json_then(type, o, NULL);
+}
+
+void agent_send_window(uint32_t stream, uint32_t n)
+{
+	uint8_t p[4];
+	husk_put_be32(p, n);
+	agent_send_frame(HUSK_FRAME_WINDOW, stream, p, 4);
+}
+
+void agent_reply_error(uint32_t id, const struct husk_err *err)
+{
+	struct husk_reply r = { .id = id, .err_code = err->code, .message = (char *)err->msg,
+				.pid = -1 };
+	log_debug("request %u failed: %s", id, err->msg);
+	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+}
+
+void agent_reply_ok(uint32_t id, int64_t pid)
+{
+	struct husk_reply r = { .id = id, .pid = pid };
+	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+}
+
+static void send_error_frame(const struct husk_err *err)
+{
+	log_warn("bad frame from host: %s", err->msg);
+	agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err->code, err->msg));
+}
+
+static void poweroff_now(void)
+{
+	init_poweroff();
+}
+
+void agent_reply_ok_then_poweroff(uint32_t id)
+{
+	struct husk_reply r = { .id = id, .pid = -1 };
+	send_json_then(HUSK_FRAME_REPLY, husk_reply_encode(&r), poweroff_now);
+}
+
+static void dispatch(const struct husk_frame_hdr *h, const uint8_t *payload)
+{
+	struct husk_err err = { 0 };
+	struct agent_stream *st;
+
+	switch (h->type) {
+	case HUSK_FRAME_REQUEST:
+		agent_handle_request((const char *)payload, h->length);
+		return;
+	case HUSK_FRAME_DATA:
+	case HUSK_FRAME_WINDOW:
+	case HUSK_FRAME_CLOSE:
+		st = agent_stream_find(h->stream);
+		if (!st) {
+			husk_err_set(&err, EBADF, "%s frame for unknown stream %u",
+				     husk_frame_type_name(h->type), h->stream);
+			break;
+		}
+		if ((h->type == HUSK_FRAME_WINDOW) == (st->kind == STREAM_IN)) {
+			husk_err_set(&err, EPROTO, "%s frame on %s stream %u",
+				     husk_frame_type_name(h->type),
+				     st->kind == STREAM_IN ? "stdin" : "output", h->stream);
+			break;
+		}
+		if (h->type == HUSK_FRAME_DATA)
+			agent_stream_data(st, payload, h->length);
+		else if (h->type == HUSK_FRAME_WINDOW)
+			agent_stream_window(st, husk_get_be32(payload));
+		else
+			agent_stream_close(st);
+		return;
+	default:
+		husk_err_set(&err, EPROTO, "unexpected %s frame from the host",
+			     husk_frame_type_name(h->type));
+		break;
+	}
+	send_error_frame(&err);
+}
+
+static void consume(void)
+{
+	size_t off = 0;
+	while (off < agent.rlen) {
+		struct husk_frame_hdr h;
+		struct husk_err err = { 0 };
+		int r = husk_frame_parse(agent.rbuf + off, agent.rlen - off, &h, &err);
+		if (r == HUSK_PARSE_NEED_MORE)
+			break;
+		if (r == HUSK_PARSE_BAD) {
+			send_error_frame(&err);
+			off += husk_frame_resync(agent.rbuf + off, agent.rlen - off);
+			continue;
+		}
+		dispatch(&h, agent.rbuf + off + HUSK_FRAME_HDR);
+		off += HUSK_FRAME_HDR + h.length;
+	}
+	if (off) {
+		memmove(agent.rbuf, agent.rbuf + off, agent.rlen - off);
+		agent.rlen -= off;
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init((char *)agent.rbuf + agent.rlen, RBUF_CAP - agent.rlen);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void reopen_cb(uv_timer_t *t)
+{
+	(void)t;
+	uv_read_start((uv_stream_t *)&agent.chan, alloc_cb, read_cb);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (n > 0) {
+		agent.rlen += n;
+		consume();
+		return;
+	}
+	if (n == 0)
+		return;
+	/* The host went away (EOF or error). Drop any half frame and listen
+	 * again shortly: a host that reconnects starts from a frame boundary. */
+	log_warn("channel: %s; waiting for the host", uv_strerror((int)n));
+	agent.rlen = 0;
+	uv_read_stop(s);
+	uv_timer_start(&agent.reopen, reopen_cb, 200, 0);
+}
+
+static int find_port(char *dev, size_t size, struct husk_err *err)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	if (!d)
+		return husk_err_sys(err, errno, "no virtio-serial ports (/sys/class/virtio-ports)");
+	while ((e = readdir(d))) {
+		char path[300], name[64] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, name, sizeof name - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		name[n] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		if (strcmp(name, AGENT_PORT_NAME) == 0) {
+			snprintf(dev, size, "/dev/%s", e->d_name);
+			closedir(d);
+			return 0;
+		}
+	}
+	closedir(d);
+	return husk_err_set(err, ENODEV, "no virtio-serial port named %s", AGENT_PORT_NAME);
+}
+
+int agent_channel_open(struct husk_err *err)
+{
+	char dev[300];
+	struct utsname u;
+	if (find_port(dev, sizeof dev, err) < 0)
+		return -1;
+	agent.chan_fd = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (agent.chan_fd < 0)
+		return husk_err_sys(err, errno, "open %s", dev);
+	agent.rbuf = malloc(RBUF_CAP);
+	if (!agent.rbuf)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	uv_pipe_init(agent.loop, &agent.chan, 0);
+	int r = uv_pipe_open(&agent.chan, agent.chan_fd);
+	if (r < 0)
+		return husk_err_set(err, -r, "channel %s: %s", dev, uv_strerror(r));
+	uv_timer_init(agent.loop, &agent.reopen);
+	uname(&u);
+	struct husk_hello hello = { .agent_version = HUSK_VERSION,
+				    .protocol = HUSK_PROTO_VERSION,
+				    .kernel_release = u.release };
+	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello));
+	uv_read_start((uv_stream_t *)&agent.chan, alloc_cb, read_cb);
+	log_debug("channel %s open", dev);
+	return 0;
+}

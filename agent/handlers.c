@@ -1,0 +1,164 @@
+/* Request handlers: one function per op, found through a table. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "husk-log.h"
+
+typedef int (*handler_fn)(const struct husk_request *r, struct husk_err *err);
+
+struct agent_container *agent_container_find(const char *id)
+{
+	for (struct agent_container *c = agent.containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+static int do_ping(const struct husk_request *r, struct husk_err *err)
+{
+	(void)err;
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
+static int valid_id(const char *id)
+{
+	if (!id[0] || strlen(id) > 128 || id[0] == '.')
+		return 0;
+	for (const char *p = id; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *p))
+			return 0;
+	return 1;
+}
+
+static int mount_share(const struct husk_rootfs *rf, const char *dst, struct husk_err *err)
+{
+	unsigned long flags = MS_NOSUID | MS_NODEV;
+	if (rf->readonly)
+		flags |= MS_RDONLY;
+	if (strcmp(rf->fstype, "9p") == 0) {
+		if (mount(rf->tag, dst, "9p", flags,
+			  "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0)
+			return husk_err_sys(err, errno, "mount 9p share %s", rf->tag);
+	} else if (mount(rf->tag, dst, "virtiofs", flags, NULL) < 0) {
+		return husk_err_sys(err, errno, "mount virtio-fs share %s", rf->tag);
+	}
+	return 0;
+}
+
+static int do_create(const struct husk_request *r, struct husk_err *err)
+{
+	const char *id = r->u.create.id;
+	_cleanup_free_ char *dir = NULL, *share = NULL, *root = NULL;
+	struct stat st;
+
+	if (!valid_id(id))
+		return husk_err_set(err, EINVAL, "invalid container id \"%s\"", id);
+	if (agent_container_find(id))
+		return husk_err_set(err, EEXIST, "container %s already exists", id);
+	if (asprintf(&dir, AGENT_RUN_DIR "/%s", id) < 0 || asprintf(&share, "%s/share", dir) < 0 ||
+	    asprintf(&root, "%s/%s", share, r->u.create.rootfs.path ? r->u.create.rootfs.path : "") < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	mkdir(AGENT_RUN_DIR, 0700);
+	if (mkdir(dir, 0700) < 0 || mkdir(share, 0755) < 0)
+		return husk_err_sys(err, errno, "mkdir %s", share);
+	if (mount_share(&r->u.create.rootfs, share, err) < 0)
+		goto undo;
+	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		husk_err_set(err, ENOENT, "rootfs %s is not a directory in share %s",
+			     r->u.create.rootfs.path, r->u.create.rootfs.tag);
+		umount2(share, MNT_DETACH);
+		goto undo;
+	}
+	if (r->u.create.hostname && sethostname(r->u.create.hostname, strlen(r->u.create.hostname)) < 0)
+		log_warn("sethostname: %s", strerror(errno));
+	struct agent_container *c = calloc(1, sizeof *c);
+	if (!c || !(c->id = strdup(id))) {
+		free(c);
+		umount2(share, MNT_DETACH);
+		husk_err_set(err, ENOMEM, "out of memory");
+		goto undo;
+	}
+	c->rootfs = husk_steal(root);
+	c->readonly = r->u.create.rootfs.readonly;
+	c->next = agent.containers;
+	agent.containers = c;
+	log_debug("container %s created", id);
+	agent_reply_ok(r->id, -1);
+	return 0;
+undo:
+	rmdir(share);
+	rmdir(dir);
+	return -1;
+}
+
+static int do_start(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_container *c = agent_container_find(r->u.start.container);
+	const struct husk_streams *s = &r->u.start.streams;
+	if (!c)
+		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.start.container);
+	if (c->stopped)
+		return husk_err_set(err, ESRCH, "container %s is stopped", c->id);
+	if (agent_stream_find(s->in) || agent_stream_find(s->out) || agent_stream_find(s->err))
+		return husk_err_set(err, EEXIST, "streams %u/%u/%u are in use", s->in, s->out, s->err);
+	/* replies once the exec result is known */
+	return agent_process_start(r->id, c, &r->u.start.process, s, err);
+}
+
+static int do_signal(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_process *p = agent_process_find(r->u.signal.process);
+	if (!p)
+		return husk_err_set(err, ESRCH, "no process %u", r->u.signal.process);
+	if (p->exited || p->pid <= 0)
+		return husk_err_set(err, ESRCH, "process %u has exited", p->id);
+	if (kill(p->pid, r->u.signal.signal) < 0)
+		return husk_err_sys(err, errno, "kill %d", (int)p->pid);
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
+static int do_shutdown(const struct husk_request *r, struct husk_err *err)
+{
+	(void)err;
+	agent.shutting_down = true;
+	sync();
+	agent_reply_ok_then_poweroff(r->id);
+	return 0;
+}
+
+static const handler_fn handlers[] = {
+	[HUSK_OP_PING] = do_ping,
+	[HUSK_OP_CONTAINER_CREATE] = do_create,
+	[HUSK_OP_PROCESS_START] = do_start,
+	[HUSK_OP_PROCESS_SIGNAL] = do_signal,
+	[HUSK_OP_SHUTDOWN] = do_shutdown,
+};
+
+void agent_handle_request(const char *payload, size_t len)
+{
+	struct husk_request r;
+	struct husk_err err = { 0 };
+	if (husk_request_decode(payload, len, &r, &err) < 0) {
+		uint32_t id = husk_request_peek_id(payload, len);
+		if (id)
+			agent_reply_error(id, &err);
+		else
+			agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
+		return;
+	}
+	log_debug("request %u %s", r.id, r.op_name);
+	if (agent.shutting_down)
+		agent_reply_error(r.id, &(struct husk_err){ ESHUTDOWN, "the VM is shutting down" });
+	else if ((size_t)r.op >= sizeof handlers / sizeof handlers[0] || !handlers[r.op])
+		agent_reply_error(r.id, &(struct husk_err){ EOPNOTSUPP, "operation not supported" });
+	else if (handlers[r.op](&r, &err) < 0)
+		agent_reply_error(r.id, &err);
+	husk_request_free(&r);
+}

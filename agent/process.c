@@ -1,0 +1,382 @@
+/* Container processes: start, stdio streams with credit, exit, reaping. */
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "husk-log.h"
+
+struct stdin_write {
+	uv_write_t req;
+	struct agent_stream *st;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct agent_process *agent_process_find(uint32_t id)
+{
+	for (struct agent_process *p = agent.procs; p; p = p->next)
+		if (p->id == id && !p->done)
+			return p;
+	return NULL;
+}
+
+struct agent_stream *agent_stream_find(uint32_t id)
+{
+	for (struct agent_process *p = agent.procs; p; p = p->next)
+		for (int i = 0; i < 3; i++)
+			if (p->streams[i].id == id && !p->done)
+				return &p->streams[i];
+	return NULL;
+}
+
+static void process_free_if_idle(struct agent_process *p)
+{
+	if (!p->done || p->handles > 0)
+		return;
+	for (struct agent_process **pp = &agent.procs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	free(p);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct agent_process *p = h->data;
+	p->handles--;
+	process_free_if_idle(p);
+}
+
+static void stream_close(struct agent_stream *st)
+{
+	if (!st->open)
+		return;
+	st->open = false;
+	st->reading = false;
+	uv_close((uv_handle_t *)&st->pipe, handle_closed);
+}
+
+static void close_everything(struct agent_process *p)
+{
+	for (int i = 0; i < 3; i++)
+		stream_close(&p->streams[i]);
+	if (p->errpipe_open) {
+		p->errpipe_open = false;
+		uv_close((uv_handle_t *)&p->errpipe, handle_closed);
+	}
+}
+
+/* The exit event goes out only once the start was answered and both output
+ * streams reached EOF, so it follows every byte of output on the channel. */
+static void maybe_finish(struct agent_process *p)
+{
+	if (p->done || !p->exited || p->request_id || !p->streams[STREAM_OUT].eof ||
+	    !p->streams[STREAM_ERR].eof)
+		return;
+	struct husk_exit_event e = { .process = p->id, .status = p->status, .signal = p->signal };
+	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e));
+	log_debug("process %u (pid %d) exited with %d", p->id, (int)p->pid, p->status);
+	p->done = true;
+	close_everything(p);
+	process_free_if_idle(p);
+}
+
+/* ---- output streams: pipe -> DATA frames, within the host's credit ---- */
+
+static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct agent_stream *st =
+		(struct agent_stream *)((char *)h - offsetof(struct agent_stream, pipe));
+	(void)suggested;
+	uint32_t n = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
+	uint8_t *mem = n ? malloc(HUSK_FRAME_HDR + n) : NULL;
+	*buf = mem ? uv_buf_init((char *)mem + HUSK_FRAME_HDR, n) : uv_buf_init(NULL, 0);
+}
+
+static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct agent_stream *st = (struct agent_stream *)((char *)s - offsetof(struct agent_stream, pipe));
+	struct agent_process *p = st->proc;
+	uint8_t *mem = buf->base ? (uint8_t *)buf->base - HUSK_FRAME_HDR : NULL;
+
+	if (n > 0) {
+		st->credit -= (uint32_t)n;
+		agent_send_owned(HUSK_FRAME_DATA, st->id, mem, (uint32_t)n);
+		if (st->credit == 0) {
+			uv_read_stop(s);
+			st->reading = false;
+		}
+		return;
+	}
+	free(mem);
+	if (n == 0 || n == UV_ENOBUFS) {
+		if (n == UV_ENOBUFS) {
+			uv_read_stop(s);
+			st->reading = false;
+		}
+		return;
+	}
+	if (n != UV_EOF)
+		log_warn("stream %u: %s", st->id, uv_strerror((int)n));
+	st->eof = true;
+	agent_send_frame(HUSK_FRAME_CLOSE, st->id, NULL, 0);
+	stream_close(st);
+	maybe_finish(p);
+}
+
+static void out_start(struct agent_stream *st)
+{
+	if (st->open && !st->reading && !st->eof && st->credit > 0 &&
+	    uv_read_start((uv_stream_t *)&st->pipe, out_alloc, out_read) == 0)
+		st->reading = true;
+}
+
+void agent_stream_window(struct agent_stream *st, uint32_t n)
+{
+	if (st->credit > UINT32_MAX - n) {
+		struct husk_err err;
+		husk_err_set(&err, EOVERFLOW, "WINDOW on stream %u overflows its credit", st->id);
+		agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
+		return;
+	}
+	st->credit += n;
+	if (!st->proc->request_id)
+		out_start(st);
+}
+
+/* ---- stdin: DATA frames -> pipe, credit granted back as bytes are written ---- */
+
+static void stdin_maybe_close(struct agent_stream *st)
+{
+	if (st->close_req && st->pending == 0)
+		stream_close(st);
+}
+
+static void stdin_written(uv_write_t *req, int status)
+{
+	struct stdin_write *w = (struct stdin_write *)req;
+	struct agent_stream *st = w->st;
+	st->pending -= w->len;
+	if (!st->proc->done)
+		agent_send_window(st->id, w->len);
+	if (status < 0 && status != UV_ECANCELED) {
+		/* The process closed its stdin: later bytes are dropped. */
+		log_debug("stdin %u: %s", st->id, uv_strerror(status));
+		stream_close(st);
+	}
+	free(w);
+	stdin_maybe_close(st);
+}
+
+void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t len)
+{
+	if (st->close_req || st->pending + len > HUSK_INITIAL_WINDOW) {
+		struct husk_err err;
+		husk_err_set(&err, EPROTO, "DATA on stream %u %s", st->id,
+			     st->close_req ? "after CLOSE" : "beyond its credit");
+		agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
+		return;
+	}
+	if (!st->open || len == 0) {
+		agent_send_window(st->id, len ? len : 0);
+		return;
+	}
+	struct stdin_write *w = malloc(sizeof *w + len);
+	if (!w) {
+		log_error("out of memory for stdin of %u", st->id);
+		return;
+	}
+	w->st = st;
+	w->len = len;
+	memcpy(w->data, data, len);
+	uv_buf_t b = uv_buf_init((char *)w->data, len);
+	st->pending += len;
+	if (uv_write(&w->req, (uv_stream_t *)&st->pipe, &b, 1, stdin_written) < 0) {
+		st->pending -= len;
+		agent_send_window(st->id, len);
+		free(w);
+		stream_close(st);
+	}
+}
+
+void agent_stream_close(struct agent_stream *st)
+{
+	st->close_req = true;
+	stdin_maybe_close(st);
+}
+
+/* ---- start ---- */
+
+static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct agent_process *p = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)p->exec_result + p->exec_got, sizeof p->exec_result - p->exec_got);
+}
+
+static void start_result(struct agent_process *p)
+{
+	struct husk_err err;
+	uint32_t rid = p->request_id;
+	p->request_id = 0;
+	int stage = p->exec_result[0], e = p->exec_result[1];
+	if (stage) {
+		if (stage == SPAWN_STAGE_EXEC && e == ENOENT)
+			husk_err_set(&err, e, "executable file not found in $PATH or rootfs");
+		else
+			husk_err_set(&err, e, "cannot %s: %s", agent_spawn_stage_name(stage),
+				     strerror(e));
+		struct husk_reply r = { .id = rid, .err_code = err.code, .message = err.msg, .pid = -1 };
+		if (stage == SPAWN_STAGE_EXEC)
+			r.status = (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127;
+		agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+		if (p->is_init) {
+			p->container->init_pid = 0;
+		}
+		p->done = true;
+		close_everything(p);
+		process_free_if_idle(p);
+		return;
+	}
+	agent_reply_ok(rid, p->pid);
+	out_start(&p->streams[STREAM_OUT]);
+	out_start(&p->streams[STREAM_ERR]);
+	maybe_finish(p);
+}
+
+static void err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct agent_process *p = s->data;
+	(void)buf;
+	if (n >= 0) {
+		p->exec_got += n;
+		if (p->exec_got < sizeof p->exec_result)
+			return; /* more to come, or EOF */
+	} else if (p->exec_got > 0 && p->exec_got < sizeof p->exec_result) {
+		p->exec_result[0] = SPAWN_STAGE_SETUP; /* a torn message */
+		p->exec_result[1] = EIO;
+	}
+	if (p->errpipe_open) {
+		p->errpipe_open = false;
+		uv_close((uv_handle_t *)&p->errpipe, handle_closed);
+	}
+	start_result(p);
+}
+
+static int open_pipe(struct agent_process *p, uv_pipe_t *h, int fd, struct husk_err *err)
+{
+	uv_pipe_init(agent.loop, h, 0);
+	h->data = p;
+	p->handles++;
+	int r = uv_pipe_open(h, fd);
+	if (r < 0) {
+		close(fd);
+		return husk_err_set(err, -r, "pipe: %s", uv_strerror(r));
+	}
+	return 0;
+}
+
+int agent_process_start(uint32_t request_id, struct agent_container *c,
+			const struct husk_process *spec, const struct husk_streams *s,
+			struct husk_err *err)
+{
+	int fds[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	for (int i = 0; i < 4; i++) {
+		if (pipe2(fds[i], O_CLOEXEC) < 0) {
+			husk_err_sys(err, errno, "pipe");
+			goto fail_fds;
+		}
+	}
+	struct agent_process *p = calloc(1, sizeof *p);
+	if (!p) {
+		husk_err_set(err, ENOMEM, "out of memory");
+		goto fail_fds;
+	}
+	const int child[3] = { fds[0][0], fds[1][1], fds[2][1] };
+	pid_t pid = agent_spawn(c, spec, child, fds[3][1], err);
+	close(fds[0][0]);
+	close(fds[1][1]);
+	close(fds[2][1]);
+	close(fds[3][1]);
+	if (pid < 0) {
+		close(fds[0][1]);
+		close(fds[1][0]);
+		close(fds[2][0]);
+		close(fds[3][0]);
+		free(p);
+		return -1;
+	}
+	p->id = s->in;
+	p->request_id = request_id;
+	p->container = c;
+	p->pid = pid;
+	p->is_init = c->init_pid == 0;
+	if (p->is_init)
+		c->init_pid = pid;
+	const uint32_t ids[3] = { s->in, s->out, s->err };
+	const int mine[3] = { fds[0][1], fds[1][0], fds[2][0] };
+	p->next = agent.procs;
+	agent.procs = p;
+	for (int i = 0; i < 3; i++) {
+		struct agent_stream *st = &p->streams[i];
+		st->id = ids[i];
+		st->kind = i;
+		st->proc = p;
+		st->credit = i == STREAM_IN ? 0 : HUSK_INITIAL_WINDOW;
+		if (open_pipe(p, &st->pipe, mine[i], err) == 0)
+			st->open = true;
+	}
+	p->errpipe_open = true;
+	open_pipe(p, &p->errpipe, fds[3][0], err);
+	uv_read_start((uv_stream_t *)&p->errpipe, err_alloc, err_read);
+	log_debug("process %u started as pid %d", p->id, (int)pid);
+	return 0;
+
+fail_fds:
+	for (int i = 0; i < 4; i++) {
+		if (fds[i][0] >= 0)
+			close(fds[i][0]);
+		if (fds[i][1] >= 0)
+			close(fds[i][1]);
+	}
+	return -1;
+}
+
+/* ---- reaping: PID 1 waits for every child, adopted orphans too ---- */
+
+void agent_reap(void)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct agent_process *p = NULL;
+		for (struct agent_process *q = agent.procs; q; q = q->next)
+			if (q->pid == pid && !q->exited)
+				p = q;
+		if (!p)
+			continue; /* an orphan: reaped, nothing to report */
+		p->exited = true;
+		if (WIFSIGNALED(status)) {
+			p->signal = WTERMSIG(status);
+			p->status = 128 + p->signal;
+		} else {
+			p->status = WEXITSTATUS(status);
+		}
+		if (p->is_init && !p->container->stopped) {
+			/* The container ends with its first process, as with a PID
+			 * namespace: nothing else may keep its output pipes open. */
+			p->container->stopped = true;
+			kill(-1, SIGKILL);
+		}
+		maybe_finish(p);
+	}
+}

@@ -1,0 +1,28 @@
+/* Reading an OCI bundle's config.json. */
+#ifndef HUSK_CONFIG_H
+#define HUSK_CONFIG_H
+
+#include "husk-proto.h"
+
+struct husk_annotation {
+	char *key, *value;
+};
+
+struct husk_config {
+	char *oci_version;
+	struct husk_process process;
+	char *root_path; /* as written in config.json */
+	bool root_readonly;
+	char *hostname;
+	struct husk_annotation *annotations;
+	size_t nannotations;
+};
+
+/* Parse config.json text. Errors name the field: "process.args is missing". */
+int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct husk_err *err);
+/* Read BUNDLE/config.json and parse it. */
+int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err *err);
+const char *husk_config_annotation(const struct husk_config *c, const char *key);
+void husk_config_free(struct husk_config *c);
+
+#endif

@@ -1,0 +1,185 @@
+/* One process's stdio on the host: stdin -> DATA within the agent's credit,
+ * DATA -> stdout/stderr with credit granted back as bytes are written.
+ * Host fds may be pipes, files, terminals or /dev/null, so all I/O goes
+ * through libuv's fs requests (blocking calls in the thread pool) and the
+ * caller's file status flags are never changed. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "husk-log.h"
+#include "session.h"
+
+struct husk_chunk {
+	struct husk_chunk *next;
+	uint32_t len, off;
+	char data[];
+};
+
+static void in_read(uv_fs_t *req);
+
+static void in_next(struct husk_relay *r)
+{
+	if (!r->in_started || r->in_reading || r->in_eof || r->in_credit == 0 || r->fds[0] < 0)
+		return;
+	uint32_t n = r->in_credit < HUSK_DATA_MAX ? r->in_credit : HUSK_DATA_MAX;
+	uv_buf_t b = uv_buf_init(r->in_buf, n);
+	r->in_req.data = r;
+	if (uv_fs_read(r->s->loop, &r->in_req, r->fds[0], &b, 1, -1, in_read) == 0)
+		r->in_reading = true;
+}
+
+static void in_retry(uv_timer_t *t)
+{
+	in_next(t->data);
+}
+
+static void in_read(uv_fs_t *req)
+{
+	struct husk_relay *r = req->data;
+	ssize_t n = req->result;
+	uv_fs_req_cleanup(req);
+	r->in_reading = false;
+	if (n > 0) {
+		r->in_credit -= (uint32_t)n;
+		husk_session_send(r->s, HUSK_FRAME_DATA, r->ids[0], r->in_buf, (uint32_t)n);
+		in_next(r);
+		return;
+	}
+	if (n == UV_EAGAIN || n == UV_EINTR) {
+		/* a non-blocking stdin we must not change: poll it gently */
+		uv_timer_start(&r->in_retry, in_retry, 10, 0);
+		return;
+	}
+	if (n < 0 && n != UV_EBADF)
+		log_debug("stdin: %s", uv_strerror((int)n));
+	r->in_eof = true;
+	husk_session_send(r->s, HUSK_FRAME_CLOSE, r->ids[0], NULL, 0);
+}
+
+void husk_relay_start_stdin(struct husk_relay *r)
+{
+	r->in_started = true;
+	if (r->fds[0] < 0) {
+		r->in_eof = true;
+		husk_session_send(r->s, HUSK_FRAME_CLOSE, r->ids[0], NULL, 0);
+		return;
+	}
+	in_next(r);
+}
+
+static void out_write(uv_fs_t *req);
+
+static void out_next(struct husk_relay *r, struct husk_outq *q)
+{
+	struct husk_chunk *c = q->head;
+	if (q->busy || !c)
+		return;
+	uv_buf_t b = uv_buf_init(c->data + c->off, c->len - c->off);
+	q->req.data = r;
+	if (uv_fs_write(r->s->loop, &q->req, q->fd, &b, 1, -1, out_write) == 0)
+		q->busy = true;
+}
+
+static void out_write(uv_fs_t *req)
+{
+	struct husk_relay *r = req->data;
+	struct husk_outq *q = req == &r->out[0].req ? &r->out[0] : &r->out[1];
+	struct husk_chunk *c = q->head;
+	ssize_t n = req->result;
+	uv_fs_req_cleanup(req);
+	q->busy = false;
+	if (n == UV_EAGAIN || n == UV_EINTR)
+		n = 0;
+	if (n < 0) {
+		/* Nobody reads our stdout any more: drop the output, keep the
+		 * process running, as a closed pipe's SIGPIPE is not ours to send. */
+		if (!q->failed)
+			log_debug("stream %u: %s", q->stream, uv_strerror((int)n));
+		q->failed = true;
+		n = c->len - c->off;
+	}
+	c->off += (uint32_t)n;
+	if (c->off == c->len) {
+		uint8_t grant[4];
+		husk_put_be32(grant, c->len);
+		q->head = c->next;
+		if (!q->head)
+			q->tail = NULL;
+		husk_session_send(r->s, HUSK_FRAME_WINDOW, q->stream, grant, 4);
+		free(c);
+	}
+	if (q->head)
+		out_next(r, q);
+	else if (r->drained && husk_relay_idle(r))
+		r->drained(r);
+}
+
+static void out_data(struct husk_relay *r, struct husk_outq *q, const uint8_t *p, uint32_t len)
+{
+	if (len == 0)
+		return;
+	struct husk_chunk *c = malloc(sizeof *c + len);
+	if (!c) {
+		log_error("out of memory for output of stream %u", q->stream);
+		return;
+	}
+	c->next = NULL;
+	c->len = len;
+	c->off = 0;
+	memcpy(c->data, p, len);
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+	out_next(r, q);
+}
+
+bool husk_relay_idle(const struct husk_relay *r)
+{
+	return !r->out[0].head && !r->out[1].head && !r->out[0].busy && !r->out[1].busy;
+}
+
+bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p)
+{
+	for (struct husk_relay *r = s->relays; r; r = r->next) {
+		for (int i = 0; i < 3; i++) {
+			if (r->ids[i] != h->stream)
+				continue;
+			if (i == 0 && h->type == HUSK_FRAME_WINDOW) {
+				r->in_credit += husk_get_be32(p);
+				in_next(r);
+			} else if (i > 0 && h->type == HUSK_FRAME_DATA) {
+				out_data(r, &r->out[i - 1], p, h->length);
+			} else if (!(i > 0 && h->type == HUSK_FRAME_CLOSE)) {
+				log_warn("unexpected %s frame on stream %u",
+					 husk_frame_type_name(h->type), h->stream);
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base, int in_fd,
+		     int out_fd, int err_fd)
+{
+	memset(r, 0, sizeof *r);
+	r->s = s;
+	for (int i = 0; i < 3; i++)
+		r->ids[i] = base + i;
+	r->fds[0] = in_fd;
+	r->fds[1] = out_fd;
+	r->fds[2] = err_fd;
+	r->in_credit = HUSK_INITIAL_WINDOW;
+	r->in_buf = malloc(HUSK_DATA_MAX);
+	for (int i = 0; i < 2; i++) {
+		r->out[i].fd = i == 0 ? out_fd : err_fd;
+		r->out[i].stream = base + 1 + i;
+	}
+	uv_timer_init(s->loop, &r->in_retry);
+	r->in_retry.data = r;
+	r->next = s->relays;
+	s->relays = r;
+}

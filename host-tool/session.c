@@ -1,0 +1,326 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "husk-log.h"
+#include "session.h"
+
+#define RBUF_CAP (HUSK_FRAME_HDR + HUSK_FRAME_MAX_PAYLOAD)
+
+struct wreq {
+	uv_write_t req;
+	uint8_t *buf;
+};
+
+__attribute__((format(printf, 3, 4))) static void lost(struct husk_session *s, int code,
+							const char *fmt, ...)
+{
+	struct husk_err err = { .code = code };
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+	va_end(ap);
+	uv_read_stop((uv_stream_t *)&s->chan);
+	uv_timer_stop(&s->greet_timer);
+	if (s->ops->lost)
+		s->ops->lost(s, &err);
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+	struct wreq *w = (struct wreq *)req;
+	if (status < 0 && status != UV_ECANCELED)
+		log_debug("channel write: %s", uv_strerror(status));
+	free(w->buf);
+	free(w);
+}
+
+static void send_owned(struct husk_session *s, uint8_t *buf, size_t len)
+{
+	struct wreq *w = malloc(sizeof *w);
+	if (!w) {
+		free(buf);
+		return;
+	}
+	w->buf = buf;
+	uv_buf_t b = uv_buf_init((char *)buf, len);
+	if (uv_write(&w->req, (uv_stream_t *)&s->chan, &b, 1, write_done) < 0) {
+		free(buf);
+		free(w);
+	}
+}
+
+void husk_session_send(struct husk_session *s, uint16_t type, uint32_t stream, const void *p,
+		       uint32_t len)
+{
+	uint8_t *buf = malloc(HUSK_FRAME_HDR + len);
+	if (!buf)
+		return;
+	husk_frame_encode_hdr(buf, type, stream, len);
+	if (len)
+		memcpy(buf + HUSK_FRAME_HDR, p, len);
+	send_owned(s, buf, HUSK_FRAME_HDR + len);
+}
+
+int husk_session_request(struct husk_session *s, struct husk_request *r, husk_reply_cb cb,
+			 void *data, struct husk_err *err)
+{
+	uint8_t *buf;
+	struct husk_pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	r->id = ++s->next_id;
+	int64_t n = husk_frame_json(HUSK_FRAME_REQUEST, husk_request_encode(r), &buf, err);
+	if (n < 0) {
+		free(p);
+		return -1;
+	}
+	p->id = r->id;
+	p->cb = cb;
+	p->data = data;
+	p->next = s->pending;
+	s->pending = p;
+	log_debug("request %u %s", r->id, husk_op_name(r->op));
+	send_owned(s, buf, (size_t)n);
+	return 0;
+}
+
+static void on_reply(struct husk_session *s, const uint8_t *p, uint32_t len)
+{
+	struct husk_reply r;
+	struct husk_err err;
+	if (husk_reply_decode((const char *)p, len, &r, &err) < 0) {
+		lost(s, EPROTO, "bad reply from the agent: %s", err.msg);
+		return;
+	}
+	for (struct husk_pending **pp = &s->pending; *pp; pp = &(*pp)->next) {
+		struct husk_pending *q = *pp;
+		if (q->id != r.id)
+			continue;
+		*pp = q->next;
+		if (q->cb)
+			q->cb(s, &r, q->data);
+		free(q);
+		husk_reply_free(&r);
+		return;
+	}
+	log_warn("reply to unknown request %u", r.id);
+	husk_reply_free(&r);
+}
+
+static void on_hello(struct husk_session *s, const uint8_t *p, uint32_t len)
+{
+	struct husk_err err;
+	if (s->greeted) {
+		lost(s, EPROTO, "%s", "the agent greeted twice (it restarted?)");
+		return;
+	}
+	if (husk_hello_decode((const char *)p, len, &s->hello, &err) < 0) {
+		lost(s, EPROTO, "bad greeting from the agent: %s", err.msg);
+		return;
+	}
+	if (s->hello.protocol != HUSK_PROTO_VERSION) {
+		char v[64];
+		snprintf(v, sizeof v, "%d (husk speaks %d)", s->hello.protocol, HUSK_PROTO_VERSION);
+		lost(s, EPROTO, "the agent speaks protocol version %s", v);
+		return;
+	}
+	s->greeted = true;
+	uv_timer_stop(&s->greet_timer);
+	log_debug("agent %s, protocol %d, guest kernel %s", s->hello.agent_version,
+		  s->hello.protocol, s->hello.kernel_release);
+	s->ops->hello(s);
+}
+
+static void dispatch(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p)
+{
+	struct husk_exit_event e;
+	struct husk_err err;
+	char msg[600];
+	switch (h->type) {
+	case HUSK_FRAME_HELLO:
+		on_hello(s, p, h->length);
+		return;
+	case HUSK_FRAME_REPLY:
+		on_reply(s, p, h->length);
+		return;
+	case HUSK_FRAME_EVENT:
+		if (husk_exit_decode((const char *)p, h->length, &e, &err) < 0) {
+			log_warn("ignoring event: %s", err.msg);
+			return;
+		}
+		if (s->ops->exit)
+			s->ops->exit(s, &e);
+		return;
+	case HUSK_FRAME_ERROR:
+		snprintf(msg, sizeof msg, "%.*s", (int)(h->length < 512 ? h->length : 512), p);
+		log_warn("the agent rejected a frame: %s", msg);
+		return;
+	default:
+		if (!husk_relay_frame(s, h, p))
+			log_warn("%s frame for unknown stream %u", husk_frame_type_name(h->type),
+				 h->stream);
+	}
+}
+
+static void chan_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct husk_session *s = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)s->rbuf + s->rlen, RBUF_CAP - s->rlen);
+}
+
+static void chan_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct husk_session *s = st->data;
+	(void)buf;
+	if (n < 0) {
+		uv_read_stop(st);
+		if (!s->vm_exited)
+			lost(s, ECONNRESET, "lost the channel to the agent: %s", uv_strerror((int)n));
+		return;
+	}
+	s->rlen += n;
+	size_t off = 0;
+	while (off < s->rlen) {
+		struct husk_frame_hdr h;
+		struct husk_err err;
+		int r = husk_frame_parse(s->rbuf + off, s->rlen - off, &h, &err);
+		if (r == HUSK_PARSE_NEED_MORE)
+			break;
+		if (r == HUSK_PARSE_BAD) {
+			lost(s, EPROTO, "protocol error from the agent: %s", err.msg);
+			return;
+		}
+		dispatch(s, &h, s->rbuf + off + HUSK_FRAME_HDR);
+		off += HUSK_FRAME_HDR + h.length;
+	}
+	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+	s->rlen -= off;
+}
+
+static void console_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char cbuf[4096];
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(cbuf, sizeof cbuf);
+}
+
+static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct husk_session *s = st->data;
+	if (n < 0) {
+		uv_read_stop(st);
+		return;
+	}
+	if (s->console_log >= 0 && write(s->console_log, buf->base, n) < 0)
+		log_debug("console log: %s", strerror(errno));
+	if (s->console_echo && write(STDERR_FILENO, buf->base, n) < 0)
+		log_debug("console echo: %s", strerror(errno));
+	for (ssize_t i = 0; i < n; i++) {
+		s->console_tail[s->tail_pos++] = buf->base[i];
+		if (s->tail_pos == sizeof s->console_tail) {
+			s->tail_pos = 0;
+			s->tail_wrapped = true;
+		}
+	}
+}
+
+void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
+{
+	char all[sizeof s->console_tail + 1];
+	size_t n = 0;
+	if (s->tail_wrapped) {
+		n = sizeof s->console_tail - s->tail_pos;
+		memcpy(all, s->console_tail + s->tail_pos, n);
+	}
+	memcpy(all + n, s->console_tail, s->tail_pos);
+	n += s->tail_pos;
+	all[n] = '\0';
+	/* keep the last 12 lines */
+	char *start = all + n;
+	for (int lines = 0; start > all; start--)
+		if (start[-1] == '\n' && ++lines > 12 && start < all + n - 1)
+			break;
+	snprintf(out, size, "%s", start);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	struct husk_session *s = h->data;
+	int status;
+	(void)sig;
+	if (s->vm_exited || waitpid(s->vm.pid, &status, WNOHANG) != s->vm.pid)
+		return;
+	s->vm_exited = true;
+	s->vm_status = status;
+	uv_signal_stop(h);
+	char how[64];
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+	lost(s, ECHILD, "the VM stopped (QEMU %s)", how);
+}
+
+static void greet_timeout(uv_timer_t *t)
+{
+	struct husk_session *s = t->data;
+	lost(s, ETIMEDOUT, "the agent did not greet within %s", getenv("HUSK_BOOT_TIMEOUT") ?: "30 s");
+}
+
+void husk_session_kill_vm(struct husk_session *s)
+{
+	int status;
+	if (s->vm_exited || s->vm.pid <= 0)
+		return;
+	kill(s->vm.pid, SIGKILL);
+	while (waitpid(s->vm.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	s->vm_exited = true;
+	s->vm_status = status;
+	uv_signal_stop(&s->sigchld);
+}
+
+int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
+		       const char *console_log, unsigned greet_timeout_ms,
+		       const struct husk_session_ops *ops, struct husk_err *err)
+{
+	memset(s, 0, sizeof *s);
+	s->loop = loop;
+	s->ops = ops;
+	s->console_log = -1;
+	s->console_echo = o->debug;
+	s->rbuf = malloc(RBUF_CAP);
+	if (!s->rbuf)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (console_log) {
+		s->console_log = open(console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (s->console_log < 0)
+			return husk_err_sys(err, errno, "console log %s", console_log);
+	}
+	/* Watch for QEMU's exit before it exists, so no SIGCHLD is missed. */
+	uv_signal_init(loop, &s->sigchld);
+	s->sigchld.data = s;
+	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
+	if (husk_vm_start(o, &s->vm, err) < 0)
+		return -1;
+	uv_pipe_init(loop, &s->chan, 0);
+	uv_pipe_init(loop, &s->console, 0);
+	s->chan.data = s->console.data = s;
+	if (uv_pipe_open(&s->chan, s->vm.chan_fd) < 0 || uv_pipe_open(&s->console, s->vm.console_fd) < 0)
+		return husk_err_set(err, EIO, "cannot watch the VM's channel");
+	uv_read_start((uv_stream_t *)&s->chan, chan_alloc, chan_read);
+	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
+	uv_timer_init(loop, &s->greet_timer);
+	s->greet_timer.data = s;
+	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
+	return 0;
+}

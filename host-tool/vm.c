@@ -1,0 +1,288 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "husk-log.h"
+#include "vm.h"
+
+#ifndef HUSK_DATADIR
+#define HUSK_DATADIR "/usr/local/share/husk"
+#endif
+
+#define QEMU_MAX_ARGS 64
+
+int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err)
+{
+	if (!strcmp(s, "auto"))
+		*a = HUSK_ACCEL_AUTO;
+	else if (!strcmp(s, "kvm"))
+		*a = HUSK_ACCEL_KVM;
+	else if (!strcmp(s, "tcg"))
+		*a = HUSK_ACCEL_TCG;
+	else
+		return husk_err_set(err, EINVAL, "unknown accelerator \"%s\" (kvm, tcg or auto)", s);
+	return 0;
+}
+
+static bool cpu_has_virt(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "flags", 5))
+			return strstr(line, " vmx") || strstr(line, " svm");
+	return false;
+}
+
+bool husk_kvm_usable(void)
+{
+	_cleanup_close_ int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
+		return false;
+	_cleanup_close_ int vmfd = ioctl(fd, KVM_CREATE_VM, 0);
+	return vmfd >= 0 && cpu_has_virt();
+}
+
+/* Directory of the running husk binary. */
+static int self_dir(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	return 0;
+}
+
+/* First existing file among: the flag, the environment, next to the binary
+ * (installed layout, then build tree), the compiled-in data directory. */
+static int find_file(const char **out, const char *env, const char *installed,
+		     const char *built, const char *what, const char *how, struct husk_err *err)
+{
+	static char found[4][PATH_MAX];
+	static int slot;
+	char dir[PATH_MAX];
+	struct stat st;
+	if (!*out)
+		*out = getenv(env);
+	if (*out) {
+		if (stat(*out, &st) < 0 || !S_ISREG(st.st_mode))
+			return husk_err_set(err, ENOENT, "%s %s not found (%s)", what, *out, how);
+		return 0;
+	}
+	char *p = found[slot++ % 4];
+	if (self_dir(dir, sizeof dir) == 0) {
+		snprintf(p, PATH_MAX, "%s/../share/husk/%s", dir, installed);
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			return *out = p, 0;
+		snprintf(p, PATH_MAX, "%s/%s", dir, built);
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			return *out = p, 0;
+	}
+	snprintf(p, PATH_MAX, "%s/%s", HUSK_DATADIR, installed);
+	if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+		return *out = p, 0;
+	return husk_err_set(err, ENOENT, "no %s found; set %s or %s", what, env, how);
+}
+
+static int find_in_path(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? (snprintf(out, size, "%s", name), 0) : -1;
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		snprintf(out, size, "%.*s/%s", (int)n, path, name);
+		if (n && access(out, X_OK) == 0)
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	return -1;
+}
+
+int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
+{
+	static char qemu[PATH_MAX];
+	const char *q = o->qemu ? o->qemu : getenv("HUSK_QEMU");
+	if (!q)
+		q = "qemu-system-x86_64";
+	if (find_in_path(q, qemu, sizeof qemu) < 0)
+		return husk_err_set(err, ENOENT, "QEMU %s not found (install qemu-system-x86 or set HUSK_QEMU)", q);
+	o->qemu = qemu;
+	if (find_file(&o->kernel, "HUSK_KERNEL", "kernel", "kernel/bzImage", "guest kernel",
+		      "--kernel", err) < 0 ||
+	    find_file(&o->initrd, "HUSK_INITRD", "initrd.img", "initrd.img", "initrd",
+		      "--initrd", err) < 0)
+		return -1;
+	if (!o->machine)
+		o->machine = getenv("HUSK_MACHINE");
+	if (!o->machine)
+		o->machine = "microvm";
+	if (strcmp(o->machine, "microvm") && strcmp(o->machine, "q35") && strcmp(o->machine, "pc"))
+		return husk_err_set(err, EINVAL, "unknown machine \"%s\" (microvm, q35 or pc)", o->machine);
+	if (o->accel == HUSK_ACCEL_AUTO && getenv("HUSK_ACCEL") &&
+	    husk_accel_parse(getenv("HUSK_ACCEL"), &o->accel, err) < 0)
+		return -1;
+	if (!o->mem_mib)
+		o->mem_mib = 256;
+	if (!o->cpus)
+		o->cpus = 1;
+	return 0;
+}
+
+struct argv {
+	char *v[QEMU_MAX_ARGS];
+	char store[8][PATH_MAX + 256];
+	int n, ns;
+};
+
+static void add(struct argv *a, const char *s)
+{
+	if (a->n < QEMU_MAX_ARGS - 1)
+		a->v[a->n++] = (char *)s;
+}
+
+__attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const char *fmt, ...)
+{
+	va_list ap;
+	if (a->ns >= 8)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(a->store[a->ns], sizeof a->store[0], fmt, ap);
+	va_end(ap);
+	add(a, a->store[a->ns++]);
+}
+
+/* Child after fork: the fds QEMU inherits land on 3 and 4. */
+static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
+						int chan, int con, pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(125);
+	int devnull = open("/dev/null", O_RDWR);
+	int log = o->qemu_log ? open(o->qemu_log, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+	if (devnull < 0 || dup2(devnull, 0) < 0)
+		_exit(125);
+	dup2(log >= 0 ? log : devnull, 1);
+	dup2(log >= 0 ? log : devnull, 2);
+	/* move chan and con to 3 and 4 without clobbering each other */
+	int c1 = fcntl(chan, F_DUPFD, 10), c2 = fcntl(con, F_DUPFD, 10);
+	if (c1 < 0 || c2 < 0 || dup2(c1, 3) < 0 || dup2(c2, 4) < 0)
+		_exit(125);
+	for (int fd = 5; fd < 1024; fd++)
+		close(fd);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	execv(o->qemu, a->v);
+	dprintf(2, "exec %s: %s\n", o->qemu, strerror(errno));
+	_exit(125);
+}
+
+int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err)
+{
+	struct argv a = { 0 };
+	int chan[2] = { -1, -1 }, con[2] = { -1, -1 };
+	bool micro = !strcmp(o->machine, "microvm");
+	enum husk_accel accel = o->accel;
+	if (accel == HUSK_ACCEL_AUTO)
+		accel = husk_kvm_usable() ? HUSK_ACCEL_KVM : HUSK_ACCEL_TCG;
+
+	add(&a, o->qemu);
+	add(&a, "-M");
+	if (micro)
+		add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=off");
+	else
+		add(&a, o->machine);
+	add(&a, "-accel");
+	add(&a, accel == HUSK_ACCEL_KVM ? "kvm" : "tcg");
+	add(&a, "-cpu");
+	add(&a, accel == HUSK_ACCEL_KVM ? "host" : "max");
+	add(&a, "-m");
+	addf(&a, "%u", o->mem_mib);
+	add(&a, "-smp");
+	addf(&a, "%u", o->cpus);
+	add(&a, "-nodefaults");
+	add(&a, "-no-user-config");
+	add(&a, "-display");
+	add(&a, "none");
+	add(&a, "-no-reboot");
+	add(&a, "-kernel");
+	add(&a, o->kernel);
+	add(&a, "-initrd");
+	add(&a, o->initrd);
+	add(&a, "-append");
+	addf(&a, "console=ttyS0 reboot=t panic=-1 %s", o->debug ? "husk.debug" : "quiet");
+	add(&a, "-chardev");
+	add(&a, "socket,id=con,fd=4");
+	add(&a, "-serial");
+	add(&a, "chardev:con");
+	add(&a, "-device");
+	add(&a, micro ? "virtio-serial-device,max_ports=2" : "virtio-serial-pci,max_ports=2");
+	add(&a, "-chardev");
+	add(&a, "socket,id=agent,fd=3");
+	add(&a, "-device");
+	add(&a, "virtserialport,chardev=agent,name=" HUSK_AGENT_PORT);
+	add(&a, "-fsdev");
+	addf(&a, "local,id=rootfs,path=%s,security_model=%s%s", o->share_path,
+	     geteuid() == 0 ? "passthrough" : "none", o->share_readonly ? ",readonly=on" : "");
+	add(&a, "-device");
+	add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
+		      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
+	a.v[a.n] = NULL;
+	if (strchr(o->share_path, ','))
+		return husk_err_set(err, EINVAL, "rootfs path %s contains a comma, which QEMU cannot take",
+				    o->share_path);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
+		husk_err_sys(err, errno, "socketpair");
+		goto fail;
+	}
+	if (husk_log_max >= HUSK_LOG_DEBUG) {
+		char line[4096] = "";
+		for (int i = 0; i < a.n; i++)
+			snprintf(line + strlen(line), sizeof line - strlen(line), "%s ", a.v[i]);
+		log_debug("starting %s", line);
+	}
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		husk_err_sys(err, errno, "fork");
+		goto fail;
+	}
+	if (pid == 0)
+		exec_qemu(o, &a, chan[1], con[1], parent);
+	close(chan[1]);
+	close(con[1]);
+	vm->pid = pid;
+	vm->chan_fd = chan[0];
+	vm->console_fd = con[0];
+	vm->accel = accel;
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (chan[i] >= 0)
+			close(chan[i]);
+		if (con[i] >= 0)
+			close(con[i]);
+	}
+	return -1;
+}

@@ -1,0 +1,46 @@
+/* Starting QEMU for one container. */
+#ifndef HUSK_VM_H
+#define HUSK_VM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "husk-err.h"
+
+#define HUSK_SHARE_TAG "rootfs"
+#define HUSK_AGENT_PORT "org.husk.agent.0"
+
+enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
+
+struct husk_vm_opts {
+	const char *qemu;
+	const char *kernel;
+	const char *initrd;
+	const char *machine; /* microvm, q35 or pc */
+	enum husk_accel accel;
+	unsigned mem_mib;
+	unsigned cpus;
+	const char *share_path;
+	bool share_readonly;
+	const char *qemu_log; /* QEMU's own stdout/stderr */
+	bool debug;           /* kernel messages on the console */
+};
+
+struct husk_vm {
+	pid_t pid;
+	int chan_fd;    /* our end of the agent's virtio-serial port */
+	int console_fd; /* our end of the serial console */
+	enum husk_accel accel;
+};
+
+/* Fill opts from flags already set, environment (HUSK_QEMU, HUSK_KERNEL,
+ * HUSK_INITRD, HUSK_MACHINE, HUSK_ACCEL) and defaults found next to the
+ * husk binary; checks every file exists. */
+int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err);
+int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err);
+/* KVM where /dev/kvm opens, answers and the CPU has vmx or svm. */
+bool husk_kvm_usable(void);
+/* Fork and exec QEMU; it gets SIGKILL when the calling process dies. */
+int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err);
+
+#endif

@@ -1,0 +1,176 @@
+/* husk wire protocol: framing and messages shared by host and agent.
+ * docs/protocol.md is the contract; values here never change meaning. */
+#ifndef HUSK_PROTO_H
+#define HUSK_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "husk-err.h"
+
+struct json_object;
+
+#define HUSK_PROTO_VERSION 1
+
+/* Frame header: 12 bytes, all fields big-endian.
+ *   magic u16 0x484b ("HK") | type u16 | stream u32 | length u32 */
+#define HUSK_FRAME_MAGIC 0x484bu
+#define HUSK_FRAME_HDR 12u
+#define HUSK_FRAME_MAX_PAYLOAD (1u << 20)   /* any frame */
+#define HUSK_DATA_MAX (64u * 1024u)          /* one DATA frame */
+#define HUSK_INITIAL_WINDOW (256u * 1024u)   /* credit each stream starts with */
+#define HUSK_STREAM_CONTROL 0u
+
+enum husk_frame_type {
+	HUSK_FRAME_HELLO = 1,   /* agent -> host, stream 0, JSON */
+	HUSK_FRAME_REQUEST = 2, /* host -> agent, stream 0, JSON */
+	HUSK_FRAME_REPLY = 3,   /* agent -> host, stream 0, JSON */
+	HUSK_FRAME_EVENT = 4,   /* agent -> host, stream 0, JSON */
+	HUSK_FRAME_DATA = 5,    /* either way, stream > 0, raw bytes */
+	HUSK_FRAME_WINDOW = 6,  /* either way, stream > 0, u32 credit grant */
+	HUSK_FRAME_CLOSE = 7,   /* either way, stream > 0, empty: no more DATA */
+	HUSK_FRAME_ERROR = 8,   /* agent -> host, stream 0, JSON: bad frame */
+};
+
+struct husk_frame_hdr {
+	uint16_t type;
+	uint32_t stream;
+	uint32_t length;
+};
+
+/* Result of husk_frame_parse(). */
+enum husk_parse {
+	HUSK_PARSE_NEED_MORE = 0, /* not a whole frame yet */
+	HUSK_PARSE_FRAME = 1,     /* hdr filled; frame is HDR + length bytes */
+	HUSK_PARSE_BAD = -1,      /* err says why; resync with husk_frame_resync() */
+};
+
+void husk_frame_encode_hdr(uint8_t out[HUSK_FRAME_HDR], uint16_t type, uint32_t stream,
+			   uint32_t length);
+/* Checks magic, type, stream/type agreement, length bounds and, once the
+ * payload is present, type-specific payload rules (WINDOW is 4 bytes and
+ * non-zero, CLOSE is empty). */
+int husk_frame_parse(const uint8_t *buf, size_t len, struct husk_frame_hdr *hdr,
+		     struct husk_err *err);
+/* Bytes to drop to reach the next possible frame start after a bad header. */
+size_t husk_frame_resync(const uint8_t *buf, size_t len);
+const char *husk_frame_type_name(uint16_t type);
+uint32_t husk_get_be32(const uint8_t *p);
+void husk_put_be32(uint8_t *p, uint32_t v);
+
+/* ---- messages ---- */
+
+struct husk_hello {
+	char *agent_version;
+	int protocol;
+	char *kernel_release;
+};
+
+struct husk_user {
+	uint32_t uid, gid;
+	uint32_t *gids;
+	size_t ngids;
+};
+
+struct husk_process {
+	char **args; /* NULL-terminated */
+	size_t nargs;
+	char **env; /* NULL-terminated */
+	size_t nenv;
+	char *cwd;
+	struct husk_user user;
+	bool terminal;
+};
+
+/* Streams of one process: the host chooses them, all distinct and non-zero.
+ * The process is named by its stdin stream id. */
+struct husk_streams {
+	uint32_t in, out, err;
+};
+
+struct husk_rootfs {
+	char *tag;   /* share mount tag */
+	char *fstype; /* "9p" or "virtiofs" */
+	char *path;  /* subdirectory inside the share, "" for its top */
+	bool readonly;
+};
+
+enum husk_op {
+	HUSK_OP_UNKNOWN = 0,
+	HUSK_OP_PING = 1,
+	HUSK_OP_CONTAINER_CREATE = 2,
+	HUSK_OP_PROCESS_START = 3,
+	HUSK_OP_PROCESS_SIGNAL = 4,
+	HUSK_OP_SHUTDOWN = 5,
+};
+
+struct husk_request {
+	uint32_t id;
+	enum husk_op op;
+	char *op_name;
+	union {
+		struct {
+			char *id;
+			struct husk_rootfs rootfs;
+			char *hostname;
+		} create;
+		struct {
+			char *container;
+			struct husk_process process;
+			struct husk_streams streams;
+		} start;
+		struct {
+			uint32_t process;
+			int signal;
+		} signal;
+	} u;
+};
+
+struct husk_reply {
+	uint32_t id;
+	int err_code; /* 0 on success, else errno */
+	char *err_name;
+	char *message;
+	int status;  /* process.start error: the exit status it means (126, 127), or 0 */
+	int64_t pid; /* process.start: guest pid, else -1 */
+};
+
+struct husk_exit_event {
+	uint32_t process;
+	int status; /* shell convention: code, or 128 + signal */
+	int signal; /* 0 unless killed by a signal */
+};
+
+/* Encoders return a new json_object (caller puts it) or NULL on ENOMEM. */
+struct json_object *husk_hello_encode(const struct husk_hello *h);
+struct json_object *husk_request_encode(const struct husk_request *r);
+struct json_object *husk_reply_encode(const struct husk_reply *r);
+struct json_object *husk_exit_encode(const struct husk_exit_event *e);
+struct json_object *husk_error_frame_encode(int code, const char *message);
+
+/* Decoders parse a frame payload (not NUL-terminated). On failure they return
+ * -1, leave the out struct freed, and err names the field at fault. */
+int husk_hello_decode(const char *buf, size_t len, struct husk_hello *h, struct husk_err *err);
+int husk_request_decode(const char *buf, size_t len, struct husk_request *r, struct husk_err *err);
+int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct husk_err *err);
+int husk_exit_decode(const char *buf, size_t len, struct husk_exit_event *e, struct husk_err *err);
+/* Also returns the request id of a payload that fails to decode as a whole,
+ * when one can be read, so the error reply can carry it; else 0. */
+uint32_t husk_request_peek_id(const char *buf, size_t len);
+
+/* The process spec is shared with the host's config.json reader. */
+int husk_process_from_json(struct json_object *o, struct husk_process *p, struct husk_err *err);
+struct json_object *husk_process_to_json(const struct husk_process *p);
+
+void husk_hello_free(struct husk_hello *h);
+void husk_process_free(struct husk_process *p);
+void husk_request_free(struct husk_request *r);
+void husk_reply_free(struct husk_reply *r);
+
+const char *husk_op_name(enum husk_op op);
+/* Serialize a JSON message into one frame (header + payload) in a malloc'd
+ * buffer; returns its size or -1 (payload too large or ENOMEM). */
+int64_t husk_frame_json(uint16_t type, struct json_object *o, uint8_t **out, struct husk_err *err);
+
+#endif
