@@ -1,13 +1,65 @@
-/* The benchmark floor: as PID 1 in a VM it ends the VM at once. QEMU runs
- * with -no-reboot and the kernel with reboot=t, so a reboot request makes
- * QEMU exit; the boot time measured with this /init is the floor that
- * husk-agent's start-up is compared against. */
+/* The benchmark floors, run as /init in the same VM husk boots.
+ *   (no arguments)          end the VM at once: the cold-start floor.
+ *   -- throughput BYTES     write BYTES to the agent's virtio-serial port with
+ *                           no framing, then end the VM: the stdout floor.
+ * QEMU runs with -no-reboot and the kernel with reboot=t, so a reboot
+ * request makes QEMU exit. Arguments after "--" on the kernel command line
+ * reach /init as argv. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-int main(void)
+static void end(void)
 {
+	sync();
 	reboot(RB_AUTOBOOT);
 	for (;;)
 		pause();
+}
+
+static int open_port(void)
+{
+	char path[300], name[64];
+	struct dirent *e;
+	DIR *d = opendir("/sys/class/virtio-ports");
+	while (d && (e = readdir(d))) {
+		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof name, f) && !strncmp(name, "org.husk.agent.0", 16)) {
+			fclose(f);
+			snprintf(path, sizeof path, "/dev/%s", e->d_name);
+			return open(path, O_WRONLY);
+		}
+		fclose(f);
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static char buf[65536];
+	if (argc < 3 || strcmp(argv[1], "throughput") != 0)
+		end();
+	unsigned long long left = strtoull(argv[2], NULL, 10);
+	mkdir("/sys", 0755);
+	mkdir("/dev", 0755);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	int fd = open_port();
+	memset(buf, 'x', sizeof buf);
+	while (fd >= 0 && left > 0) {
+		ssize_t n = write(fd, buf, left < sizeof buf ? left : sizeof buf);
+		if (n <= 0)
+			break;
+		left -= n;
+	}
+	end();
 }

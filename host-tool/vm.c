@@ -259,7 +259,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	if (husk_log_max >= HUSK_LOG_DEBUG) {
 		char line[4096] = "";
 		for (int i = 0; i < a.n; i++)
-			snprintf(line + strlen(line), sizeof line - strlen(line), "%s ", a.v[i]);
+			snprintf(line + strlen(line), sizeof line - strlen(line),
+				 strpbrk(a.v[i], " \t") ? "'%s' " : "%s ", a.v[i]);
 		log_debug("starting %s", line);
 	}
 	pid_t parent = getpid();

@@ -2,6 +2,7 @@
  * parsed, bad headers resynced, and control payloads decoded by type;
  * decoded messages are re-encoded and must decode to the same thing. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,7 +153,7 @@ static void on_reply(const char *p, size_t len)
 			text);
 		abort();
 	}
-	check(again.id == r.id && again.err_code == r.err_code);
+	check(again.id == r.id && again.err_code == r.err_code && again.status == r.status);
 	check(str_eq(again.message, r.message));
 	check(r.err_code ? again.pid == -1 : again.pid == r.pid);
 	husk_reply_free(&again);
@@ -267,12 +268,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(husk_frame_type_name(hdr.type) != NULL);
 		check(hdr.length <= HUSK_FRAME_MAX_PAYLOAD);
 		check(len >= HUSK_FRAME_HDR + (size_t)hdr.length);
-		/* Every shorter prefix of a frame is incomplete. */
-		for (size_t cut = 0; cut < HUSK_FRAME_HDR + hdr.length; cut++) {
+		/* A shorter prefix of a frame is incomplete: check the header
+		 * prefixes and the last two payload cuts. */
+		size_t total = HUSK_FRAME_HDR + hdr.length;
+		for (size_t cut = 0; cut < total; cut++) {
 			struct husk_frame_hdr h2;
 
-			if (cut > HUSK_FRAME_HDR + 2 && cut + 2 < HUSK_FRAME_HDR + hdr.length)
-				cut = HUSK_FRAME_HDR + hdr.length - 2;
+			if (cut == HUSK_FRAME_HDR + 1 && total > HUSK_FRAME_HDR + 3)
+				cut = total - 2;
 			check(husk_frame_parse(buf, cut, &h2, &err) == HUSK_PARSE_NEED_MORE);
 		}
 		on_frame(&hdr, buf + HUSK_FRAME_HDR);

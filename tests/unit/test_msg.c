@@ -383,6 +383,22 @@ static void test_reply_roundtrip(void **state)
 	assert_json(husk_reply_encode(&r),
 		    "{\"id\":8,\"error\":{\"errno\":95,\"code\":\"EOPNOTSUPP\",\"message\":\"no\"}}");
 
+	/* A process.start failure says which exit status it stands for. */
+	r = (struct husk_reply){ .id = 10, .err_code = ENOENT, .message = "m", .status = 127,
+				 .pid = -1 };
+	frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
+	assert_int_equal(husk_reply_decode(p, len, &d, &err), 0);
+	assert_int_equal(d.err_code, ENOENT);
+	assert_int_equal(d.status, 127);
+	husk_reply_free(&d);
+	assert_int_equal(d.status, 0);
+	free(frame);
+	assert_json(husk_reply_encode(&r), "{\"id\":10,\"error\":{\"errno\":2,\"code\":\"ENOENT\","
+		    "\"message\":\"m\",\"status\":127}}");
+	/* Without an error there is no status to send. */
+	r.err_code = 0;
+	assert_json(husk_reply_encode(&r), "{\"id\":10}");
+
 	/* An errno without a name still round-trips its number. */
 	r = (struct husk_reply){ .id = 9, .err_code = 4000, .message = NULL, .pid = -1 };
 	frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
@@ -390,6 +406,7 @@ static void test_reply_roundtrip(void **state)
 	assert_int_equal(d.err_code, 4000);
 	assert_string_equal(d.err_name, "EUNKNOWN");
 	assert_string_equal(d.message, "");
+	assert_int_equal(d.status, 0);
 	husk_reply_free(&d);
 	free(frame);
 }
@@ -800,6 +817,12 @@ static void test_reply_decode_errors(void **state)
 			  "\"error\": \"message\" is missing");
 	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2,\"code\":2,\"message\":\"m\"}}", EINVAL,
 			  "\"code\" must be a string");
+	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2,\"message\":\"m\",\"status\":0}}",
+			  ERANGE, "\"error\": \"status\" is out of range");
+	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2,\"message\":\"m\",\"status\":256}}",
+			  ERANGE, "\"status\" is out of range");
+	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2,\"message\":\"m\",\"status\":\"127\"}}",
+			  EINVAL, "\"status\" must be an integer");
 	expect_reply_fail("{\"id\":1,\"pid\":0}", EINVAL, "\"pid\" is not a valid pid");
 	expect_reply_fail("{\"id\":1,\"pid\":\"1\"}", EINVAL, "\"pid\"");
 	expect_reply_fail("{\"id\":1,\"pid\":2147483648}", EINVAL, "\"pid\"");
