@@ -12,7 +12,7 @@ BINDIR := $(PREFIX)/bin
 DATADIR := $(PREFIX)/share/husk
 export HUSK_CACHE ?= $(HOME)/.cache/husk
 # Point these at another kernel or initrd to skip building ours.
-KERNEL ?= $(B)/kernel/bzImage
+KERNEL ?= $(B)/kernel/vmlinux
 INITRD ?= $(B)/initrd.img
 PYTHON ?= /usr/bin/python3
 
@@ -74,7 +74,7 @@ $(B)/husk-mkinitrd: $(call hobj,protocol/err.c $(MKINITRD_SRC) initrd-builder/ma
 $(B)/initrd.img: $(B)/husk-mkinitrd $(B)/husk-agent initrd-builder/initrd.list
 	$(B)/husk-mkinitrd -z -o $@ initrd-builder/initrd.list
 
-$(B)/kernel/bzImage: kernel/husk.config kernel/build.sh | $(DEPS_STAMP)
+$(B)/kernel/vmlinux: kernel/husk.config kernel/build.sh | $(DEPS_STAMP)
 	kernel/build.sh $(B)/kernel
 kernel: $(KERNEL)
 

@@ -123,7 +123,7 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 	if (find_in_path(q, qemu, sizeof qemu) < 0)
 		return husk_err_set(err, ENOENT, "QEMU %s not found (install qemu-system-x86 or set HUSK_QEMU)", q);
 	o->qemu = qemu;
-	if (find_file(&o->kernel, "HUSK_KERNEL", "kernel", "kernel/bzImage", "guest kernel",
+	if (find_file(&o->kernel, "HUSK_KERNEL", "kernel", "kernel/vmlinux", "guest kernel",
 		      "--kernel", err) < 0 ||
 	    find_file(&o->initrd, "HUSK_INITRD", "initrd.img", "initrd.img", "initrd",
 		      "--initrd", err) < 0)
@@ -208,7 +208,7 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, o->qemu);
 	add(&a, "-M");
 	if (micro)
-		add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=off,acpi=off");
+		add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off");
 	else
 		add(&a, o->machine);
 	add(&a, "-accel");
@@ -229,7 +229,9 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-initrd");
 	add(&a, o->initrd);
 	add(&a, "-append");
-	addf(&a, "console=ttyS0 reboot=t panic=-1 %s", o->debug ? "husk.debug" : "quiet");
+	/* HUSK_KERNEL_APPEND: extra kernel parameters, for debugging boots */
+	addf(&a, "console=ttyS0 reboot=t panic=-1 random.trust_cpu=on %s %s", o->debug ? "husk.debug" : "quiet",
+	     getenv("HUSK_KERNEL_APPEND") ?: "");
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=4");
 	add(&a, "-serial");

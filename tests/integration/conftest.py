@@ -1,0 +1,269 @@
+"""Fixtures for husk's integration tests: real `husk run` invocations that boot
+real VMs (TCG here). Run one test process at a time: the machine is small.
+
+Environment: HUSK_BUILD points at the build directory (default <repo>/build),
+which must hold husk, husk-mkinitrd, initrd.img, kernel/bzImage and
+tests/husk-testhelper (`make all build/tests/husk-testhelper`).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUSYBOX = Path("/bin/busybox")
+
+# Only a guard against a hung run; no test asserts on timing.
+HANG_GUARD_S = 300
+
+
+def pattern_bytes(n):
+    """The bytes husk-testhelper's `pattern N` writes: byte i is (i*7 + i//251) & 0xff."""
+    seq = (bytes((7 * i) & 0xFF for i in range(256)) * (n // 256 + 1))[:n]
+    shift = [bytes((j + k) & 0xFF for j in range(256)) for k in range(256)]
+    out = bytearray(n)
+    for k, start in enumerate(range(0, n, 251)):
+        out[start:start + 251] = seq[start:start + 251].translate(shift[k & 0xFF])
+    return bytes(out)
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    d = Path(os.environ.get("HUSK_BUILD", REPO / "build")).resolve()
+    needed = ["husk", "husk-mkinitrd", "initrd.img", "kernel/bzImage", "tests/husk-testhelper"]
+    missing = [n for n in needed if not (d / n).exists()]
+    if missing:
+        pytest.fail(
+            f"missing in {d}: {', '.join(missing)} (run `make all build/tests/husk-testhelper`)"
+        )
+    return d
+
+
+@pytest.fixture(scope="session")
+def husk(build_dir):
+    return build_dir / "husk"
+
+
+@pytest.fixture(scope="session")
+def testhelper(build_dir):
+    return build_dir / "tests" / "husk-testhelper"
+
+
+@pytest.fixture(scope="session")
+def busybox_applets():
+    if not BUSYBOX.exists():
+        pytest.fail(f"{BUSYBOX} is missing (Debian package busybox-static)")
+    out = subprocess.run([str(BUSYBOX), "--list"], check=True, capture_output=True, text=True)
+    return [a for a in out.stdout.split() if a and "/" not in a and a != "busybox"]
+
+
+@pytest.fixture(scope="session")
+def rootfs_template(tmp_path_factory, busybox_applets, testhelper):
+    """A rootfs built once per session; each bundle gets its own copy."""
+    r = tmp_path_factory.mktemp("rootfs-template") / "rootfs"
+    (r / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, r / "bin" / "busybox")
+    for a in busybox_applets:
+        # Relative links, so they resolve inside the guest's rootfs.
+        os.symlink("busybox", r / "bin" / a)
+    shutil.copy2(testhelper, r / "bin" / "husk-testhelper")
+    os.chmod(r / "bin" / "husk-testhelper", 0o755)
+    for d in ("proc", "dev", "sys", "tmp", "etc", "usr/bin"):
+        (r / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(r / "tmp", 0o1777)
+    return r
+
+
+def default_config(args):
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(args),
+            "env": ["PATH=/bin:/usr/bin", "HOME=/"],
+            "cwd": "/",
+        },
+        "root": {"path": "rootfs"},
+        "hostname": "husk-test",
+    }
+
+
+@pytest.fixture
+def make_bundle(tmp_path, rootfs_template):
+    """make_bundle(args, name="bundle", config=None, edit=None, raw=None) -> Path
+
+    args: process.args. edit: a function given the config dict to change in
+    place (or to return a replacement). raw: write this text as config.json
+    verbatim instead. config=False: write no config.json at all.
+    """
+
+    def make(args=("true",), name="bundle", edit=None, raw=None, config=True, rootfs=True):
+        b = tmp_path / name
+        b.mkdir()
+        if rootfs:
+            shutil.copytree(rootfs_template, b / "rootfs", symlinks=True)
+        if raw is not None:
+            (b / "config.json").write_text(raw)
+        elif config:
+            cfg = default_config(args)
+            if edit is not None:
+                res = edit(cfg)
+                if res is not None:
+                    cfg = res
+            (b / "config.json").write_text(json.dumps(cfg, indent=2))
+        return b
+
+    return make
+
+
+@pytest.fixture
+def state_root(tmp_path):
+    return tmp_path / "root"
+
+
+class Husk:
+    """Runs `husk --root R [global] run [flags] --bundle B ID`."""
+
+    def __init__(self, husk, root):
+        self.husk = husk
+        self.root = root
+        self._n = 0
+
+    def next_id(self):
+        self._n += 1
+        return f"t{os.getpid()}-{self._n}"
+
+    def argv(self, bundle, cid=None, flags=(), global_flags=()):
+        if cid is None:
+            cid = self.next_id()
+        argv = [str(self.husk), "--root", str(self.root), *global_flags, "run", *flags]
+        if bundle is not None:
+            argv += ["--bundle", str(bundle)]
+        argv.append(cid)
+        return argv
+
+    def env(self, extra=None):
+        e = dict(os.environ)
+        for k in list(e):
+            if k.startswith("HUSK_") and k != "HUSK_BUILD":
+                del e[k]
+        if extra:
+            for k, v in extra.items():
+                if v is None:
+                    e.pop(k, None)
+                else:
+                    e[k] = v
+        return e
+
+    def run(self, bundle, cid=None, flags=(), global_flags=(), env=None, input=None,
+            stdin=subprocess.DEVNULL, timeout=HANG_GUARD_S):
+        """Run to completion; returns CompletedProcess with bytes stdout/stderr."""
+        argv = self.argv(bundle, cid, flags, global_flags)
+        kw = {}
+        if input is not None:
+            kw["input"] = input
+        else:
+            kw["stdin"] = stdin
+        return subprocess.run(argv, capture_output=True, env=self.env(env), timeout=timeout, **kw)
+
+    def popen(self, bundle, cid=None, flags=(), global_flags=(), env=None, **kw):
+        argv = self.argv(bundle, cid, flags, global_flags)
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(argv, env=self.env(env), **kw)
+
+
+@pytest.fixture
+def husk_runner(husk, state_root):
+    return Husk(husk, state_root)
+
+
+def stderr_lines(res):
+    return res.stderr.decode(errors="replace").splitlines()
+
+
+def _proc_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return None
+
+
+def _proc_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read()
+        return s[s.rindex(b")") + 2:s.rindex(b")") + 3].decode()
+    except (OSError, ValueError):
+        return None
+
+
+def live_qemus(mark):
+    """PIDs of live (non-zombie) qemu-system processes whose command line mentions mark."""
+    mark_b = str(mark).encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        cl = _proc_cmdline(pid)
+        if not cl or not cl[0]:
+            continue
+        if b"qemu-system" not in os.path.basename(cl[0]):
+            continue
+        if not any(mark_b in a for a in cl):
+            continue
+        st = _proc_state(pid)
+        if st is None or st == "Z":
+            continue
+        found.append(pid)
+    return found
+
+
+def pid_gone(pid):
+    st = _proc_state(pid)
+    return st is None or st == "Z"
+
+
+def wait_pid_gone(pid, tries=300, step=0.05):
+    """Bounded poll (a hang guard, not a timing assertion)."""
+    for _ in range(tries):
+        if pid_gone(pid):
+            return True
+        time.sleep(step)
+    return pid_gone(pid)
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(request, tmp_path, state_root):
+    """After each test: no QEMU of this test still running, and the state root empty."""
+    yield
+    problems = []
+    leftover = live_qemus(tmp_path)
+    if leftover:
+        # Give a process that is just being killed a moment to disappear.
+        for pid in leftover:
+            wait_pid_gone(pid, tries=40)
+        leftover = [p for p in leftover if not pid_gone(p)]
+    if leftover:
+        for pid in leftover:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        problems.append(f"QEMU left running (killed now): pids {leftover}")
+    if state_root.exists():
+        entries = sorted(os.listdir(state_root))
+        if entries:
+            problems.append(f"state root {state_root} not empty: {entries}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
