@@ -16,18 +16,18 @@ KERNEL ?= $(B)/kernel/vmlinux
 INITRD ?= $(B)/initrd.img
 PYTHON ?= /usr/bin/python3
 
-WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 COMMON_CFLAGS := -std=gnu11 -g $(WARN) -fstack-protector-strong -D_GNU_SOURCE \
 	-DHUSK_VERSION='"$(VERSION)"' -Iprotocol -MMD -MP
 
 HOST_CC ?= gcc
-HOST_CFLAGS := $(COMMON_CFLAGS) -O2 -D_FORTIFY_SOURCE=2 -fPIE
+HOST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -O2 -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS := -pie -Wl,-z,relro,-z,now
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 MUSL := $(B)/musl
 GUEST_CC := musl-gcc
-GUEST_CFLAGS := $(COMMON_CFLAGS) -Os -I$(MUSL)/include -ffunction-sections -fdata-sections
+GUEST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -Os -I$(MUSL)/include -ffunction-sections -fdata-sections
 GUEST_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -s
 
 PROTO_SRC := protocol/err.c protocol/frame.c protocol/msg.c
@@ -81,10 +81,10 @@ kernel: $(KERNEL)
 # Small static programs for tests and benchmarks (musl, no libraries).
 $(B)/tests/husk-testhelper: tests/helper/husk-testhelper.c | $(MUSL)/.done
 	@mkdir -p $(@D)
-	$(GUEST_CC) -std=gnu11 -Os $(WARN) -D_GNU_SOURCE -static -s $< -o $@
+	$(GUEST_CC) -std=gnu11 -Os $(WARN) -Wno-format-truncation -D_GNU_SOURCE -static -s $< -o $@
 $(B)/bench/floor-init: bench/floor-init.c | $(MUSL)/.done
 	@mkdir -p $(@D)
-	$(GUEST_CC) -std=gnu11 -Os $(WARN) -D_GNU_SOURCE -static -s $< -o $@
+	$(GUEST_CC) -std=gnu11 -Os $(WARN) -Wno-format-truncation -D_GNU_SOURCE -static -s $< -o $@
 
 # ---- unit tests (cmocka) ----
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -95,7 +95,7 @@ test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
 $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(HOST_CC) $(COMMON_CFLAGS) -O1 $(SAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
+	$(HOST_CC) $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(SAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
 		-lcmocka -ljson-c $(test_$*_LIBS)
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -75,6 +75,17 @@ static void close_everything(struct agent_process *p)
 	}
 }
 
+/* The container ends with its first process, as with a PID namespace:
+ * nothing else may keep its output pipes open. Only a process that really
+ * ran counts: a failed exec leaves the container as it was. */
+static void container_check(struct agent_process *p)
+{
+	if (!p->is_init || p->container->stopped || p->request_id || p->exec_result[0])
+		return;
+	p->container->stopped = true;
+	kill(-1, SIGKILL);
+}
+
 /* The exit event goes out only once the start was answered and both output
  * streams reached EOF, so it follows every byte of output on the channel. */
 static void maybe_finish(struct agent_process *p)
@@ -186,8 +197,10 @@ void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t le
 		agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
 		return;
 	}
-	if (!st->open || len == 0) {
-		agent_send_window(st->id, len ? len : 0);
+	if (len == 0)
+		return;
+	if (!st->open) {
+		agent_send_window(st->id, len); /* stdin is gone: drop, keep the host moving */
 		return;
 	}
 	struct stdin_write *w = malloc(sizeof *w + len);
@@ -248,6 +261,8 @@ static void start_result(struct agent_process *p)
 		return;
 	}
 	agent_reply_ok(rid, p->pid);
+	if (p->exited)
+		container_check(p);
 	out_start(&p->streams[STREAM_OUT]);
 	out_start(&p->streams[STREAM_ERR]);
 	maybe_finish(p);
@@ -371,12 +386,7 @@ void agent_reap(void)
 		} else {
 			p->status = WEXITSTATUS(status);
 		}
-		if (p->is_init && !p->container->stopped) {
-			/* The container ends with its first process, as with a PID
-			 * namespace: nothing else may keep its output pipes open. */
-			p->container->stopped = true;
-			kill(-1, SIGKILL);
-		}
+		container_check(p);
 		maybe_finish(p);
 	}
 }

@@ -32,7 +32,9 @@ static int dup_str(struct json_object *o, const char *key, const char *where, ch
 	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_string))
-		return husk_err_set(err, EINVAL, "%s%s must be a string", where, key);
+		return husk_err_set(err, EINVAL, "config.json: %s%s must be a string", where, key);
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return husk_err_set(err, EINVAL, "config.json: %s%s contains a NUL byte", where, key);
 	*out = strdup(json_object_get_string(v));
 	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
 }
@@ -43,14 +45,16 @@ static int parse_annotations(struct json_object *o, struct husk_config *c, struc
 	if (!json_object_object_get_ex(o, "annotations", &a) || json_object_is_type(a, json_type_null))
 		return 0;
 	if (!json_object_is_type(a, json_type_object))
-		return husk_err_set(err, EINVAL, "annotations must be an object of strings");
+		return husk_err_set(err, EINVAL, "config.json: annotations must be an object of strings");
 	c->annotations = calloc(json_object_object_length(a) + 1, sizeof *c->annotations);
 	if (!c->annotations)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	json_object_object_foreach(a, key, val)
 	{
-		if (!json_object_is_type(val, json_type_string))
-			return husk_err_set(err, EINVAL, "annotations.%s must be a string", key);
+		if (!json_object_is_type(val, json_type_string) ||
+		    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
+			return husk_err_set(err, EINVAL, "config.json: annotations.%s must be a string",
+					    key);
 		struct husk_annotation *an = &c->annotations[c->nannotations++];
 		an->key = strdup(key);
 		an->value = strdup(json_object_get_string(val));
@@ -58,6 +62,22 @@ static int parse_annotations(struct json_object *o, struct husk_config *c, struc
 			return husk_err_set(err, ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+/* Say the process decoder's field names in config.json terms:
+ * "\"args\" is missing" becomes "config.json: process.args is missing". */
+static void process_err(struct husk_err *err)
+{
+	char tmp[sizeof err->msg], *q;
+	if (!err)
+		return;
+	snprintf(tmp, sizeof tmp, "%s", err->msg);
+	if (tmp[0] == '"' && (q = strchr(tmp + 1, '"'))) {
+		*q = '\0';
+		husk_err_set(err, err->code, "config.json: process.%s%s", tmp + 1, q + 1);
+	} else {
+		husk_err_set(err, err->code, "config.json: process: %s", tmp);
+	}
 }
 
 int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct husk_err *err)
@@ -79,7 +99,7 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 								   : json_tokener_error_desc(jerr));
 	}
 	for (; end < len; end++)
-		if (!strchr(" \t\r\n", buf[end]))
+		if (buf[end] != ' ' && buf[end] != '\t' && buf[end] != '\r' && buf[end] != '\n')
 			return husk_err_set(err, EINVAL, "config.json has data after the JSON object");
 	if (!json_object_is_type(o, json_type_object))
 		return husk_err_set(err, EINVAL, "config.json must hold a JSON object");
@@ -95,18 +115,15 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 		goto fail;
 	}
 	if (husk_process_from_json(proc, &c->process, err) < 0) {
-		char tmp[sizeof err->msg];
-		snprintf(tmp, sizeof tmp, "%s", err->msg);
-		/* Field names in config.json terms: process.args, process.cwd, ... */
-		husk_err_set(err, err->code, "config.json: process.%s",
-			     tmp[0] == '"' ? tmp + 1 : tmp);
-		char *q = strchr(err->msg + 20, '"');
-		if (q)
-			memmove(q, q + 1, strlen(q));
+		process_err(err);
 		goto fail;
 	}
-	if (!json_object_object_get_ex(o, "root", &root) || !json_object_is_type(root, json_type_object)) {
+	if (!json_object_object_get_ex(o, "root", &root) || json_object_is_type(root, json_type_null)) {
 		husk_err_set(err, EINVAL, "config.json: root is missing");
+		goto fail;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		husk_err_set(err, EINVAL, "config.json: root must be an object");
 		goto fail;
 	}
 	if (dup_str(root, "path", "root.", &c->root_path, err) < 0)

@@ -2,7 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "husk-log.h"
 #include "husk.h"
@@ -33,7 +33,7 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nGlobal options:\n"
-		   "  --root DIR   state directory (default /run/husk)\n"
+		   "  --root DIR   state directory (default /run/husk; $XDG_RUNTIME_DIR/husk if not root)\n"
 		   "  --log FILE   write the runtime's log there\n"
 		   "  --debug      log more, and show the guest console on stderr\n"
 		   "  --version    print the version\n");
@@ -47,7 +47,17 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },       { 0 },
 	};
 	int c;
+	static char user_root[4096];
 	husk_log_set_sink(log_sink);
+	if (geteuid() != 0) {
+		/* as runc does for rootless use: a per-user runtime directory */
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		if (xdg && xdg[0])
+			snprintf(user_root, sizeof user_root, "%s/husk", xdg);
+		else
+			snprintf(user_root, sizeof user_root, "/tmp/husk-%u", (unsigned)geteuid());
+		husk_global.root = user_root;
+	}
 	while ((c = getopt_long(argc, argv, "+hv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': husk_global.root = optarg; break;

@@ -273,7 +273,7 @@ static void on_sigchld(uv_signal_t *h, int sig)
 static void greet_timeout(uv_timer_t *t)
 {
 	struct husk_session *s = t->data;
-	lost(s, ETIMEDOUT, "the agent did not greet within %s", getenv("HUSK_BOOT_TIMEOUT") ?: "30 s");
+	lost(s, ETIMEDOUT, "the agent did not greet within %u s", s->greet_timeout_ms / 1000);
 }
 
 void husk_session_kill_vm(struct husk_session *s)
@@ -321,6 +321,7 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
 	uv_timer_init(loop, &s->greet_timer);
 	s->greet_timer.data = s;
+	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
 	return 0;
 }

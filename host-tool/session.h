@@ -40,6 +40,7 @@ struct husk_session {
 	uv_pipe_t console;
 	uv_signal_t sigchld;
 	uv_timer_t greet_timer;
+	unsigned greet_timeout_ms;
 	int console_log; /* fd or -1 */
 	bool console_echo;
 	char console_tail[4096]; /* ring of the last console bytes */

@@ -7,7 +7,7 @@
 #include "husk-err.h"
 #include "husk-log.h"
 
-static int err_vset(struct husk_err *err, int code, int sys, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int err_vset(struct husk_err *err, int code, int sys, const char *fmt, va_list ap)
 {
 	if (!err)
 		return -1;

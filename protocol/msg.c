@@ -55,6 +55,10 @@ static struct json_object *parse_obj(const char *buf, size_t len, const char *wh
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
+	if (jerr == json_tokener_success && !o) {
+		husk_err_set(err, EBADMSG, "%s is not a JSON object", what);
+		return NULL;
+	}
 	if (jerr != json_tokener_success || !o) {
 		json_object_put(o);
 		husk_err_set(err, EBADMSG, "%s is not valid JSON: %s", what,
@@ -63,7 +67,7 @@ static struct json_object *parse_obj(const char *buf, size_t len, const char *wh
 		return NULL;
 	}
 	for (; used < len; used++) {
-		if (!strchr(" \t\r\n", buf[used])) {
+		if (buf[used] != ' ' && buf[used] != '\t' && buf[used] != '\r' && buf[used] != '\n') {
 			json_object_put(o);
 			husk_err_set(err, EBADMSG, "%s has trailing data after the JSON value", what);
 			return NULL;
@@ -541,7 +545,7 @@ struct json_object *husk_reply_encode(const struct husk_reply *r)
 	json_object_object_add(o, "id", json_object_new_int64(r->id));
 	if (r->err_code)
 		json_object_object_add(o, "error", error_obj(r->err_code, r->message, r->status));
-	else if (r->pid >= 0)
+	else if (r->pid > 0)
 		json_object_object_add(o, "pid", json_object_new_int64(r->pid));
 	return o;
 }

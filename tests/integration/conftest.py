@@ -2,7 +2,7 @@
 real VMs (TCG here). Run one test process at a time: the machine is small.
 
 Environment: HUSK_BUILD points at the build directory (default <repo>/build),
-which must hold husk, husk-mkinitrd, initrd.img, kernel/bzImage and
+which must hold husk, husk-mkinitrd, initrd.img, a kernel (kernel/vmlinux) and
 tests/husk-testhelper (`make all build/tests/husk-testhelper`).
 """
 
@@ -36,8 +36,10 @@ def pattern_bytes(n):
 @pytest.fixture(scope="session")
 def build_dir():
     d = Path(os.environ.get("HUSK_BUILD", REPO / "build")).resolve()
-    needed = ["husk", "husk-mkinitrd", "initrd.img", "kernel/bzImage", "tests/husk-testhelper"]
+    needed = ["husk", "husk-mkinitrd", "initrd.img", "tests/husk-testhelper"]
     missing = [n for n in needed if not (d / n).exists()]
+    if not any((d / "kernel" / k).exists() for k in ("vmlinux", "bzImage")):
+        missing.append("kernel/vmlinux")
     if missing:
         pytest.fail(
             f"missing in {d}: {', '.join(missing)} (run `make all build/tests/husk-testhelper`)"

@@ -361,16 +361,6 @@ def test_agent_never_greets(make_bundle, husk_runner, state_root, silent_initrd)
     assert "bogus init, sleeping forever" in rest, lines
 
 
-def test_agent_never_greets_message_names_the_timeout(make_bundle, husk_runner, state_root,
-                                                      silent_initrd):
-    b = make_bundle(["true"])
-    cid = husk_runner.next_id()
-    res = husk_runner.run(b, cid=cid, flags=["--initrd", str(silent_initrd), "--boot-timeout", "5"])
-    lines = assert_runtime_error(res, state_root, cid, "did not greet", one_line=False)
-    # The limit given with --boot-timeout 5 must be the one reported.
-    assert re.search(r"\b5 ?(s|sec|seconds)\b", lines[0]), lines[0]
-
-
 def test_id_already_exists(make_bundle, husk_runner, state_root):
     b = make_bundle(["echo", "must not run"])
     cid = husk_runner.next_id()
@@ -405,3 +395,13 @@ def test_invalid_id(make_bundle, husk_runner, state_root, tmp_path, cid):
         lines[0]
     assert not (tmp_path / "escape").exists()
     assert not state_root.exists() or os.listdir(state_root) == []
+
+
+def test_agent_never_greets_message_names_the_timeout(make_bundle, husk_runner, state_root,
+                                                      silent_initrd):
+    b = make_bundle(["true"])
+    cid = husk_runner.next_id()
+    res = husk_runner.run(b, cid=cid, flags=["--initrd", str(silent_initrd), "--boot-timeout", "5"])
+    lines = assert_runtime_error(res, state_root, cid, "did not greet", one_line=False)
+    # The limit given with --boot-timeout 5 must be the one reported.
+    assert re.search(r"\b5 ?(s|sec|seconds)\b", lines[0]), lines[0]

@@ -313,10 +313,7 @@ static void test_bad_annotations(void **state)
 
 static void test_every_message_says_config_json(void **state)
 {
-	/* Every config.json error should start with "config.json". Today the
-	 * type errors from dup_str() and parse_annotations() in
-	 * host-tool/config.c do not. Remove skip() once fixed. */
-	skip();
+	/* Every config.json error starts with "config.json", type errors too. */
 
 	expect_fail_cfg("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},\"root\":{\"path\":7}}", EINVAL,
 			"root.path");

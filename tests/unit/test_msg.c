@@ -413,10 +413,8 @@ static void test_reply_roundtrip(void **state)
 
 static void test_reply_pid_zero_roundtrip(void **state)
 {
-	/* A zero-initialised reply (pid 0, not -1) should still decode. It does
-	 * not today: husk_reply_encode() writes "pid":0 (it tests pid >= 0) and
-	 * husk_reply_decode() rejects pid < 1. Remove skip() once fixed. */
-	skip();
+	/* A zero-initialised reply (pid 0, not -1) encodes without a pid and
+	 * decodes again. */
 
 	struct husk_reply r = { .id = 1 }, d;
 	struct husk_err err = { 0 };
