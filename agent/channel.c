@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -140,6 +141,8 @@ static void dispatch(const struct husk_frame_hdr *h, const uint8_t *payload)
 	case HUSK_FRAME_WINDOW:
 	case HUSK_FRAME_CLOSE:
 		st = agent_stream_find(h->stream);
+		if (!st && h->type == HUSK_FRAME_WINDOW)
+			return; /* a late grant for a stream that has ended: harmless */
 		if (!st) {
 			husk_err_set(&err, EBADF, "%s frame for unknown stream %u",
 				     husk_frame_type_name(h->type), h->stream);
@@ -256,8 +259,13 @@ int agent_channel_open(struct husk_err *err)
 {
 	char dev[300];
 	struct utsname u;
-	if (find_port(dev, sizeof dev, err) < 0)
-		return -1;
+	/* The port's name comes from the host over the virtio-serial control
+	 * queue, a moment after the device itself: wait for it, up to 5 s. */
+	for (int i = 0; find_port(dev, sizeof dev, err) < 0; i++) {
+		if (i == 5000)
+			return -1;
+		usleep(1000);
+	}
 	agent.chan_fd = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (agent.chan_fd < 0)
 		return husk_err_sys(err, errno, "open %s", dev);

@@ -1,10 +1,11 @@
 /* The benchmark floors, run as /init in the same VM husk boots.
- *   (no arguments)          end the VM at once: the cold-start floor.
- *   -- throughput BYTES     write BYTES to the agent's virtio-serial port with
- *                           no framing, then end the VM: the stdout floor.
+ *   (nothing)               end the VM at once: the cold-start floor.
+ *   floor_bytes=N           write N bytes to the agent's virtio-serial port
+ *                           with no framing, then end the VM: the stdout floor.
  * QEMU runs with -no-reboot and the kernel with reboot=t, so a reboot
- * request makes QEMU exit. Arguments after "--" on the kernel command line
- * reach /init as argv. */
+ * request makes QEMU exit. Unknown name=value kernel parameters reach /init
+ * as environment variables (arguments after "--" cannot be used: microvm
+ * appends its virtio-mmio devices to the command line after them). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,25 +37,37 @@ static int open_port(void)
 		if (fgets(name, sizeof name, f) && !strncmp(name, "org.husk.agent.0", 16)) {
 			fclose(f);
 			snprintf(path, sizeof path, "/dev/%s", e->d_name);
+			closedir(d);
 			return open(path, O_WRONLY);
 		}
 		fclose(f);
 	}
+	if (d)
+		closedir(d);
 	return -1;
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	static char buf[65536];
-	if (argc < 3 || strcmp(argv[1], "throughput") != 0)
+	const char *bytes = getenv("floor_bytes");
+	if (!bytes)
 		end();
-	unsigned long long left = strtoull(argv[2], NULL, 10);
+	unsigned long long left = strtoull(bytes, NULL, 10);
 	mkdir("/sys", 0755);
 	mkdir("/dev", 0755);
 	mount("sysfs", "/sys", "sysfs", 0, NULL);
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-	int fd = open_port();
+	int fd = -1;
+	/* the port's name arrives from the host shortly after the device */
+	for (int i = 0; i < 5000 && fd < 0; i++) {
+		fd = open_port();
+		if (fd < 0)
+			usleep(1000);
+	}
 	memset(buf, 'x', sizeof buf);
+	if (fd < 0)
+		perror("floor-init: no agent port");
 	while (fd >= 0 && left > 0) {
 		ssize_t n = write(fd, buf, left < sizeof buf ? left : sizeof buf);
 		if (n <= 0)

@@ -18,7 +18,7 @@ BUILD = os.environ.get("HUSK_BUILD", os.path.join(os.path.dirname(__file__), "..
 HUSK = os.path.join(BUILD, "husk")
 MKINITRD = os.path.join(BUILD, "husk-mkinitrd")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
-STREAM_BYTES = int(os.environ.get("BENCH_STREAM_MIB", "64")) << 20
+STREAM_BYTES = int(os.environ.get("BENCH_STREAM_MIB", "128")) << 20
 
 work = tempfile.mkdtemp(prefix="husk-bench-")
 root = os.path.join(work, "state")
@@ -104,6 +104,34 @@ def floor_boot(base, initrd):
     return time.monotonic() - t
 
 
+def drain(f, nbytes):
+    """Read f to EOF; seconds from the first byte to the last."""
+    got, first, last = 0, None, None
+    while True:
+        b = f.read(1 << 20) if hasattr(f, "read") else f.recv(1 << 20)
+        if not b:
+            break
+        now = time.monotonic()
+        first = first or now
+        last = now
+        got += len(b)
+    if got < nbytes:
+        sys.exit("bench: %d of %d bytes arrived" % (got, nbytes))
+    return last - first
+
+
+def husk_stream(bundle, nbytes):
+    write_config(bundle, ["husk-testhelper", "fill", str(nbytes)])
+    counter[0] += 1
+    p = subprocess.Popen([HUSK, "--root", root, "run", "--bundle", bundle,
+                          "bench%d" % counter[0]], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    dt = drain(p.stdout, nbytes)
+    if p.wait() != 0:
+        sys.exit("bench: husk run of fill failed")
+    return dt
+
+
 def floor_stream(base, initrd, nbytes):
     sock = os.path.join(work, "floor.sock")
     if os.path.exists(sock):
@@ -111,29 +139,21 @@ def floor_stream(base, initrd, nbytes):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(sock)
     srv.listen(1)
-    got = [0]
+    took = [0.0]
 
     def reader():
         c, _ = srv.accept()
-        while True:
-            b = c.recv(1 << 20)
-            if not b:
-                break
-            got[0] += len(b)
+        took[0] = drain(c, nbytes)
         c.close()
     th = threading.Thread(target=reader)
     th.start()
     argv = floor_argv(base, initrd, "socket,id=agent,path=%s" % sock,
-                      " -- throughput %d" % nbytes)
-    t = time.monotonic()
+                      " floor_bytes=%d" % nbytes)
     subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=True)
-    dt = time.monotonic() - t
     th.join()
     srv.close()
-    if got[0] < nbytes:
-        sys.exit("bench: raw stream delivered %d of %d bytes" % (got[0], nbytes))
-    return dt
+    return took[0]
 
 
 def med(f, n=REPEAT):
@@ -155,12 +175,8 @@ def main():
     rows.append(("cold husk run true (s)", c, f, c / f, "<= 1.25x", c / f <= 1.25))
 
     n = STREAM_BYTES
-    h0 = med(lambda: husk_run(bundle, ["husk-testhelper", "pattern", "0"])[0], 3)
-    h1 = med(lambda: husk_run(bundle, ["husk-testhelper", "pattern", str(n)])[0], 3)
-    r0 = med(lambda: floor_stream(base, initrd, 0), 3)
-    r1 = med(lambda: floor_stream(base, initrd, n), 3)
-    hs = n / max(h1 - h0, 1e-3) / 1e6
-    rs = n / max(r1 - r0, 1e-3) / 1e6
+    hs = n / med(lambda: husk_stream(bundle, n), 3) / 1e6
+    rs = n / med(lambda: floor_stream(base, initrd, n), 3) / 1e6
     rows.append(("stdout throughput (MB/s, %d MiB)" % (n >> 20), hs, rs, hs / rs, "report", None))
 
     agent = os.path.getsize(os.path.join(BUILD, "husk-agent"))

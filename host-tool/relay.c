@@ -106,7 +106,8 @@ static void out_write(uv_fs_t *req)
 		q->head = c->next;
 		if (!q->head)
 			q->tail = NULL;
-		husk_session_send(r->s, HUSK_FRAME_WINDOW, q->stream, grant, 4);
+		if (!q->closed) /* no grants once the agent said it sends no more */
+			husk_session_send(r->s, HUSK_FRAME_WINDOW, q->stream, grant, 4);
 		free(c);
 	}
 	if (q->head)
@@ -152,7 +153,9 @@ bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, co
 				in_next(r);
 			} else if (i > 0 && h->type == HUSK_FRAME_DATA) {
 				out_data(r, &r->out[i - 1], p, h->length);
-			} else if (!(i > 0 && h->type == HUSK_FRAME_CLOSE)) {
+			} else if (i > 0 && h->type == HUSK_FRAME_CLOSE) {
+				r->out[i - 1].closed = true;
+			} else {
 				log_warn("unexpected %s frame on stream %u",
 					 husk_frame_type_name(h->type), h->stream);
 			}

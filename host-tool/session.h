@@ -87,6 +87,7 @@ struct husk_relay {
 		int fd;
 		uint32_t stream;
 		bool failed;
+		bool closed; /* the agent sent CLOSE */
 	} out[2];
 	void (*drained)(struct husk_relay *r);
 	struct husk_relay *next;

@@ -83,6 +83,20 @@ static int cmd_pattern(unsigned long long n)
 	_exit(0); /* no stdio flush, no atexit: exit the moment the data is written */
 }
 
+/* fill N: N bytes of one constant buffer, the same work as the raw floor. */
+static int cmd_fill(unsigned long long n)
+{
+	static unsigned char buf[64 * 1024];
+	memset(buf, 'x', sizeof buf);
+	while (n > 0) {
+		size_t chunk = n < sizeof buf ? (size_t)n : sizeof buf;
+		if (write_all(1, buf, chunk) < 0)
+			die("write to stdout failed");
+		n -= chunk;
+	}
+	_exit(0);
+}
+
 static const struct {
 	const char *name;
 	int sig;
@@ -264,6 +278,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "pattern") && argc == 3)
 		return cmd_pattern(parse_num(argv[2]));
+	if (!strcmp(cmd, "fill") && argc == 3)
+		return cmd_fill(parse_num(argv[2]));
 	if (!strcmp(cmd, "exit") && argc == 3)
 		return (int)parse_num(argv[2]);
 	if (!strcmp(cmd, "kill-self") && argc == 3)
