@@ -45,6 +45,7 @@ struct agent_process {
 	struct agent_container *container;
 	pid_t pid;
 	bool is_init;
+	bool terminal;
 	bool exited;
 	int status; /* shell convention */
 	int signal;
@@ -100,14 +101,20 @@ void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t le
 void agent_stream_window(struct agent_stream *st, uint32_t n);
 void agent_stream_close(struct agent_stream *st);
 void agent_reap(void);
+int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
+			 struct husk_err *err);
 
-/* spawn.c: fork the process; the child reports failure on errfd. */
+/* spawn.c: fork the process; the child reports failure on errfd, a
+ * SOCK_STREAM socket. For a terminal process stdio is ignored: the child
+ * opens a pty in the container's devpts and sends its master back on errfd
+ * (one byte 'T' with the fd, or 'E' before an error message). */
 enum spawn_stage {
 	SPAWN_STAGE_SETUP = 1,
 	SPAWN_STAGE_ROOT = 2,
 	SPAWN_STAGE_USER = 3,
 	SPAWN_STAGE_CWD = 4,
 	SPAWN_STAGE_EXEC = 5,
+	SPAWN_STAGE_TTY = 6,
 };
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
 		  const int stdio[3], int errfd, struct husk_err *err);

@@ -1,5 +1,7 @@
 /* Request handlers: one function per op, found through a table. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -111,16 +113,91 @@ static int do_start(const struct husk_request *r, struct husk_err *err)
 	return agent_process_start(r->id, c, &r->u.start.process, s, err);
 }
 
+/* Guest pids of the container's processes: those in its mount namespace,
+ * which the agent (PID 1) is not. */
+static int container_pids(const struct agent_container *c, int32_t **out, size_t *n,
+			  struct husk_err *err)
+{
+	char path[64], want[64] = "", have[64];
+	size_t cap = 64;
+	*n = 0;
+	*out = malloc(cap * sizeof **out);
+	if (!*out)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)c->init_pid);
+	if (c->init_pid <= 0 || c->stopped || readlink(path, want, sizeof want - 1) < 0)
+		return 0; /* not running: no processes */
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		long pid = strtol(e->d_name, NULL, 10);
+		if (pid <= 1)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+		ssize_t l = readlink(path, have, sizeof have - 1);
+		if (l < 0)
+			continue;
+		have[l] = '\0';
+		if (strcmp(have, want) != 0)
+			continue;
+		if (*n == cap) {
+			int32_t *m = realloc(*out, (cap *= 2) * sizeof **out);
+			if (!m)
+				break;
+			*out = m;
+		}
+		(*out)[(*n)++] = (int32_t)pid;
+	}
+	if (d)
+		closedir(d);
+	return 0;
+}
+
 static int do_signal(const struct husk_request *r, struct husk_err *err)
 {
 	struct agent_process *p = agent_process_find(r->u.signal.process);
 	if (!p)
 		return husk_err_set(err, ESRCH, "no process %u", r->u.signal.process);
+	if (r->u.signal.all) {
+		int32_t *pids;
+		size_t n;
+		if (container_pids(p->container, &pids, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], r->u.signal.signal);
+		free(pids);
+		agent_reply_ok(r->id, -1);
+		return 0;
+	}
 	if (p->exited || p->pid <= 0)
 		return husk_err_set(err, ESRCH, "process %u has exited", p->id);
 	if (kill(p->pid, r->u.signal.signal) < 0)
 		return husk_err_sys(err, errno, "kill %d", (int)p->pid);
 	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
+static int do_resize(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_process *p = agent_process_find(r->u.resize.process);
+	if (!p)
+		return husk_err_set(err, ESRCH, "no process %u", r->u.resize.process);
+	if (agent_process_resize(p, r->u.resize.rows, r->u.resize.cols, err) < 0)
+		return -1;
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
+static int do_ps(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_container *c = agent_container_find(r->u.ps.container);
+	struct husk_reply rep = { .id = r->id, .pid = -1, .has_pids = true };
+	if (!c)
+		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.ps.container);
+	if (container_pids(c, &rep.pids, &rep.npids, err) < 0)
+		return -1;
+	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&rep));
+	free(rep.pids);
 	return 0;
 }
 
@@ -139,6 +216,8 @@ static const handler_fn handlers[] = {
 	[HUSK_OP_PROCESS_START] = do_start,
 	[HUSK_OP_PROCESS_SIGNAL] = do_signal,
 	[HUSK_OP_SHUTDOWN] = do_shutdown,
+	[HUSK_OP_PROCESS_RESIZE] = do_resize,
+	[HUSK_OP_CONTAINER_PS] = do_ps,
 };
 
 void agent_handle_request(const char *payload, size_t len)

@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -229,6 +232,45 @@ void agent_stream_close(struct agent_stream *st)
 
 /* ---- start ---- */
 
+/* A terminal child sends 'T' with the pty master, or 'E' and then its error
+ * message. The child gets there within its own setup, so waiting is short. */
+static int recv_master(int fd)
+{
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (byte != 'T' || !cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int master;
+	memcpy(&master, CMSG_DATA(cm), sizeof master);
+	return master;
+}
+
+/* Container-wide operations, for process.resize and container.ps. */
+int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
+			 struct husk_err *err)
+{
+	struct winsize ws = { .ws_row = rows, .ws_col = cols };
+	uv_os_fd_t fd;
+	if (!p->terminal)
+		return husk_err_set(err, ENOTTY, "process %u has no terminal", p->id);
+	if (!p->streams[STREAM_OUT].open ||
+	    uv_fileno((uv_handle_t *)&p->streams[STREAM_OUT].pipe, &fd) < 0)
+		return husk_err_set(err, EBADF, "the terminal of process %u is closed", p->id);
+	if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+		return husk_err_sys(err, errno, "resize the terminal of process %u", p->id);
+	return 0;
+}
+
 static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct agent_process *p = h->data;
@@ -261,6 +303,9 @@ static void start_result(struct agent_process *p)
 		return;
 	}
 	agent_reply_ok(rid, p->pid);
+	for (int i = STREAM_OUT; i <= STREAM_ERR; i++)
+		if (!p->streams[i].open && p->streams[i].eof)
+			agent_send_frame(HUSK_FRAME_CLOSE, p->streams[i].id, NULL, 0);
 	if (p->exited)
 		container_check(p);
 	out_start(&p->streams[STREAM_OUT]);
@@ -305,11 +350,15 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 			struct husk_err *err)
 {
 	int fds[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (pipe2(fds[i], O_CLOEXEC) < 0) {
 			husk_err_sys(err, errno, "pipe");
 			goto fail_fds;
 		}
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds[3]) < 0) {
+		husk_err_sys(err, errno, "socketpair");
+		goto fail_fds;
 	}
 	struct agent_process *p = calloc(1, sizeof *p);
 	if (!p) {
@@ -330,7 +379,20 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		free(p);
 		return -1;
 	}
+	if (spec->terminal) {
+		/* The pty master replaces the pipes: stdin writes and stdout reads
+		 * go to it; stderr is merged into the terminal. */
+		int master = recv_master(fds[3][0]);
+		close(fds[0][1]);
+		close(fds[1][0]);
+		fds[0][1] = fds[1][0] = -1;
+		if (master >= 0) {
+			fds[0][1] = master;
+			fds[1][0] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		}
+	}
 	p->id = s->in;
+	p->terminal = spec->terminal;
 	p->request_id = request_id;
 	p->container = c;
 	p->pid = pid;
@@ -347,8 +409,10 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		st->kind = i;
 		st->proc = p;
 		st->credit = i == STREAM_IN ? 0 : HUSK_INITIAL_WINDOW;
-		if (open_pipe(p, &st->pipe, mine[i], err) == 0)
+		if (mine[i] >= 0 && open_pipe(p, &st->pipe, mine[i], err) == 0)
 			st->open = true;
+		else if (i != STREAM_IN)
+			st->eof = true; /* nothing to read; CLOSE goes out after the reply */
 	}
 	p->errpipe_open = true;
 	open_pipe(p, &p->errpipe, fds[3][0], err);

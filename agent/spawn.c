@@ -7,7 +7,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -25,13 +30,18 @@ const char *agent_spawn_stage_name(int stage)
 	case SPAWN_STAGE_USER: return "switch user";
 	case SPAWN_STAGE_CWD: return "enter the working directory";
 	case SPAWN_STAGE_EXEC: return "exec";
+	case SPAWN_STAGE_TTY: return "set up the terminal";
 	default: return "start";
 	}
 }
 
+static bool marker_pending; /* a terminal child owes the agent 'T' or 'E' */
+
 static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
 {
 	int msg[2] = { stage, e };
+	if (marker_pending && write(errfd, "E", 1) < 0)
+		_exit(127);
 	ssize_t n = write(errfd, msg, sizeof msg);
 	(void)n;
 	_exit(stage == SPAWN_STAGE_EXEC && (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127);
@@ -106,6 +116,53 @@ static int enter_root(const struct agent_container *c)
 	return 0;
 }
 
+/* Open a pty in the container's own devpts, make its slave our controlling
+ * terminal and stdio, and hand the master to the agent. */
+static int setup_tty(const struct husk_process *spec, int errfd)
+{
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+		return -1;
+	char name[64];
+	if (ptsname_r(master, name, sizeof name) != 0)
+		return -1;
+	int slave = open(name, O_RDWR | O_NOCTTY);
+	if (slave < 0)
+		return -1;
+	if (spec->rows || spec->cols) {
+		struct winsize ws = { .ws_row = spec->rows, .ws_col = spec->cols };
+		ioctl(slave, TIOCSWINSZ, &ws);
+	}
+	if (fchown(slave, spec->user.uid, spec->user.gid) < 0 && errno != EPERM)
+		return -1;
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return -1;
+	for (int i = 0; i < 3; i++)
+		if (dup2(slave, i) < 0)
+			return -1;
+	if (slave > 2)
+		close(slave);
+	char byte = 'T';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof master);
+	if (sendmsg(errfd, &mh, MSG_NOSIGNAL) != 1)
+		return -1;
+	marker_pending = false;
+	close(master);
+	return 0;
+}
+
 static const char *env_path(char *const *env)
 {
 	for (; env && *env; env++)
@@ -158,14 +215,17 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	marker_pending = spec->terminal;
 	if (setsid() < 0)
 		child_fail(errfd, SPAWN_STAGE_SETUP, errno);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3 && !spec->terminal; i++)
 		if (dup2(stdio[i], i) < 0)
 			child_fail(errfd, SPAWN_STAGE_SETUP, errno);
 	umask(022);
 	if (enter_root(c) < 0)
 		child_fail(errfd, SPAWN_STAGE_ROOT, errno);
+	if (spec->terminal && setup_tty(spec, errfd) < 0)
+		child_fail(errfd, SPAWN_STAGE_TTY, errno);
 	if (setgroups(spec->user.ngids, (const gid_t *)spec->user.gids) < 0 ||
 	    setgid(spec->user.gid) < 0 || setuid(spec->user.uid) < 0)
 		child_fail(errfd, SPAWN_STAGE_USER, errno);

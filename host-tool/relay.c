@@ -4,6 +4,7 @@
  * through libuv's fs requests (blocking calls in the thread pool) and the
  * caller's file status flags are never changed. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,10 +19,48 @@ struct husk_chunk {
 
 static void in_read(uv_fs_t *req);
 
+static void in_send_eof(struct husk_relay *r)
+{
+	r->in_eof = true;
+	if (r->in_polling) {
+		uv_poll_stop(&r->in_poll);
+		r->in_polling = false;
+	}
+	husk_session_send(r->s, HUSK_FRAME_CLOSE, r->ids[0], NULL, 0);
+}
+
+/* A pollable stdin (pipe, socket, terminal) is read only once poll says it
+ * is readable, so no read ever blocks and nothing is left waiting in the
+ * thread pool when the process ends. */
+static void in_polled(uv_poll_t *h, int status, int events)
+{
+	struct husk_relay *r = h->data;
+	(void)events;
+	uint32_t n = r->in_credit < HUSK_DATA_MAX ? r->in_credit : HUSK_DATA_MAX;
+	ssize_t got = status < 0 ? -1 : read(r->fds[0], r->in_buf, n);
+	if (got > 0) {
+		r->in_credit -= (uint32_t)got;
+		husk_session_send(r->s, HUSK_FRAME_DATA, r->ids[0], r->in_buf, (uint32_t)got);
+		if (r->in_credit == 0) {
+			uv_poll_stop(&r->in_poll);
+			r->in_polling = false;
+		}
+		return;
+	}
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	in_send_eof(r); /* EOF, or EIO from a terminal whose other side hung up */
+}
+
 static void in_next(struct husk_relay *r)
 {
 	if (!r->in_started || r->in_reading || r->in_eof || r->in_credit == 0 || r->fds[0] < 0)
 		return;
+	if (r->in_pollable) {
+		if (!r->in_polling && uv_poll_start(&r->in_poll, UV_READABLE | UV_DISCONNECT, in_polled) == 0)
+			r->in_polling = true;
+		return;
+	}
 	uint32_t n = r->in_credit < HUSK_DATA_MAX ? r->in_credit : HUSK_DATA_MAX;
 	uv_buf_t b = uv_buf_init(r->in_buf, n);
 	r->in_req.data = r;
@@ -53,17 +92,19 @@ static void in_read(uv_fs_t *req)
 	}
 	if (n < 0 && n != UV_EBADF)
 		log_debug("stdin: %s", uv_strerror((int)n));
-	r->in_eof = true;
-	husk_session_send(r->s, HUSK_FRAME_CLOSE, r->ids[0], NULL, 0);
+	in_send_eof(r);
 }
 
 void husk_relay_start_stdin(struct husk_relay *r)
 {
 	r->in_started = true;
 	if (r->fds[0] < 0) {
-		r->in_eof = true;
-		husk_session_send(r->s, HUSK_FRAME_CLOSE, r->ids[0], NULL, 0);
+		in_send_eof(r);
 		return;
+	}
+	if (uv_poll_init(r->s->loop, &r->in_poll, r->fds[0]) == 0) {
+		r->in_poll.data = r;
+		r->in_pollable = true;
 	}
 	in_next(r);
 }
@@ -163,6 +204,45 @@ bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, co
 		}
 	}
 	return false;
+}
+
+/* Stop reading stdin and forget the relay; output still queued is written
+ * first (the caller waits for husk_relay_idle). */
+static void relay_handle_closed(uv_handle_t *h)
+{
+	struct husk_relay *r = h->data;
+	if (--r->closing == 0 && r->closed)
+		r->closed(r);
+}
+
+void husk_relay_stop(struct husk_relay *r)
+{
+	r->in_eof = true;
+	if (r->in_polling)
+		uv_poll_stop(&r->in_poll);
+	r->in_polling = false;
+	uv_timer_stop(&r->in_retry);
+}
+
+void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r))
+{
+	husk_relay_stop(r);
+	for (struct husk_relay **pp = &r->s->relays; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	r->closed = closed;
+	r->closing = 1;
+	uv_close((uv_handle_t *)&r->in_retry, relay_handle_closed);
+	if (r->in_pollable) {
+		r->in_pollable = false;
+		r->closing++;
+		uv_close((uv_handle_t *)&r->in_poll, relay_handle_closed);
+	}
+	free(r->in_buf);
+	r->in_buf = NULL;
 }
 
 void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base, int in_fd,

@@ -78,6 +78,8 @@ struct husk_relay {
 	bool in_reading, in_eof, in_started;
 	uv_fs_t in_req;
 	uv_timer_t in_retry;
+	uv_poll_t in_poll;
+	bool in_pollable, in_polling;
 	char *in_buf;
 	/* stdout, stderr */
 	struct husk_outq {
@@ -90,6 +92,9 @@ struct husk_relay {
 		bool closed; /* the agent sent CLOSE */
 	} out[2];
 	void (*drained)(struct husk_relay *r);
+	void (*closed)(struct husk_relay *r);
+	int closing;
+	void *data;
 	struct husk_relay *next;
 };
 
@@ -97,6 +102,10 @@ void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base
 		     int out_fd, int err_fd);
 void husk_relay_start_stdin(struct husk_relay *r);
 bool husk_relay_idle(const struct husk_relay *r);
+void husk_relay_stop(struct husk_relay *r);
+/* Remove from the session once idle; closed(r) runs when its handles are
+ * closed and r may be freed. */
+void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r));
 /* Frame dispatch for relay streams; false if the stream is not ours. */
 bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p);
 

@@ -1,11 +1,18 @@
 /* Per-container state directories under --root. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "husk.h"
+#include "state.h"
 
 int husk_id_valid(const char *id, struct husk_err *err)
 {
@@ -17,6 +24,12 @@ int husk_id_valid(const char *id, struct husk_err *err)
 			return husk_err_set(err, EINVAL,
 					    "invalid container id \"%s\": use letters, digits, _ . -", id);
 	return 0;
+}
+
+char *husk_state_dir(const char *id)
+{
+	char *dir;
+	return asprintf(&dir, "%s/%s", husk_global.root, id) < 0 ? NULL : dir;
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -40,7 +53,7 @@ int husk_state_create(const char *id, char **dir, struct husk_err *err)
 		return -1;
 	if (mkdir_p(husk_global.root, 0711) < 0)
 		return husk_err_sys(err, errno, "cannot create state directory %s", husk_global.root);
-	if (asprintf(dir, "%s/%s", husk_global.root, id) < 0)
+	if (!(*dir = husk_state_dir(id)))
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (mkdir(*dir, 0700) < 0) {
 		int e = errno;
@@ -66,4 +79,160 @@ void husk_state_remove(const char *dir)
 		closedir(d);
 	}
 	rmdir(dir);
+}
+
+int husk_state_lock(const char *dir, struct husk_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", dir);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return husk_err_sys(err, errno, "cannot lock %s", dir);
+		}
+	}
+	return fd;
+}
+
+void husk_now_rfc3339(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%09ldZ", ts.tv_nsec);
+}
+
+unsigned long long husk_proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* comm may hold spaces */
+	if (!p)
+		return 0;
+	/* field 22 is starttime; after ")" comes field 3 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+struct json_object *husk_state_to_oci(const struct husk_state *st)
+{
+	struct json_object *o = json_object_new_object();
+	const char *status = husk_state_status(st);
+	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
+	json_object_object_add(o, "id", json_object_new_string(st->id));
+	json_object_object_add(o, "status", json_object_new_string(status));
+	json_object_object_add(o, "pid", json_object_new_int(strcmp(status, "stopped") ? st->pid : 0));
+	json_object_object_add(o, "bundle", json_object_new_string(st->bundle ? st->bundle : ""));
+	json_object_object_add(o, "rootfs", json_object_new_string(st->rootfs ? st->rootfs : ""));
+	json_object_object_add(o, "created", json_object_new_string(st->created ? st->created : ""));
+	json_object_object_add(o, "owner", json_object_new_string(""));
+	json_object_object_add(o, "annotations", st->annotations ? json_object_get(st->annotations)
+								  : json_object_new_object());
+	return o;
+}
+
+int husk_state_write(const char *dir, const struct husk_state *st, struct husk_err *err)
+{
+	_cleanup_free_ char *tmp = NULL, *path = NULL;
+	_cleanup_json_ struct json_object *o = husk_state_to_oci(st);
+	json_object_object_add(o, "status", json_object_new_string(st->status));
+	json_object_object_add(o, "pid", json_object_new_int(st->pid));
+	json_object_object_add(o, "husk_start_time", json_object_new_int64((int64_t)st->start_time));
+	json_object_object_add(o, "husk_exit_status", json_object_new_int(st->exit_status));
+	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 || asprintf(&path, "%s/state.json", dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) < 0)
+		return husk_err_sys(err, errno, "cannot write %s", tmp);
+	if (rename(tmp, path) < 0)
+		return husk_err_sys(err, errno, "cannot write %s", path);
+	return 0;
+}
+
+static char *str_field(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return strdup(json_object_get_string(v));
+}
+
+int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
+{
+	struct json_object *v;
+	memset(st, 0, sizeof *st);
+	st->exit_status = -1;
+	if (husk_id_valid(id, err) < 0)
+		return -1;
+	_cleanup_free_ char *path = NULL;
+	if (asprintf(&path, "%s/%s/state.json", husk_global.root, id) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	_cleanup_json_ struct json_object *o = json_object_from_file(path);
+	if (!o || !json_object_is_type(o, json_type_object))
+		return husk_err_set(err, ENOENT, "container %s does not exist", id);
+	st->id = str_field(o, "id");
+	st->bundle = str_field(o, "bundle");
+	st->rootfs = str_field(o, "rootfs");
+	st->status = str_field(o, "status");
+	st->created = str_field(o, "created");
+	if (json_object_object_get_ex(o, "pid", &v))
+		st->pid = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "husk_start_time", &v))
+		st->start_time = (unsigned long long)json_object_get_int64(v);
+	if (json_object_object_get_ex(o, "husk_exit_status", &v))
+		st->exit_status = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "annotations", &v))
+		st->annotations = json_object_get(v);
+	if (!st->id || !st->status) {
+		husk_state_free(st);
+		return husk_err_set(err, EIO, "state of container %s is damaged", id);
+	}
+	return 0;
+}
+
+bool husk_state_alive(const struct husk_state *st)
+{
+	if (st->pid <= 0 || (kill(st->pid, 0) < 0 && errno == ESRCH))
+		return false;
+	/* a zombie proxy (not yet reaped by its parent) is gone too */
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)st->pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	if (n > 0) {
+		buf[n] = '\0';
+		char *p = strrchr(buf, ')');
+		if (p && (p[2] == 'Z' || p[2] == 'X'))
+			return false;
+	}
+	return !st->start_time || husk_proc_start_time(st->pid) == st->start_time;
+}
+
+const char *husk_state_status(const struct husk_state *st)
+{
+	if (!strcmp(st->status, "stopped") || !husk_state_alive(st))
+		return "stopped";
+	return st->status;
+}
+
+void husk_state_free(struct husk_state *st)
+{
+	free(st->id);
+	free(st->bundle);
+	free(st->rootfs);
+	free(st->status);
+	free(st->created);
+	if (st->annotations)
+		json_object_put(st->annotations);
+	memset(st, 0, sizeof *st);
 }

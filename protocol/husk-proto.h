@@ -81,6 +81,7 @@ struct husk_process {
 	char *cwd;
 	struct husk_user user;
 	bool terminal;
+	uint16_t rows, cols; /* consoleSize; 0 when not given */
 };
 
 /* Streams of one process: the host chooses them, all distinct and non-zero.
@@ -103,6 +104,8 @@ enum husk_op {
 	HUSK_OP_PROCESS_START = 3,
 	HUSK_OP_PROCESS_SIGNAL = 4,
 	HUSK_OP_SHUTDOWN = 5,
+	HUSK_OP_PROCESS_RESIZE = 6,
+	HUSK_OP_CONTAINER_PS = 7,
 };
 
 struct husk_request {
@@ -123,7 +126,15 @@ struct husk_request {
 		struct {
 			uint32_t process;
 			int signal;
+			bool all; /* every process of the process's container */
 		} signal;
+		struct {
+			uint32_t process;
+			uint16_t rows, cols;
+		} resize;
+		struct {
+			char *container;
+		} ps;
 	} u;
 };
 
@@ -134,6 +145,9 @@ struct husk_reply {
 	char *message;
 	int status;  /* process.start error: the exit status it means (126, 127), or 0 */
 	int64_t pid; /* process.start: guest pid, else -1 */
+	int32_t *pids; /* container.ps: guest pids */
+	size_t npids;
+	bool has_pids;
 };
 
 struct husk_exit_event {

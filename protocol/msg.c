@@ -19,6 +19,8 @@ static const struct {
 	{ HUSK_OP_PROCESS_START, "process.start" },
 	{ HUSK_OP_PROCESS_SIGNAL, "process.signal" },
 	{ HUSK_OP_SHUTDOWN, "shutdown" },
+	{ HUSK_OP_PROCESS_RESIZE, "process.resize" },
+	{ HUSK_OP_CONTAINER_PS, "container.ps" },
 };
 
 const char *husk_op_name(enum husk_op op)
@@ -265,6 +267,19 @@ int husk_process_from_json(struct json_object *o, struct husk_process *p, struct
 	}
 	if (get_bool(o, "terminal", &p->terminal, err) < 0)
 		goto fail;
+	struct json_object *size;
+	if (get_obj(o, "consoleSize", false, &size, err) < 0)
+		goto fail;
+	if (size) {
+		int h = 0, w = 0;
+		if (get_int(size, "height", true, 0, 65535, &h, err) < 0 ||
+		    get_int(size, "width", true, 0, 65535, &w, err) < 0) {
+			in("\"consoleSize\"", err);
+			goto fail;
+		}
+		p->rows = (uint16_t)h;
+		p->cols = (uint16_t)w;
+	}
 	if (get_obj(o, "user", false, &user, err) < 0)
 		goto fail;
 	if (user) {
@@ -326,6 +341,12 @@ struct json_object *husk_process_to_json(const struct husk_process *p)
 	json_object_object_add(user, "additionalGids", gids);
 	json_object_object_add(o, "user", user);
 	json_object_object_add(o, "terminal", json_object_new_boolean(p->terminal));
+	if (p->rows || p->cols) {
+		struct json_object *size = json_object_new_object();
+		json_object_object_add(size, "height", json_object_new_int(p->rows));
+		json_object_object_add(size, "width", json_object_new_int(p->cols));
+		json_object_object_add(o, "consoleSize", size);
+	}
 	return o;
 }
 
@@ -416,6 +437,9 @@ void husk_request_free(struct husk_request *r)
 		free(r->u.start.container);
 		husk_process_free(&r->u.start.process);
 		break;
+	case HUSK_OP_CONTAINER_PS:
+		free(r->u.ps.container);
+		break;
 	default:
 		break;
 	}
@@ -470,7 +494,22 @@ int husk_request_decode(const char *buf, size_t len, struct husk_request *r, str
 		break;
 	case HUSK_OP_PROCESS_SIGNAL:
 		if (get_u32(o, "process", true, &r->u.signal.process, err) < 0 ||
-		    get_int(o, "signal", true, 1, 64, &r->u.signal.signal, err) < 0)
+		    get_int(o, "signal", true, 1, 64, &r->u.signal.signal, err) < 0 ||
+		    get_bool(o, "all", &r->u.signal.all, err) < 0)
+			goto fail;
+		break;
+	case HUSK_OP_PROCESS_RESIZE: {
+		int rows = 0, cols = 0;
+		if (get_u32(o, "process", true, &r->u.resize.process, err) < 0 ||
+		    get_int(o, "rows", true, 0, 65535, &rows, err) < 0 ||
+		    get_int(o, "cols", true, 0, 65535, &cols, err) < 0)
+			goto fail;
+		r->u.resize.rows = (uint16_t)rows;
+		r->u.resize.cols = (uint16_t)cols;
+		break;
+	}
+	case HUSK_OP_CONTAINER_PS:
+		if (get_str(o, "container", true, &r->u.ps.container, err) < 0)
 			goto fail;
 		break;
 	}
@@ -515,6 +554,16 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 	case HUSK_OP_PROCESS_SIGNAL:
 		json_object_object_add(o, "process", json_object_new_int64(r->u.signal.process));
 		json_object_object_add(o, "signal", json_object_new_int(r->u.signal.signal));
+		if (r->u.signal.all)
+			json_object_object_add(o, "all", json_object_new_boolean(true));
+		break;
+	case HUSK_OP_PROCESS_RESIZE:
+		json_object_object_add(o, "process", json_object_new_int64(r->u.resize.process));
+		json_object_object_add(o, "rows", json_object_new_int(r->u.resize.rows));
+		json_object_object_add(o, "cols", json_object_new_int(r->u.resize.cols));
+		break;
+	case HUSK_OP_CONTAINER_PS:
+		json_object_object_add(o, "container", json_object_new_string(r->u.ps.container));
 		break;
 	default:
 		break;
@@ -547,11 +596,18 @@ struct json_object *husk_reply_encode(const struct husk_reply *r)
 		json_object_object_add(o, "error", error_obj(r->err_code, r->message, r->status));
 	else if (r->pid > 0)
 		json_object_object_add(o, "pid", json_object_new_int64(r->pid));
+	if (!r->err_code && r->has_pids) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; a && i < r->npids; i++)
+			json_object_array_add(a, json_object_new_int(r->pids[i]));
+		json_object_object_add(o, "pids", a);
+	}
 	return o;
 }
 
 void husk_reply_free(struct husk_reply *r)
 {
+	free(r->pids);
 	free(r->err_name);
 	free(r->message);
 	memset(r, 0, sizeof *r);
@@ -584,6 +640,29 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 			goto fail;
 		}
 		r->pid = json_object_get_int64(pid);
+	}
+	struct json_object *pids;
+	if (json_object_object_get_ex(o, "pids", &pids)) {
+		size_t n = json_object_is_type(pids, json_type_array) ? json_object_array_length(pids) : 0;
+		if (!json_object_is_type(pids, json_type_array) || n > 65536) {
+			husk_err_set(err, EINVAL, "\"pids\" must be an array of pids");
+			goto fail;
+		}
+		r->pids = calloc(n + 1, sizeof *r->pids);
+		if (!r->pids) {
+			husk_err_set(err, ENOMEM, "out of memory");
+			goto fail;
+		}
+		r->has_pids = true;
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *v = json_object_array_get_idx(pids, i);
+			int64_t x = json_object_get_int64(v);
+			if (!json_object_is_type(v, json_type_int) || x < 1 || x > INT32_MAX) {
+				husk_err_set(err, EINVAL, "\"pids\"[%zu] is not a valid pid", i);
+				goto fail;
+			}
+			r->pids[r->npids++] = (int32_t)x;
+		}
 	}
 	return 0;
 fail:

@@ -205,13 +205,17 @@ static void test_op_names(void **state)
 	assert_int_equal(HUSK_OP_PROCESS_START, 3);
 	assert_int_equal(HUSK_OP_PROCESS_SIGNAL, 4);
 	assert_int_equal(HUSK_OP_SHUTDOWN, 5);
+	assert_int_equal(HUSK_OP_PROCESS_RESIZE, 6);
+	assert_int_equal(HUSK_OP_CONTAINER_PS, 7);
+	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_RESIZE), "process.resize");
+	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_PS), "container.ps");
 	assert_string_equal(husk_op_name(HUSK_OP_PING), "ping");
 	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_CREATE), "container.create");
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_START), "process.start");
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_SIGNAL), "process.signal");
 	assert_string_equal(husk_op_name(HUSK_OP_SHUTDOWN), "shutdown");
 	assert_null(husk_op_name(HUSK_OP_UNKNOWN));
-	assert_null(husk_op_name((enum husk_op)6));
+	assert_null(husk_op_name((enum husk_op)8));
 }
 
 static void test_create_roundtrip(void **state)

@@ -1,0 +1,153 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+
+int husk_ctl_send(int fd, struct json_object *o, const int *fds, int nfds, struct husk_err *err)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	struct iovec iov = { .iov_base = (void *)s, .iov_len = len };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (len > CTL_MAX_MSG || nfds > CTL_MAX_FDS)
+		return husk_err_set(err, EMSGSIZE, "control message too large");
+	if (nfds > 0) {
+		memset(&u, 0, sizeof u);
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR)
+			return husk_err_sys(err, errno, "cannot talk to the container's proxy");
+	}
+	return 0;
+}
+
+int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct husk_err *err)
+{
+	static char buf[CTL_MAX_MSG + 1];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
+	} u;
+	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MAX_MSG };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	*o = NULL;
+	if (nfds)
+		*nfds = 0;
+	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			return husk_err_sys(err, errno, "cannot talk to the container's proxy");
+		if (errno == EAGAIN)
+			return husk_err_set(err, EAGAIN, "no message");
+	}
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (int i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
+			if (fds && nfds && *nfds < CTL_MAX_FDS)
+				fds[(*nfds)++] = f;
+			else
+				close(f);
+		}
+	}
+	if (n == 0)
+		return 0;
+	buf[n] = '\0';
+	*o = json_tokener_parse(buf);
+	if (!*o || !json_object_is_type(*o, json_type_object)) {
+		if (*o)
+			json_object_put(*o);
+		*o = NULL;
+		return husk_err_set(err, EPROTO, "bad control message");
+	}
+	return 0;
+}
+
+/* AF_UNIX paths are short; reach the socket through the directory's fd. */
+static int ctl_addr(const char *state_dir, int *dirfd, struct sockaddr_un *a, struct husk_err *err)
+{
+	*dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", state_dir);
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/ctl.sock", *dirfd);
+	return 0;
+}
+
+int husk_ctl_listen(const char *state_dir, struct husk_err *err)
+{
+	struct sockaddr_un a;
+	int dirfd;
+	if (ctl_addr(state_dir, &dirfd, &a, err) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0) {
+		husk_err_sys(err, errno, "cannot listen on %s/ctl.sock", state_dir);
+		if (fd >= 0)
+			close(fd);
+		close(dirfd);
+		return -1;
+	}
+	close(dirfd);
+	return fd;
+}
+
+int husk_ctl_connect(const char *state_dir, struct husk_err *err)
+{
+	struct sockaddr_un a;
+	int dirfd;
+	if (ctl_addr(state_dir, &dirfd, &a, err) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		husk_err_sys(err, errno, "cannot reach the container's proxy");
+		if (fd >= 0)
+			close(fd);
+		close(dirfd);
+		return -1;
+	}
+	close(dirfd);
+	return fd;
+}
+
+int husk_ctl_call(const char *state_dir, struct json_object *req, struct json_object **reply,
+		  struct husk_err *err)
+{
+	struct json_object *e;
+	*reply = NULL;
+	_cleanup_close_ int fd = husk_ctl_connect(state_dir, err);
+	if (fd < 0 || husk_ctl_send(fd, req, NULL, 0, err) < 0 ||
+	    husk_ctl_recv(fd, reply, NULL, NULL, err) < 0)
+		return -1;
+	if (!*reply)
+		return husk_err_set(err, ECONNRESET, "the container's proxy went away");
+	if (json_object_object_get_ex(*reply, "error", &e)) {
+		husk_err_set(err, EINVAL, "%s", json_object_get_string(e));
+		json_object_put(*reply);
+		*reply = NULL;
+		return -1;
+	}
+	return 0;
+}

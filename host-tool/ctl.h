@@ -1,0 +1,33 @@
+/* The control socket of a container's proxy: <root>/<id>/ctl.sock, a
+ * SOCK_SEQPACKET socket carrying one JSON object per message, with file
+ * descriptors attached where a message hands stdio over. */
+#ifndef HUSK_CTL_H
+#define HUSK_CTL_H
+
+#include "husk-err.h"
+
+#define CTL_MAX_MSG 65536
+#define CTL_MAX_FDS 4
+
+struct json_object;
+
+int husk_ctl_send(int fd, struct json_object *o, const int *fds, int nfds, struct husk_err *err);
+/* Blocking receive; *o is NULL at EOF. Received fds are close-on-exec. */
+int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct husk_err *err);
+int husk_ctl_listen(const char *state_dir, struct husk_err *err);
+int husk_ctl_connect(const char *state_dir, struct husk_err *err);
+/* Send one request and wait for its answer; an {"error": msg} answer fails
+ * with that message. */
+int husk_ctl_call(const char *state_dir, struct json_object *req, struct json_object **reply,
+		  struct husk_err *err);
+
+/* tty.c */
+int husk_pty_open(int *master, int *slave, struct husk_err *err);
+/* Send the pty master over the caller's --console-socket. */
+int husk_console_send(const char *path, int master, struct husk_err *err);
+/* Raw mode on a terminal; husk_tty_restore() undoes it (safe to call often). */
+int husk_tty_raw(int fd, struct husk_err *err);
+void husk_tty_restore(void);
+int husk_tty_size(int fd, unsigned short *rows, unsigned short *cols);
+
+#endif

@@ -1,0 +1,763 @@
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "ctl.h"
+#include "husk-log.h"
+#include "husk.h"
+#include "proxy.h"
+#include "session.h"
+#include "state.h"
+
+#define INIT_BASE 1u /* stream ids of the container's first process: 1, 2, 3 */
+
+struct conn;
+
+struct slot {
+	struct husk_relay relay;
+	uint32_t base;
+	bool is_init, started, exited, done;
+	int status;
+	struct conn *conn; /* exec: the client waiting for the exit */
+	int fds[3];
+	bool own_fds;
+	int tty_fd; /* where the window size is read, or -1 */
+	char *arg0;
+	struct slot *next;
+};
+
+struct conn {
+	int fd;
+	uv_poll_t poll;
+	struct slot *slot;
+	int refs;
+	bool closed;
+};
+
+static struct {
+	struct proxy_opts *o;
+	uv_loop_t *loop;
+	struct husk_session s;
+	struct slot init;
+	struct slot *execs;
+	uint32_t next_base;
+	int listen_fd;
+	uv_poll_t listen_poll;
+	struct husk_state st;
+	uv_signal_t sigs[40];
+	int nsigs;
+	uv_timer_t stop_timer;
+	bool created, stopping, tty_raw, notify_on_start;
+	struct conn *start_conn;
+} P;
+
+/* ---- lifecycle ---- */
+
+static void notify(const char *msg)
+{
+	if (P.o->notify_fd < 0)
+		return;
+	ssize_t n = write(P.o->notify_fd, msg, strlen(msg));
+	(void)n;
+	close(P.o->notify_fd);
+	P.o->notify_fd = -1;
+}
+
+static void set_status(const char *status)
+{
+	struct husk_err err;
+	free(P.st.status);
+	P.st.status = strdup(status);
+	if (husk_state_write(P.o->state_dir, &P.st, &err) < 0)
+		log_error("%s", err.msg);
+}
+
+static __attribute__((noreturn)) void finish(int code)
+{
+	husk_session_kill_vm(&P.s);
+	if (P.tty_raw)
+		husk_tty_restore();
+	if (P.o->foreground) {
+		husk_state_remove(P.o->state_dir);
+	} else {
+		P.st.exit_status = code;
+		set_status("stopped");
+		/* the control socket goes with the proxy */
+		char *sock;
+		if (asprintf(&sock, "%s/ctl.sock", P.o->state_dir) >= 0) {
+			unlink(sock);
+			free(sock);
+		}
+	}
+	exit(code);
+}
+
+/* An error before the container process ran: tell whoever waits, exit 125. */
+static __attribute__((noreturn)) void fail(const struct husk_err *err, bool tail)
+{
+	char t[4096] = "", msg[sizeof err->msg + 8];
+	if (tail)
+		husk_session_console_tail(&P.s, t, sizeof t);
+	if (P.o->notify_fd >= 0) {
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		notify(msg);
+	} else if (P.o->foreground) {
+		fprintf(stderr, "husk: %s\n", err->msg);
+	}
+	log_error("%s", err->msg);
+	if (t[0] && (P.o->foreground || husk_global.debug))
+		fprintf(stderr, "husk: last console output:\n%s%s", t,
+			t[strlen(t) - 1] == '\n' ? "" : "\n");
+	finish(P.init.started ? HUSK_EXIT_LOST : HUSK_EXIT_RUNTIME);
+}
+
+static bool all_done(void)
+{
+	if (!P.init.exited || !husk_relay_idle(&P.init.relay))
+		return false;
+	for (struct slot *x = P.execs; x; x = x->next)
+		if (!x->done)
+			return false;
+	return true;
+}
+
+static void stopped_reply(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	(void)s, (void)r, (void)data;
+	finish(P.init.status);
+}
+
+static void stop_timeout(uv_timer_t *t)
+{
+	(void)t;
+	finish(P.init.status);
+}
+
+/* Everything has exited and all output is written: flush the guest, stop. */
+static void maybe_stop(void)
+{
+	struct husk_request req = { .op = HUSK_OP_SHUTDOWN };
+	struct husk_err err;
+	if (P.stopping || !all_done())
+		return;
+	P.stopping = true;
+	if (husk_session_request(&P.s, &req, stopped_reply, NULL, &err) < 0)
+		finish(P.init.status);
+	uv_timer_start(&P.stop_timer, stop_timeout, 10000, 0);
+}
+
+/* ---- control connections ---- */
+
+static void conn_unref(struct conn *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+static void conn_poll_closed(uv_handle_t *h)
+{
+	conn_unref(h->data);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (c->slot && c->slot->conn == c)
+		c->slot->conn = NULL;
+	uv_close((uv_handle_t *)&c->poll, conn_poll_closed);
+	close(c->fd);
+}
+
+static void conn_reply(struct conn *c, struct json_object *o)
+{
+	struct husk_err err;
+	if (c && !c->closed && husk_ctl_send(c->fd, o, NULL, 0, &err) < 0)
+		log_debug("%s", err.msg);
+	json_object_put(o);
+}
+
+static struct json_object *jerror(const char *msg, int status)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	if (status)
+		json_object_object_add(o, "status", json_object_new_int(status));
+	return o;
+}
+
+static struct json_object *jok(void)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	return o;
+}
+
+/* ---- processes ---- */
+
+static void slot_closed(struct husk_relay *r)
+{
+	struct slot *x = r->data;
+	for (struct slot **pp = &P.execs; *pp; pp = &(*pp)->next) {
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	}
+	free(x->arg0);
+	free(x);
+}
+
+static void slot_drained(struct husk_relay *r)
+{
+	struct slot *x = r->data;
+	if (!x->exited)
+		return;
+	if (x->is_init) {
+		maybe_stop();
+		return;
+	}
+	if (x->done)
+		return;
+	x->done = true;
+	if (x->conn) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "exit", json_object_new_int(x->status));
+		conn_reply(x->conn, o);
+		conn_close(x->conn);
+	}
+	for (int i = 0; i < 3; i++)
+		if (x->own_fds && x->fds[i] >= 0 && (i == 0 || x->fds[i] != x->fds[i - 1]))
+			close(x->fds[i]);
+	husk_relay_unlink(&x->relay, slot_closed);
+	maybe_stop();
+}
+
+static struct slot *slot_by_base(uint32_t base)
+{
+	if (base == INIT_BASE)
+		return &P.init;
+	for (struct slot *x = P.execs; x; x = x->next)
+		if (x->base == base)
+			return x;
+	return NULL;
+}
+
+static void on_exit_event(struct husk_session *s, const struct husk_exit_event *e)
+{
+	(void)s;
+	struct slot *x = slot_by_base(e->process);
+	if (!x || x->exited)
+		return;
+	x->exited = true;
+	x->status = e->status;
+	log_debug("process %u exited with status %d", e->process, e->status);
+	if (x->is_init) {
+		P.st.exit_status = e->status;
+		if (!P.o->foreground)
+			set_status("stopped");
+	}
+	if (husk_relay_idle(&x->relay))
+		slot_drained(&x->relay);
+}
+
+static void send_signal(struct slot *x, int sig, bool all)
+{
+	struct husk_request r = { .op = HUSK_OP_PROCESS_SIGNAL,
+				  .u.signal = { .process = x->base, .signal = sig, .all = all } };
+	struct husk_err err;
+	if (husk_session_request(&P.s, &r, NULL, NULL, &err) < 0)
+		log_warn("cannot forward signal %d: %s", sig, err.msg);
+}
+
+static void send_resize(struct slot *x, unsigned short rows, unsigned short cols)
+{
+	struct husk_request r = { .op = HUSK_OP_PROCESS_RESIZE,
+				  .u.resize = { .process = x->base, .rows = rows, .cols = cols } };
+	struct husk_err err;
+	if (x->started && !x->exited && husk_session_request(&P.s, &r, NULL, NULL, &err) < 0)
+		log_warn("cannot resize: %s", err.msg);
+}
+
+struct start_ctx {
+	struct slot *slot;
+	struct conn *conn;
+};
+
+static void started(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct start_ctx *ctx = data;
+	struct slot *x = ctx->slot;
+	struct conn *c = ctx->conn;
+	(void)s;
+	free(ctx);
+	if (r->err_code) {
+		char msg[700];
+		snprintf(msg, sizeof msg, "exec \"%s\": %s", x->arg0, r->message);
+		if (x->is_init) {
+			if (c) {
+				conn_reply(c, jerror(msg, r->status));
+				conn_unref(c);
+			}
+			struct husk_err err;
+			husk_err_set(&err, r->err_code, "%s", msg);
+			if (P.o->notify_fd >= 0 || c)
+				notify(msg);
+			if (P.o->foreground)
+				fprintf(stderr, "husk: %s\n", msg);
+			log_error("%s", msg);
+			finish(r->status ? r->status : HUSK_EXIT_RUNTIME);
+		}
+		if (c) {
+			conn_reply(c, jerror(msg, r->status));
+			conn_close(c);
+			conn_unref(c);
+		}
+		x->exited = x->done = true;
+		husk_relay_unlink(&x->relay, slot_closed);
+		return;
+	}
+	x->started = true;
+	log_debug("process %u started as guest pid %lld", x->base, (long long)r->pid);
+	husk_relay_start_stdin(&x->relay);
+	if (x->is_init) {
+		set_status("running");
+		if (P.notify_on_start)
+			notify("ok");
+	}
+	if (x->tty_fd >= 0) {
+		unsigned short rows, cols;
+		if (husk_tty_size(x->tty_fd, &rows, &cols) == 0 && (rows || cols))
+			send_resize(x, rows, cols);
+	}
+	if (c) {
+		struct json_object *o = jok();
+		json_object_object_add(o, "pid", json_object_new_int64(r->pid));
+		conn_reply(c, o);
+		conn_unref(c);
+	}
+}
+
+static int start_process(struct slot *x, const struct husk_process *spec, struct conn *c,
+			 struct husk_err *err)
+{
+	struct husk_request req = { .op = HUSK_OP_PROCESS_START };
+	struct start_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	husk_relay_init(&x->relay, &P.s, x->base, x->fds[0], x->fds[1], x->fds[2]);
+	x->relay.data = x;
+	x->relay.drained = slot_drained;
+	x->arg0 = strdup(spec->args[0]);
+	req.u.start.container = (char *)P.o->id;
+	req.u.start.process = *spec;
+	req.u.start.streams = (struct husk_streams){ x->base, x->base + 1, x->base + 2 };
+	ctx->slot = x;
+	ctx->conn = c;
+	if (c)
+		c->refs++;
+	if (husk_session_request(&P.s, &req, started, ctx, err) < 0) {
+		if (c)
+			conn_unref(c);
+		free(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+static void start_init(struct conn *c)
+{
+	struct husk_err err;
+	if (start_process(&P.init, &P.o->cfg.process, c, &err) < 0)
+		fail(&err, false);
+}
+
+/* A signal for the container before its process runs ends it, as the
+ * process would have died of it. */
+static void kill_created(int sig)
+{
+	P.init.exited = true;
+	P.init.status = 128 + sig;
+	P.st.exit_status = P.init.status;
+	finish(P.init.status);
+}
+
+/* ---- control requests ---- */
+
+static void ctl_exec(struct conn *c, struct json_object *req, int *fds, int nfds)
+{
+	struct json_object *pj, *t;
+	struct husk_process spec;
+	struct husk_err err;
+	bool tty = json_object_object_get_ex(req, "tty", &t) && json_object_get_boolean(t);
+	if (!P.init.started || P.init.exited) {
+		conn_reply(c, jerror("container is not running", 0));
+		goto close_fds;
+	}
+	if (nfds != 3) {
+		conn_reply(c, jerror("exec needs three stdio descriptors", 0));
+		goto close_fds;
+	}
+	if (!json_object_object_get_ex(req, "process", &pj) ||
+	    husk_process_from_json(pj, &spec, &err) < 0) {
+		conn_reply(c, jerror(pj ? err.msg : "exec without a process", 0));
+		goto close_fds;
+	}
+	spec.terminal = tty;
+	struct slot *x = calloc(1, sizeof *x);
+	x->base = P.next_base;
+	P.next_base += 4;
+	memcpy(x->fds, fds, sizeof x->fds);
+	x->own_fds = true;
+	x->tty_fd = -1;
+	x->conn = c;
+	c->slot = x;
+	x->next = P.execs;
+	P.execs = x;
+	if (start_process(x, &spec, c, &err) < 0) {
+		conn_reply(c, jerror(err.msg, 0));
+		x->exited = x->done = true;
+	}
+	husk_process_free(&spec);
+	return;
+close_fds:
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+struct call_ctx {
+	struct conn *conn;
+};
+
+static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct conn *c = data;
+	(void)s;
+	if (r->err_code) {
+		conn_reply(c, jerror(r->message, 0));
+	} else if (r->has_pids) {
+		struct json_object *o = jok(), *a = json_object_new_array();
+		for (size_t i = 0; i < r->npids; i++)
+			json_object_array_add(a, json_object_new_int(r->pids[i]));
+		json_object_object_add(o, "pids", a);
+		conn_reply(c, o);
+	} else {
+		conn_reply(c, jok());
+	}
+	conn_unref(c);
+}
+
+static void forward(struct conn *c, struct husk_request *req)
+{
+	struct husk_err err;
+	c->refs++;
+	if (husk_session_request(&P.s, req, forwarded_reply, c, &err) < 0) {
+		conn_reply(c, jerror(err.msg, 0));
+		conn_unref(c);
+	}
+}
+
+static void ctl_message(struct conn *c, struct json_object *req, int *fds, int nfds)
+{
+	struct json_object *v;
+	const char *op = json_object_object_get_ex(req, "op", &v) ? json_object_get_string(v) : "";
+	int sig = json_object_object_get_ex(req, "signal", &v) ? json_object_get_int(v) : 0;
+	bool all = json_object_object_get_ex(req, "all", &v) && json_object_get_boolean(v);
+
+	if (!strcmp(op, "exec")) {
+		ctl_exec(c, req, fds, nfds);
+		return;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (!strcmp(op, "start")) {
+		if (P.init.started || P.start_conn)
+			conn_reply(c, jerror("container is not in the created state", 0));
+		else {
+			c->refs++;
+			P.start_conn = c;
+			start_init(c);
+		}
+	} else if (!strcmp(op, "kill")) {
+		struct slot *x = c->slot ? c->slot : &P.init;
+		if (sig < 1 || sig > 64)
+			conn_reply(c, jerror("invalid signal", 0));
+		else if (x == &P.init && !P.init.started) {
+			conn_reply(c, jok());
+			kill_created(sig);
+		} else if (x->exited)
+			conn_reply(c, jerror("container not running", 0));
+		else {
+			struct husk_request r = { .op = HUSK_OP_PROCESS_SIGNAL,
+						  .u.signal = { .process = x->base, .signal = sig,
+								.all = all } };
+			forward(c, &r);
+		}
+	} else if (!strcmp(op, "resize") && c->slot) {
+		int rows = json_object_object_get_ex(req, "rows", &v) ? json_object_get_int(v) : 0;
+		int cols = json_object_object_get_ex(req, "cols", &v) ? json_object_get_int(v) : 0;
+		send_resize(c->slot, (unsigned short)rows, (unsigned short)cols);
+	} else if (!strcmp(op, "ps")) {
+		struct husk_request r = { .op = HUSK_OP_CONTAINER_PS };
+		r.u.ps.container = (char *)P.o->id;
+		forward(c, &r);
+	} else {
+		conn_reply(c, jerror("unknown control request", 0));
+	}
+}
+
+static void conn_readable(uv_poll_t *h, int status, int events)
+{
+	struct conn *c = h->data;
+	struct json_object *req;
+	struct husk_err err;
+	int fds[CTL_MAX_FDS], nfds = 0;
+	(void)events;
+	if (status < 0 || husk_ctl_recv(c->fd, &req, fds, &nfds, &err) < 0) {
+		if (status >= 0 && err.code == EAGAIN)
+			return;
+		req = NULL;
+	}
+	if (!req) {
+		/* The client went away: an exec client that dies takes its
+		 * process with it, as a killed foreground process would. */
+		if (c->slot && c->slot->started && !c->slot->exited)
+			send_signal(c->slot, SIGKILL, false);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		conn_close(c);
+		return;
+	}
+	ctl_message(c, req, fds, nfds);
+	json_object_put(req);
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+	(void)h, (void)events;
+	if (status < 0)
+		return;
+	int fd = accept4(P.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->refs = 1;
+	uv_poll_init(P.loop, &c->poll, fd);
+	c->poll.data = c;
+	uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, conn_readable);
+}
+
+/* ---- the session ---- */
+
+static void created(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct husk_err err;
+	(void)s, (void)data;
+	if (r->err_code) {
+		husk_err_set(&err, r->err_code, "cannot create the container in the VM: %s", r->message);
+		fail(&err, false);
+	}
+	P.created = true;
+	if (!P.o->foreground) {
+		P.listen_fd = husk_ctl_listen(P.o->state_dir, &err);
+		if (P.listen_fd < 0)
+			fail(&err, false);
+		uv_poll_init(P.loop, &P.listen_poll, P.listen_fd);
+		uv_poll_start(&P.listen_poll, UV_READABLE, on_accept);
+	}
+	set_status("created");
+	if (P.o->autostart)
+		start_init(NULL);
+	else
+		notify("ok");
+}
+
+static void on_hello(struct husk_session *s)
+{
+	struct husk_err err;
+	struct husk_request req = { .op = HUSK_OP_CONTAINER_CREATE };
+	req.u.create.id = (char *)P.o->id;
+	req.u.create.rootfs = (struct husk_rootfs){ .tag = HUSK_SHARE_TAG, .fstype = "9p",
+						    .path = "", .readonly = P.o->cfg.root_readonly };
+	req.u.create.hostname = P.o->cfg.hostname;
+	if (husk_session_request(s, &req, created, NULL, &err) < 0)
+		fail(&err, false);
+}
+
+static void on_lost(struct husk_session *s, const struct husk_err *err)
+{
+	if (P.stopping || (P.init.exited && s->vm_exited))
+		finish(P.init.status);
+	fail(err, true);
+}
+
+static const struct husk_session_ops ops = {
+	.hello = on_hello,
+	.exit = on_exit_event,
+	.lost = on_lost,
+};
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	(void)h;
+	if (sig == SIGWINCH) {
+		unsigned short rows, cols;
+		if (P.init.tty_fd >= 0 && husk_tty_size(P.init.tty_fd, &rows, &cols) == 0)
+			send_resize(&P.init, rows, cols);
+		return;
+	}
+	if (P.init.exited)
+		return;
+	if (!P.init.started) {
+		if (sig != SIGCONT && sig != SIGURG)
+			kill_created(sig);
+		return;
+	}
+	send_signal(&P.init, sig, false);
+}
+
+static void catch_signals(void)
+{
+	static const int skip[] = { SIGKILL, SIGSTOP, SIGCHLD, SIGPIPE, SIGSEGV, SIGBUS, SIGFPE,
+				    SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGTTIN, SIGTTOU, SIGTSTP };
+	for (int sig = 1; sig < 32 && P.nsigs < 40; sig++) {
+		bool skipped = false;
+		for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+			skipped |= skip[i] == sig;
+		if (skipped)
+			continue;
+		uv_signal_init(P.loop, &P.sigs[P.nsigs]);
+		uv_signal_start(&P.sigs[P.nsigs++], on_signal, sig);
+	}
+}
+
+/* The container process's stdio: the caller's fds, or a terminal. */
+static int init_stdio(struct husk_err *err)
+{
+	struct proxy_opts *o = P.o;
+	P.init.is_init = true;
+	P.init.base = INIT_BASE;
+	P.init.tty_fd = -1;
+	for (int i = 0; i < 3; i++)
+		P.init.fds[i] = i;
+	if (!o->cfg.process.terminal)
+		return 0;
+	if (o->console_socket) {
+		int master, slave;
+		if (husk_pty_open(&master, &slave, err) < 0)
+			return -1;
+		if (o->cfg.process.rows || o->cfg.process.cols) {
+			struct winsize ws = { .ws_row = o->cfg.process.rows, .ws_col = o->cfg.process.cols };
+			ioctl(slave, TIOCSWINSZ, &ws);
+		}
+		int r = husk_console_send(o->console_socket, master, err);
+		close(master);
+		if (r < 0) {
+			close(slave);
+			return -1;
+		}
+		/* As the session leader with this as its terminal, the proxy
+		 * hears SIGWINCH when the caller resizes the master. */
+		if (!o->foreground)
+			ioctl(slave, TIOCSCTTY, 0);
+		P.init.fds[0] = P.init.fds[1] = P.init.fds[2] = slave;
+		P.init.tty_fd = slave;
+		return 0;
+	}
+	if (!o->foreground || !isatty(STDIN_FILENO))
+		return husk_err_set(err, EINVAL,
+				    "process.terminal needs --console-socket or a terminal on stdin");
+	if (husk_tty_raw(STDIN_FILENO, err) < 0)
+		return -1;
+	P.tty_raw = true;
+	P.init.fds[2] = STDOUT_FILENO;
+	P.init.tty_fd = STDIN_FILENO;
+	if (!o->cfg.process.rows && !o->cfg.process.cols)
+		husk_tty_size(STDIN_FILENO, &o->cfg.process.rows, &o->cfg.process.cols);
+	return 0;
+}
+
+void husk_proxy_main(struct proxy_opts *o)
+{
+	struct husk_err err = { 0 };
+	_cleanup_free_ char *console = NULL, *qlog = NULL;
+	char now[64];
+
+	P.o = o;
+	P.listen_fd = -1;
+	P.next_base = INIT_BASE + 4;
+	P.notify_on_start = o->autostart && !o->foreground;
+	signal(SIGPIPE, SIG_IGN);
+	/* Host writes wait in the thread pool while a reader is slow: give
+	 * every stream its own thread before the pool starts. */
+	setenv("UV_THREADPOOL_SIZE", "64", 0);
+	P.loop = uv_default_loop();
+	husk_now_rfc3339(now, sizeof now);
+	P.st = (struct husk_state){ .id = (char *)o->id, .bundle = o->bundle, .rootfs = o->rootfs,
+				    .status = strdup("creating"), .created = now, .pid = getpid(),
+				    .start_time = husk_proc_start_time(getpid()), .exit_status = -1 };
+	P.st.annotations = json_object_new_object();
+	for (size_t i = 0; i < o->cfg.nannotations; i++)
+		json_object_object_add(P.st.annotations, o->cfg.annotations[i].key,
+				       json_object_new_string(o->cfg.annotations[i].value));
+	set_status("creating");
+	catch_signals();
+	uv_timer_init(P.loop, &P.stop_timer);
+	if (init_stdio(&err) < 0)
+		fail(&err, false);
+	if (asprintf(&console, "%s/console.log", o->state_dir) < 0 ||
+	    asprintf(&qlog, "%s/qemu.log", o->state_dir) < 0)
+		fail(&(struct husk_err){ ENOMEM, "out of memory" }, false);
+	o->vo.qemu_log = qlog;
+	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
+		fail(&err, false);
+	uv_run(P.loop, UV_RUN_DEFAULT);
+	fail(&(struct husk_err){ EIO, "internal error: event loop ended" }, false);
+}
+
+int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
+		       struct husk_err *err)
+{
+	char abs_bundle[PATH_MAX];
+	struct stat st;
+	o->id = id;
+	if (husk_id_valid(id, err) < 0)
+		return -1;
+	if (!realpath(bundle, abs_bundle))
+		return husk_err_sys(err, errno, "bundle %s", bundle);
+	if (!(o->bundle = strdup(abs_bundle)))
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (husk_config_load(abs_bundle, &o->cfg, err) < 0)
+		return -1;
+	if (o->cfg.root_path[0] == '/') {
+		o->rootfs = realpath(o->cfg.root_path, NULL);
+	} else {
+		char *p;
+		if (asprintf(&p, "%s/%s", abs_bundle, o->cfg.root_path) < 0)
+			return husk_err_set(err, ENOMEM, "out of memory");
+		o->rootfs = realpath(p, NULL);
+		free(p);
+	}
+	if (!o->rootfs || stat(o->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return husk_err_set(err, ENOENT, "rootfs %s (root.path in %s/config.json) is not a directory",
+				    o->cfg.root_path, abs_bundle);
+	o->vo.share_path = o->rootfs;
+	o->vo.share_readonly = false;
+	o->vo.debug = husk_global.debug;
+	return husk_vm_resolve(&o->vo, err);
+}

@@ -1,0 +1,42 @@
+/* Container state on the host: <root>/<id>/state.json, written atomically. */
+#ifndef HUSK_STATE_H
+#define HUSK_STATE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "husk-err.h"
+
+struct json_object;
+
+struct husk_state {
+	char *id;
+	char *bundle;
+	char *rootfs;
+	char *status; /* creating, created, running, stopped */
+	char *created; /* RFC 3339 */
+	pid_t pid;     /* the proxy: what --pid-file holds */
+	unsigned long long start_time; /* of pid, against pid reuse */
+	int exit_status; /* -1 until stopped */
+	struct json_object *annotations;
+};
+
+int husk_id_valid(const char *id, struct husk_err *err);
+char *husk_state_dir(const char *id);
+/* Create <root>/<id>/ exclusively; fails with "already exists". */
+int husk_state_create(const char *id, char **dir, struct husk_err *err);
+void husk_state_remove(const char *dir);
+int husk_state_write(const char *dir, const struct husk_state *st, struct husk_err *err);
+/* Fails with "container <id> does not exist". */
+int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err);
+/* The status as of now: a dead proxy means stopped. */
+const char *husk_state_status(const struct husk_state *st);
+bool husk_state_alive(const struct husk_state *st);
+void husk_state_free(struct husk_state *st);
+struct json_object *husk_state_to_oci(const struct husk_state *st);
+unsigned long long husk_proc_start_time(pid_t pid);
+void husk_now_rfc3339(char *buf, size_t size);
+/* flock the state directory; returns the fd to close, or -1. */
+int husk_state_lock(const char *dir, struct husk_err *err);
+
+#endif

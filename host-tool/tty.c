@@ -1,0 +1,89 @@
+/* Host pseudo-terminals: the console socket, raw mode, window sizes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+int husk_pty_open(int *master, int *slave, struct husk_err *err)
+{
+	struct termios t;
+	if (openpty(master, slave, NULL, NULL, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot allocate a pseudo-terminal");
+	fcntl(*master, F_SETFD, FD_CLOEXEC);
+	fcntl(*slave, F_SETFD, FD_CLOEXEC);
+	/* The guest's own pty does the line discipline: ours passes bytes. */
+	if (tcgetattr(*slave, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(*slave, TCSANOW, &t);
+	}
+	return 0;
+}
+
+int husk_console_send(const char *path, int master, struct husk_err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof a.sun_path)
+		return husk_err_set(err, ENAMETOOLONG, "console socket path %s is too long", path);
+	strcpy(a.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+		return husk_err_sys(err, errno, "cannot connect to console socket %s", path);
+	const char name[] = "/dev/ptmx";
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = sizeof name - 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof master);
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+		return husk_err_sys(err, errno, "cannot send the terminal to %s", path);
+	return 0;
+}
+
+static struct termios saved;
+static int saved_fd = -1;
+
+int husk_tty_raw(int fd, struct husk_err *err)
+{
+	struct termios t;
+	if (tcgetattr(fd, &saved) < 0)
+		return husk_err_sys(err, errno, "cannot read terminal settings");
+	t = saved;
+	cfmakeraw(&t);
+	if (tcsetattr(fd, TCSANOW, &t) < 0)
+		return husk_err_sys(err, errno, "cannot set the terminal to raw mode");
+	saved_fd = fd;
+	return 0;
+}
+
+void husk_tty_restore(void)
+{
+	if (saved_fd >= 0)
+		tcsetattr(saved_fd, TCSANOW, &saved);
+	saved_fd = -1;
+}
+
+int husk_tty_size(int fd, unsigned short *rows, unsigned short *cols)
+{
+	struct winsize ws;
+	if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
+		return -1;
+	*rows = ws.ws_row;
+	*cols = ws.ws_col;
+	return 0;
+}
