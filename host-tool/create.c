@@ -109,7 +109,18 @@ int husk_create_detached(struct proxy_opts *o, const struct create_args *a, stru
 		 * signals; the caller's stdio stays the container's stdio. */
 		close(p[0]);
 		setsid();
-		o->notify_fd = p[1];
+		/* Keep nothing of the caller's but its stdio: containerd's shim,
+		 * for one, hands its runtime a listening socket as fd 3. */
+		int keep = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
+		if (keep > 3 && dup3(keep, 3, O_CLOEXEC) == 3) {
+			close(keep);
+			keep = 3;
+		}
+		close_range(keep + 1, ~0U, 0);
+		if (keep > 3)
+			close_range(3, keep - 1, 0);
+		husk_log_to_state(o->state_dir);
+		o->notify_fd = keep;
 		o->console_socket = a->console_socket;
 		husk_proxy_main(o);
 	}

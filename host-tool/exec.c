@@ -301,8 +301,14 @@ int husk_cmd_exec(int argc, char **argv)
 	} else if (a.pid_file && husk_write_pid_file(a.pid_file, getpid(), &err) < 0) {
 		log_warn("%s", err.msg);
 	}
-	for (int i = 0; i < 3; i++)
-		if (a.detach && fds[i] > 2)
-			fds[i] = -1; /* the container's proxy has its own copies */
+	if (a.detach) {
+		/* The container's proxy has its own copies of the stdio; callers
+		 * wait for EOF on the pipes they gave us. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		for (int i = 0; i < 3 && null >= 0; i++)
+			dup2(null, i);
+		if (null > 2)
+			close(null);
+	}
 	exec_wait(conn, tty_fd, &mask);
 }

@@ -23,6 +23,9 @@ extern struct husk_global husk_global;
 
 typedef int (*husk_verb_fn)(int argc, char **argv);
 
+/* A detached proxy must not write on stderr, which is the container's:
+ * without --log it logs to <state_dir>/husk.log. */
+void husk_log_to_state(const char *state_dir);
 /* Print "husk: msg" on stderr and log it at error level; returns 125. */
 int husk_fail(const struct husk_err *err);
 /* Write a pid file atomically, as runc does. */

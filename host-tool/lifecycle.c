@@ -203,11 +203,11 @@ int husk_cmd_delete(int argc, char **argv)
 	_cleanup_free_ char *dir = husk_state_dir(argv[optind]);
 	if (husk_state_read(argv[optind], &st, &err) < 0) {
 		/* a directory left without state (a create that was killed) */
-		if (force && dir && access(dir, F_OK) == 0) {
+		if (force && dir && access(dir, F_OK) == 0)
 			husk_state_remove(dir);
-			return 0;
-		}
-		return husk_fail(&err);
+		/* --force of a container that is already gone succeeds, as
+		 * runc's does: shims send it during their cleanup. */
+		return force && err.code == ENOENT ? 0 : husk_fail(&err);
 	}
 	int lock = husk_state_lock(dir, &err);
 	if (lock < 0) {

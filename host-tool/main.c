@@ -1,6 +1,7 @@
 /* husk: run OCI containers in lightweight VMs. The command line is runc's. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,6 +35,15 @@ static void log_sink(enum husk_log_level level, const char *msg)
 		fprintf(f, "husk[%d]: %s: %s\n", (int)getpid(), husk_log_level_name(level), msg);
 	}
 	fflush(f);
+}
+
+void husk_log_to_state(const char *state_dir)
+{
+	char *path;
+	if (log_file || asprintf(&path, "%s/husk.log", state_dir) < 0)
+		return;
+	log_file = fopen(path, "ae");
+	free(path);
 }
 
 int husk_fail(const struct husk_err *err)

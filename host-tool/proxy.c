@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -672,9 +673,16 @@ static int init_stdio(struct husk_err *err)
 			return -1;
 		}
 		/* As the session leader with this as its terminal, the proxy
-		 * hears SIGWINCH when the caller resizes the master. */
-		if (!o->foreground)
+		 * hears SIGWINCH when the caller resizes the master. Its own
+		 * stdio goes: callers wait for EOF on the pipe they gave it. */
+		if (!o->foreground) {
 			ioctl(slave, TIOCSCTTY, 0);
+			int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+			for (int i = 0; i < 3 && null >= 0; i++)
+				dup2(null, i);
+			if (null > 2)
+				close(null);
+		}
 		P.init.fds[0] = P.init.fds[1] = P.init.fds[2] = slave;
 		P.init.tty_fd = slave;
 		return 0;

@@ -1,0 +1,194 @@
+"""Real callers drive husk as their OCI runtime: containerd (ctr, through
+containerd-shim-runc-v2) and podman (through conmon), from Debian's packages.
+Each gets a private configuration, state and storage under a temporary dir."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+import ociimage
+from conftest import live_qemus, pid_gone
+
+HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
+
+
+def qemus_gone(mark):
+    for _ in range(200):
+        if not live_qemus(mark):
+            return True
+        time.sleep(0.05)
+    return not live_qemus(mark)
+
+
+# ---------------------------------------------------------------- containerd
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory, husk):
+    if not shutil.which("containerd") or not shutil.which("ctr"):
+        pytest.fail("containerd is not installed (scripts/install-deps.sh installs it)")
+    d = tmp_path_factory.mktemp("containerd")
+    sock = d / "containerd.sock"
+    (d / "config.toml").write_text(
+        'version = 2\nroot = "%s/root"\nstate = "%s/state"\n'
+        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+        '[grpc]\n  address = "%s"\n' % (d, d, sock))
+    log = open(d / "containerd.log", "w")
+    proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    for _ in range(600):
+        if sock.exists() or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert sock.exists(), "containerd did not start: " + (d / "containerd.log").read_text()[-2000:]
+    ns = "husk-test-%d" % os.getpid()
+    image = d / "busybox.tar"
+    ociimage.build(str(image))
+
+    def ctr(*args, check=False, **kw):
+        return subprocess.run(["ctr", "--address", str(sock), "-n", ns] + list(args),
+                              capture_output=True, text=True, timeout=HANG_GUARD,
+                              stdin=kw.pop("stdin", subprocess.DEVNULL), check=check, **kw)
+    r = ctr("images", "import", str(image))
+    assert r.returncode == 0, r.stderr
+    ctr.dir = d
+    ctr.husk = str(husk)
+    yield ctr
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    assert qemus_gone(d), "QEMU left running after containerd's tests"
+
+
+def test_containerd_run_output_and_exit_code(containerd):
+    r = containerd("run", "--runc-binary", containerd.husk, "--rm", ociimage.IMAGE, "ctr-run1",
+                   "sh", "-c", "echo hello from $(uname -r); echo to-stderr >&2; exit 5")
+    assert r.returncode == 5, r.stderr
+    assert "hello from" in r.stdout and "husk" in r.stdout
+    assert os.uname().release not in r.stdout
+    assert "to-stderr" in r.stdout + r.stderr
+    assert qemus_gone(containerd.dir)
+
+
+def test_containerd_task_exec_and_kill(containerd):
+    r = containerd("run", "-d", "--runc-binary", containerd.husk, ociimage.IMAGE, "ctr-exec1",
+                   "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = containerd("task", "exec", "--exec-id", "e1", "ctr-exec1",
+                       "sh", "-c", "echo in-exec; exit 7")
+        assert r.returncode == 7, r.stderr
+        assert "in-exec" in r.stdout
+        r = containerd("task", "exec", "--exec-id", "e2", "ctr-exec1", "cat",
+                       input="through stdin\n", stdin=None)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "through stdin\n"
+        r = containerd("task", "ls")
+        assert "ctr-exec1" in r.stdout and "RUNNING" in r.stdout
+        r = containerd("task", "kill", "-s", "SIGKILL", "ctr-exec1")
+        assert r.returncode == 0, r.stderr
+        for _ in range(600):
+            r = containerd("task", "ls")
+            if "STOPPED" in r.stdout or "ctr-exec1" not in r.stdout:
+                break
+            time.sleep(0.1)
+        assert "STOPPED" in r.stdout, r.stdout
+    finally:
+        containerd("task", "delete", "-f", "ctr-exec1")
+        containerd("container", "rm", "ctr-exec1")
+    assert qemus_gone(containerd.dir)
+
+
+def test_containerd_missing_binary_reports_error(containerd):
+    r = containerd("run", "--runc-binary", containerd.husk, "--rm", ociimage.IMAGE, "ctr-bad1",
+                   "/no/such/program")
+    assert r.returncode != 0
+    assert "no/such/program" in r.stderr or "not found" in r.stderr, r.stderr
+    containerd("container", "rm", "ctr-bad1")
+    assert qemus_gone(containerd.dir)
+
+
+# -------------------------------------------------------------------- podman
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory, husk):
+    if not shutil.which("podman"):
+        pytest.fail("podman is not installed (scripts/install-deps.sh installs it)")
+    d = tmp_path_factory.mktemp("podman")
+    for sub in ("root", "runroot", "tmp"):
+        (d / sub).mkdir()
+    base = ["podman", "--root", str(d / "root"), "--runroot", str(d / "runroot"),
+            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
+            "--events-backend", "file", "--runtime", str(husk), "--tmpdir", str(d / "tmp")]
+    image = d / "busybox.tar"
+    ociimage.build(str(image))
+
+    def pm(*args, **kw):
+        return subprocess.run(base + list(args), capture_output=True, text=True,
+                              timeout=HANG_GUARD, stdin=kw.pop("stdin", subprocess.DEVNULL), **kw)
+    r = pm("load", "-i", str(image))
+    assert r.returncode == 0, r.stderr
+    pm.dir = d
+    pm.base = base
+    yield pm
+    pm("rm", "-a", "-f")
+    assert qemus_gone(d), "QEMU left running after podman's tests"
+
+
+RUN = ("run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+
+def test_podman_run(podman):
+    r = podman(*RUN, "--rm", ociimage.IMAGE, "sh", "-c", "echo hi from $(uname -r); exit 3")
+    assert r.returncode == 3, r.stderr
+    assert "hi from" in r.stdout and "husk" in r.stdout
+    assert qemus_gone(podman.dir)
+
+
+def test_podman_run_tty(podman):
+    # podman run -t needs a terminal on stdin: run it under script(1)-like pty
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(podman.base[0], podman.base + list(RUN) + ["--rm", "-t", ociimage.IMAGE,
+                                                             "sh", "-c", "tty; exit 4"])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 4, out
+    assert b"/dev/pts/" in out, out
+
+
+def test_podman_exec_stop_rm(podman):
+    r = podman(*RUN, "-d", "--name", "pm-exec1", ociimage.IMAGE, "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        r = podman("exec", "pm-exec1", "sh", "-c", "echo in-exec; exit 6")
+        assert r.returncode == 6, r.stderr
+        assert "in-exec" in r.stdout
+        r = podman("exec", "-i", "pm-exec1", "cat", input="piped\n", stdin=None)
+        assert r.stdout == "piped\n", r.stderr
+        r = podman("exec", "-t", "pm-exec1", "tty")
+        assert "/dev/pts/" in r.stdout, r.stdout + r.stderr
+        r = podman("ps", "--format", "{{.Names}} {{.Status}}")
+        assert "pm-exec1 Up" in r.stdout, r.stdout
+        r = podman("stop", "-t", "2", "pm-exec1")
+        assert r.returncode == 0, r.stderr
+        r = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}")
+        assert "pm-exec1 Exited" in r.stdout, r.stdout
+    finally:
+        r = podman("rm", "-f", "pm-exec1")
+    assert r.returncode == 0, r.stderr
+    assert qemus_gone(podman.dir)
