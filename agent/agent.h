@@ -44,6 +44,7 @@ struct agent_process {
 	uint32_t request_id; /* start request awaiting its reply, 0 once replied */
 	struct agent_container *container;
 	pid_t pid;
+	int64_t forked_ns, reaped_ns;
 	bool is_init;
 	bool terminal;
 	bool exited;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -21,6 +22,13 @@ struct stdin_write {
 	uint32_t len;
 	uint8_t data[];
 };
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 struct agent_process *agent_process_find(uint32_t id)
 {
@@ -96,7 +104,8 @@ static void maybe_finish(struct agent_process *p)
 	if (p->done || !p->exited || p->request_id || !p->streams[STREAM_OUT].eof ||
 	    !p->streams[STREAM_ERR].eof)
 		return;
-	struct husk_exit_event e = { .process = p->id, .status = p->status, .signal = p->signal };
+	struct husk_exit_event e = { .process = p->id, .status = p->status, .signal = p->signal,
+				     .runtime_ns = p->reaped_ns - p->forked_ns };
 	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e));
 	log_debug("process %u (pid %d) exited with %d", p->id, (int)p->pid, p->status);
 	p->done = true;
@@ -366,6 +375,7 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		goto fail_fds;
 	}
 	const int child[3] = { fds[0][0], fds[1][1], fds[2][1] };
+	int64_t forked_ns = now_ns();
 	pid_t pid = agent_spawn(c, spec, child, fds[3][1], err);
 	close(fds[0][0]);
 	close(fds[1][1]);
@@ -396,6 +406,7 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 	p->request_id = request_id;
 	p->container = c;
 	p->pid = pid;
+	p->forked_ns = forked_ns;
 	p->is_init = c->init_pid == 0;
 	if (p->is_init)
 		c->init_pid = pid;
@@ -444,6 +455,7 @@ void agent_reap(void)
 		if (!p)
 			continue; /* an orphan: reaped, nothing to report */
 		p->exited = true;
+		p->reaped_ns = now_ns();
 		if (WIFSIGNALED(status)) {
 			p->signal = WTERMSIG(status);
 			p->status = 128 + p->signal;

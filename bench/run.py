@@ -4,6 +4,7 @@
 Floors use the same QEMU command line husk builds (read from `husk --debug`),
 with a trivial static /init (bench/floor-init.c) in place of husk-agent.
 """
+import json
 import os
 import shlex
 import socket
@@ -18,6 +19,7 @@ BUILD = os.environ.get("HUSK_BUILD", os.path.join(os.path.dirname(__file__), "..
 HUSK = os.path.join(BUILD, "husk")
 MKINITRD = os.path.join(BUILD, "husk-mkinitrd")
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+EXEC_REPEAT = int(os.environ.get("BENCH_EXEC_REPEAT", "20"))
 STREAM_BYTES = int(os.environ.get("BENCH_STREAM_MIB", "128")) << 20
 
 work = tempfile.mkdtemp(prefix="husk-bench-")
@@ -32,13 +34,12 @@ def make_bundle():
     subprocess.run(["cp", "/bin/busybox", os.path.join(rootfs, "bin", "busybox")], check=True)
     subprocess.run(["cp", os.path.join(BUILD, "tests", "husk-testhelper"),
                     os.path.join(rootfs, "bin", "husk-testhelper")], check=True)
-    for applet in ("sh", "true", "cat"):
+    for applet in ("sh", "true", "cat", "sleep"):
         os.symlink("busybox", os.path.join(rootfs, "bin", applet))
     return os.path.join(work, "bundle")
 
 
 def write_config(bundle, args):
-    import json
     cfg = {"ociVersion": "1.0.2",
            "process": {"args": args, "env": ["PATH=/bin"], "cwd": "/",
                        "user": {"uid": 0, "gid": 0}},
@@ -156,6 +157,14 @@ def floor_stream(base, initrd, nbytes):
     return took[0]
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def med(f, n=REPEAT):
     return statistics.median(f() for _ in range(n))
 
@@ -178,6 +187,41 @@ def main():
     hs = n / med(lambda: husk_stream(bundle, n), 3) / 1e6
     rs = n / med(lambda: floor_stream(base, initrd, n), 3) / 1e6
     rows.append(("stdout throughput (MB/s, %d MiB)" % (n >> 20), hs, rs, hs / rs, "report", None))
+
+    # exec round trip in a running container, beside the agent's own
+    # spawn-to-exit of the same binary plus one channel round trip
+    write_config(bundle, ["sleep", "1000000"])
+    cid = "bench-exec"
+    subprocess.run([HUSK, "--root", root, "run", "-d", "--bundle", bundle, cid],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+    try:
+        walls, guest, rtts = [], [], []
+        log = os.path.join(work, "exec.log")
+        for _ in range(EXEC_REPEAT):
+            if os.path.exists(log):
+                os.unlink(log)
+            t = time.monotonic()
+            subprocess.run([HUSK, "--root", root, "--debug", "--log", log, "exec", cid, "true"],
+                           stdin=subprocess.DEVNULL, check=True)
+            walls.append(time.monotonic() - t)
+            for line in open(log):
+                if "ran " in line and " us in the guest" in line:
+                    guest.append(int(line.split("ran ")[1].split(" us")[0]) / 1e6)
+            rtts.append(int(subprocess.run([HUSK, "--root", root, "ping", cid],
+                                           capture_output=True, text=True,
+                                           check=True).stdout) / 1e6)
+        e = statistics.median(walls) * 1000
+        ef = (statistics.median(guest) + statistics.median(rtts)) * 1000
+        rows.append(("husk exec true round trip (ms)", e, ef, e / ef, "<= 1.5x", e / ef <= 1.5))
+        with open(os.path.join(root, cid, "state.json")) as f:
+            proxy = json.load(f)["pid"]
+        with open("/proc/%d/task/%d/children" % (proxy, proxy)) as f:
+            kids = [int(x) for x in f.read().split()]
+        rss = sum(rss_kib(p) for p in [proxy] + kids)
+        rows.append(("host RSS of one idle container (MiB)", rss / 1024, None, None,
+                     "report", None))
+    finally:
+        subprocess.run([HUSK, "--root", root, "delete", "--force", cid])
 
     agent = os.path.getsize(os.path.join(BUILD, "husk-agent"))
     rows.append(("agent binary (KiB, static, stripped)", agent / 1024, None, None, "<= 300",

@@ -136,6 +136,10 @@ static __attribute__((noreturn)) void exec_wait(int conn, int tty_fd, const sigs
 			if (husk_ctl_recv(conn, &m, NULL, NULL, &err) < 0 || !m)
 				break;
 			if (json_object_object_get_ex(m, "exit", &v)) {
+				struct json_object *ns;
+				if (json_object_object_get_ex(m, "runtime_ns", &ns))
+					log_debug("the process ran %lld us in the guest",
+						  (long long)(json_object_get_int64(ns) / 1000));
 				husk_tty_restore();
 				exit(json_object_get_int(v));
 			}

@@ -44,6 +44,7 @@ int husk_cmd_list(int argc, char **argv);
 int husk_cmd_ps(int argc, char **argv);
 int husk_cmd_spec(int argc, char **argv);
 int husk_cmd_features(int argc, char **argv);
+int husk_cmd_ping(int argc, char **argv);
 
 /* Options create and run share: runc's, and the VM's. */
 #define HUSK_CREATE_LONGOPTS                                                               \

@@ -212,3 +212,30 @@ int husk_cmd_features(int argc, char **argv)
 	       "}\n");
 	return 0;
 }
+
+/* husk ping ID: one request/reply round trip between the proxy and the
+ * agent, in microseconds; the floor the exec benchmark compares against. */
+int husk_cmd_ping(int argc, char **argv)
+{
+	const char *format = "table";
+	struct husk_err err = { 0 };
+	struct husk_state st;
+	struct json_object *reply, *v;
+	parse_format(argc, argv, "ping ID", &format, NULL);
+	if (optind != argc - 1) {
+		husk_err_set(&err, EINVAL, "ping needs exactly one container ID");
+		return husk_fail(&err);
+	}
+	if (husk_state_read(argv[optind], &st, &err) < 0)
+		return husk_fail(&err);
+	_cleanup_free_ char *dir = husk_state_dir(st.id);
+	husk_state_free(&st);
+	_cleanup_json_ struct json_object *req = json_object_new_object();
+	json_object_object_add(req, "op", json_object_new_string("ping"));
+	if (husk_ctl_call(dir, req, &reply, &err) < 0)
+		return husk_fail(&err);
+	long long ns = json_object_object_get_ex(reply, "rtt_ns", &v) ? json_object_get_int64(v) : -1;
+	printf("%lld\n", ns / 1000);
+	json_object_put(reply);
+	return 0;
+}

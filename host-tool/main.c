@@ -70,6 +70,7 @@ static const struct {
 	{ "ps", husk_cmd_ps, "list a container's processes (guest PIDs)" },
 	{ "spec", husk_cmd_spec, "write a default config.json" },
 	{ "features", husk_cmd_features, "print what this runtime supports, as JSON" },
+	{ "ping", husk_cmd_ping, "time one round trip to a container's agent (microseconds)" },
 };
 
 static void usage(FILE *f)

@@ -28,6 +28,7 @@ struct slot {
 	uint32_t base;
 	bool is_init, started, exited, done;
 	int status;
+	int64_t runtime_ns;
 	struct conn *conn; /* exec: the client waiting for the exit */
 	int fds[3];
 	bool own_fds;
@@ -42,6 +43,7 @@ struct conn {
 	struct slot *slot;
 	int refs;
 	bool closed;
+	uint64_t ping_start;
 };
 
 static struct {
@@ -234,6 +236,7 @@ static void slot_drained(struct husk_relay *r)
 	if (x->conn) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "exit", json_object_new_int(x->status));
+		json_object_object_add(o, "runtime_ns", json_object_new_int64(x->runtime_ns));
 		conn_reply(x->conn, o);
 		conn_close(x->conn);
 	}
@@ -262,7 +265,9 @@ static void on_exit_event(struct husk_session *s, const struct husk_exit_event *
 		return;
 	x->exited = true;
 	x->status = e->status;
-	log_debug("process %u exited with status %d", e->process, e->status);
+	x->runtime_ns = e->runtime_ns;
+	log_debug("process %u exited with status %d after %lld us in the guest", e->process,
+		  e->status, (long long)(e->runtime_ns / 1000));
 	if (x->is_init) {
 		P.st.exit_status = e->status;
 		if (!P.o->foreground)
@@ -446,6 +451,11 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 	(void)s;
 	if (r->err_code) {
 		conn_reply(c, jerror(r->message, 0));
+	} else if (c->ping_start) {
+		struct json_object *o = jok();
+		json_object_object_add(o, "rtt_ns", json_object_new_int64((int64_t)(uv_hrtime() - c->ping_start)));
+		c->ping_start = 0;
+		conn_reply(c, o);
 	} else if (r->has_pids) {
 		struct json_object *o = jok(), *a = json_object_new_array();
 		for (size_t i = 0; i < r->npids; i++)
@@ -508,6 +518,11 @@ static void ctl_message(struct conn *c, struct json_object *req, int *fds, int n
 		int rows = json_object_object_get_ex(req, "rows", &v) ? json_object_get_int(v) : 0;
 		int cols = json_object_object_get_ex(req, "cols", &v) ? json_object_get_int(v) : 0;
 		send_resize(c->slot, (unsigned short)rows, (unsigned short)cols);
+	} else if (!strcmp(op, "ping")) {
+		/* one request/reply round trip on the channel, timed here */
+		struct husk_request r = { .op = HUSK_OP_PING };
+		c->ping_start = uv_hrtime();
+		forward(c, &r);
 	} else if (!strcmp(op, "ps")) {
 		struct husk_request r = { .op = HUSK_OP_CONTAINER_PS };
 		r.u.ps.container = (char *)P.o->id;

@@ -154,6 +154,7 @@ struct husk_exit_event {
 	uint32_t process;
 	int status; /* shell convention: code, or 128 + signal */
 	int signal; /* 0 unless killed by a signal */
+	int64_t runtime_ns; /* fork to reap, measured by the agent; 0 if unknown */
 };
 
 /* Encoders return a new json_object (caller puts it) or NULL on ENOMEM. */

@@ -679,6 +679,8 @@ struct json_object *husk_exit_encode(const struct husk_exit_event *e)
 	json_object_object_add(o, "process", json_object_new_int64(e->process));
 	json_object_object_add(o, "status", json_object_new_int(e->status));
 	json_object_object_add(o, "signal", json_object_new_int(e->signal));
+	if (e->runtime_ns > 0)
+		json_object_object_add(o, "runtime_ns", json_object_new_int64(e->runtime_ns));
 	return o;
 }
 
@@ -697,6 +699,12 @@ int husk_exit_decode(const char *buf, size_t len, struct husk_exit_event *e, str
 	    get_int(o, "status", true, 0, 255, &e->status, err) < 0 ||
 	    get_int(o, "signal", true, 0, 64, &e->signal, err) < 0)
 		return in("EVENT", err);
+	struct json_object *ns;
+	if (json_object_object_get_ex(o, "runtime_ns", &ns)) {
+		if (!json_object_is_type(ns, json_type_int) || json_object_get_int64(ns) < 0)
+			return husk_err_set(err, EINVAL, "EVENT: \"runtime_ns\" must be a non-negative integer");
+		e->runtime_ns = json_object_get_int64(ns);
+	}
 	return 0;
 }
 
