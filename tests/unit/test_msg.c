@@ -435,7 +435,8 @@ static void test_reply_pid_zero_roundtrip(void **state)
 static void test_exit_roundtrip(void **state)
 {
 	static const struct husk_exit_event evs[] = {
-		{ 1, 0, 0 }, { 7, 1, 0 }, { 0xffffffffu, 255, 0 }, { 3, 137, 9 }, { 3, 192, 64 },
+		{ 1, 0, 0, 0 }, { 7, 1, 0, 5 }, { 0xffffffffu, 255, 0, 0 }, { 3, 137, 9, 0 },
+		{ 3, 192, 64, INT64_MAX },
 	};
 	struct husk_err err = { 0 };
 
@@ -449,8 +450,11 @@ static void test_exit_roundtrip(void **state)
 		assert_int_equal(d.process, evs[i].process);
 		assert_int_equal(d.status, evs[i].status);
 		assert_int_equal(d.signal, evs[i].signal);
+		assert_int_equal(d.runtime_ns, evs[i].runtime_ns);
 		free(frame);
 	}
+	assert_json(husk_exit_encode(&evs[1]),
+		    "{\"event\":\"process.exit\",\"process\":7,\"status\":1,\"signal\":0,\"runtime_ns\":5}");
 	assert_json(husk_exit_encode(&evs[3]),
 		    "{\"event\":\"process.exit\",\"process\":3,\"status\":137,\"signal\":9}");
 }
