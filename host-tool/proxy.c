@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -753,6 +755,53 @@ void husk_proxy_main(struct proxy_opts *o)
 	fail(&(struct husk_err){ EIO, "internal error: event loop ended" }, false);
 }
 
+/* Find the program in the rootfs as the guest will, so that a missing one
+ * fails create (as runc's does, which callers map to 127) rather than start.
+ * Symlinks resolve inside the rootfs (RESOLVE_IN_ROOT). */
+static int rootfs_open(int root, const char *path, struct stat *st)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+	if (fd < 0)
+		return -1;
+	int r = fstat(fd, st);
+	close(fd);
+	return r;
+}
+
+static int check_executable(const char *rootfs, const struct husk_process *p, struct husk_err *err)
+{
+	const char *arg0 = p->args[0], *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	struct stat st;
+	_cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return husk_err_sys(err, errno, "rootfs %s", rootfs);
+	if (strchr(arg0, '/')) {
+		if (rootfs_open(root, arg0, &st) < 0) {
+			if (errno == ENOSYS)
+				return 0; /* an old host kernel: the guest will tell */
+			return husk_err_sys(err, errno, "exec: \"%s\": stat %s", arg0, arg0);
+		}
+		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+			return husk_err_set(err, EACCES, "exec: \"%s\": permission denied", arg0);
+		return 0;
+	}
+	for (char **e = p->env; e && *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		char full[PATH_MAX];
+		snprintf(full, sizeof full, "%.*s/%s", (int)n, n ? path : ".", arg0);
+		if (rootfs_open(root, full, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			return 0;
+		if (errno == ENOSYS)
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	return husk_err_set(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", arg0);
+}
+
 int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 		       struct husk_err *err)
 {
@@ -779,6 +828,10 @@ int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 	if (!o->rootfs || stat(o->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return husk_err_set(err, ENOENT, "rootfs %s (root.path in %s/config.json) is not a directory",
 				    o->cfg.root_path, abs_bundle);
+	if (check_executable(o->rootfs, &o->cfg.process, err) < 0) {
+		o->exec_status = err->code == ENOENT ? 127 : 126;
+		return -1;
+	}
 	o->vo.share_path = o->rootfs;
 	o->vo.share_readonly = false;
 	o->vo.debug = husk_global.debug;

@@ -46,8 +46,11 @@ int husk_cmd_run(int argc, char **argv)
 		husk_err_set(&err, EINVAL, "run needs exactly one container ID (see husk run --help)");
 		return husk_fail(&err);
 	}
-	if (husk_proxy_prepare(&o, a.bundle, argv[optind], &err) < 0)
-		return husk_fail(&err);
+	if (husk_proxy_prepare(&o, a.bundle, argv[optind], &err) < 0) {
+		husk_fail(&err);
+		/* a shell's codes for a program that is missing or not executable */
+		return o.exec_status ? o.exec_status : HUSK_EXIT_RUNTIME;
+	}
 	if (detach)
 		return husk_create_detached(&o, &a, &err) < 0 ? husk_fail(&err) : 0;
 	if (husk_state_create(o.id, &o.state_dir, &err) < 0)

@@ -192,3 +192,13 @@ def test_podman_exec_stop_rm(podman):
         r = podman("rm", "-f", "pm-exec1")
     assert r.returncode == 0, r.stderr
     assert qemus_gone(podman.dir)
+
+
+def test_podman_missing_command_is_127(podman):
+    # runc fails create for a missing program and podman maps that to 127
+    r = podman(*RUN, "--rm", ociimage.IMAGE, "/no/such/program")
+    assert r.returncode == 127, r.stderr
+    assert "/no/such/program" in r.stderr
+    r = podman(*RUN, "--rm", ociimage.IMAGE, "/etc/passwd")
+    assert r.returncode == 126, r.stderr
+    assert qemus_gone(podman.dir)

@@ -809,6 +809,9 @@ static void expect_reply_fail(const char *json, int code, const char *words)
 	assert_null(r.message);
 	assert_null(r.err_name);
 	assert_int_equal(r.pid, -1);
+	assert_null(r.pids);
+	assert_int_equal(r.npids, 0);
+	assert_false(r.has_pids);
 	free(copy);
 }
 
