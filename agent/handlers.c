@@ -140,6 +140,8 @@ static int container_pids(const struct agent_container *c, int32_t **out, size_t
 		have[l] = '\0';
 		if (strcmp(have, want) != 0)
 			continue;
+		if (*n == 65536)
+			break; /* the most a reply may carry */
 		if (*n == cap) {
 			int32_t *m = realloc(*out, (cap *= 2) * sizeof **out);
 			if (!m)

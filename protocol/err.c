@@ -60,6 +60,8 @@ const char *husk_errno_name(int code)
 		{ EMSGSIZE, "EMSGSIZE" }, { EOPNOTSUPP, "EOPNOTSUPP" },
 		{ ETIMEDOUT, "ETIMEDOUT" }, { ECONNRESET, "ECONNRESET" },
 		{ ELOOP, "ELOOP" },   { ENODEV, "ENODEV" },   { ENOTSUP, "ENOTSUP" },
+		{ ENOTTY, "ENOTTY" }, { ESHUTDOWN, "ESHUTDOWN" }, { EOVERFLOW, "EOVERFLOW" },
+		{ ENOTCONN, "ENOTCONN" },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].code == code)

@@ -108,7 +108,7 @@ static int get_u32(struct json_object *o, const char *key, bool required, uint32
 		   struct husk_err *err)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v)) {
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
 		if (required)
 			return husk_err_set(err, EINVAL, "\"%s\" is missing", key);
 		return 0;
@@ -126,7 +126,7 @@ static int get_int(struct json_object *o, const char *key, bool required, int lo
 		   int *out, struct husk_err *err)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v)) {
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
 		if (required)
 			return husk_err_set(err, EINVAL, "\"%s\" is missing", key);
 		return 0;
@@ -143,7 +143,7 @@ static int get_int(struct json_object *o, const char *key, bool required, int lo
 static int get_bool(struct json_object *o, const char *key, bool *out, struct husk_err *err)
 {
 	struct json_object *v;
-	if (!json_object_object_get_ex(o, key, &v))
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
 		return husk_err_set(err, EINVAL, "\"%s\" must be true or false", key);
@@ -633,7 +633,7 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 			goto fail;
 		}
 	}
-	if (json_object_object_get_ex(o, "pid", &pid)) {
+	if (json_object_object_get_ex(o, "pid", &pid) && !json_object_is_type(pid, json_type_null)) {
 		if (!json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) < 1 ||
 		    json_object_get_int64(pid) > INT_MAX) {
 			husk_err_set(err, EINVAL, "\"pid\" is not a valid pid");
@@ -642,7 +642,7 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 		r->pid = json_object_get_int64(pid);
 	}
 	struct json_object *pids;
-	if (json_object_object_get_ex(o, "pids", &pids)) {
+	if (json_object_object_get_ex(o, "pids", &pids) && !json_object_is_type(pids, json_type_null)) {
 		size_t n = json_object_is_type(pids, json_type_array) ? json_object_array_length(pids) : 0;
 		if (!json_object_is_type(pids, json_type_array) || n > 65536) {
 			husk_err_set(err, EINVAL, "\"pids\" must be an array of pids");
@@ -700,8 +700,10 @@ int husk_exit_decode(const char *buf, size_t len, struct husk_exit_event *e, str
 	    get_int(o, "signal", true, 0, 64, &e->signal, err) < 0)
 		return in("EVENT", err);
 	struct json_object *ns;
-	if (json_object_object_get_ex(o, "runtime_ns", &ns)) {
-		if (!json_object_is_type(ns, json_type_int) || json_object_get_int64(ns) < 0)
+	if (json_object_object_get_ex(o, "runtime_ns", &ns) && !json_object_is_type(ns, json_type_null)) {
+		/* json-c saturates at INT64_MAX: read the unsigned value to see past it */
+		if (!json_object_is_type(ns, json_type_int) || json_object_get_int64(ns) < 0 ||
+		    json_object_get_uint64(ns) > INT64_MAX)
 			return husk_err_set(err, EINVAL, "EVENT: \"runtime_ns\" must be a non-negative integer");
 		e->runtime_ns = json_object_get_int64(ns);
 	}

@@ -44,7 +44,7 @@ static bool process_eq(const struct husk_process *a, const struct husk_process *
 	       a->user.ngids == b->user.ngids &&
 	       (!a->user.ngids ||
 		!memcmp(a->user.gids, b->user.gids, a->user.ngids * sizeof *a->user.gids)) &&
-	       a->terminal == b->terminal;
+	       a->terminal == b->terminal && a->rows == b->rows && a->cols == b->cols;
 }
 
 static bool request_eq(const struct husk_request *a, const struct husk_request *b)
@@ -68,10 +68,20 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 			       sizeof a->u.start.streams);
 	case HUSK_OP_PROCESS_SIGNAL:
 		return a->u.signal.process == b->u.signal.process &&
-		       a->u.signal.signal == b->u.signal.signal;
-	default:
+		       a->u.signal.signal == b->u.signal.signal &&
+		       a->u.signal.all == b->u.signal.all;
+	case HUSK_OP_PROCESS_RESIZE:
+		return a->u.resize.process == b->u.resize.process &&
+		       a->u.resize.rows == b->u.resize.rows && a->u.resize.cols == b->u.resize.cols;
+	case HUSK_OP_CONTAINER_PS:
+		return str_eq(a->u.ps.container, b->u.ps.container);
+	case HUSK_OP_PING:
+	case HUSK_OP_SHUTDOWN:
 		return true;
+	case HUSK_OP_UNKNOWN:
+		break; /* never decoded; a new op without a case here fails -Wswitch */
 	}
+	return false;
 }
 
 /* Serializes o the way husk_frame_json() does; the frame itself is checked
@@ -143,10 +153,14 @@ static void on_reply(const char *p, size_t len)
 	char *text;
 
 	if (husk_reply_decode(p, len, &r, &err) < 0) {
-		check(err.code != 0 && !r.message && r.pid == -1);
+		check(err.code != 0 && !r.message && r.pid == -1 && !r.pids && !r.has_pids);
 		return;
 	}
 	check(r.err_code == 0 || (r.err_code >= 1 && r.err_code <= 4095 && r.message));
+	/* A decoded pids array is allocated, bounded and holds valid pids. */
+	check(r.has_pids ? r.pids != NULL && r.npids <= 65536 : !r.pids && !r.npids);
+	for (size_t i = 0; i < r.npids; i++)
+		check(r.pids[i] >= 1);
 	text = serialize(HUSK_FRAME_REPLY, husk_reply_encode(&r), &n);
 	if (husk_reply_decode(text, n, &again, &err) < 0) {
 		fprintf(stderr, "re-encoded reply does not decode: %s\n%.*s\n", err.msg, (int)n,
@@ -156,6 +170,12 @@ static void on_reply(const char *p, size_t len)
 	check(again.id == r.id && again.err_code == r.err_code && again.status == r.status);
 	check(str_eq(again.message, r.message));
 	check(r.err_code ? again.pid == -1 : again.pid == r.pid);
+	/* pids survive a success reply, empty array included; an error drops them. */
+	if (r.err_code)
+		check(!again.has_pids && !again.pids && !again.npids);
+	else
+		check(again.has_pids == r.has_pids && again.npids == r.npids &&
+		      (!r.npids || !memcmp(again.pids, r.pids, r.npids * sizeof *r.pids)));
 	husk_reply_free(&again);
 	husk_reply_free(&r);
 	free(text);
@@ -195,6 +215,7 @@ static void on_event(const char *p, size_t len)
 		return;
 	}
 	check(e.status >= 0 && e.status <= 255 && e.signal >= 0 && e.signal <= 64);
+	check(e.runtime_ns >= 0);
 	text = serialize(HUSK_FRAME_EVENT, husk_exit_encode(&e), &n);
 	check(husk_exit_decode(text, n, &again, &err) == 0);
 	check(!memcmp(&e, &again, sizeof e));

@@ -977,6 +977,526 @@ static void test_process_json_roundtrip(void **state)
 	json_object_put(o);
 }
 
+/* ---- process.resize, container.ps, signal "all", consoleSize, reply
+ * "pids", exit "runtime_ns" ---- */
+
+/* Encodes r, frames it, decodes the frame into *out. */
+static void reply_roundtrip(const struct husk_reply *r, struct husk_reply *out)
+{
+	struct husk_err err = { 0 };
+	const char *p;
+	size_t len;
+	uint8_t *frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(r), &p, &len);
+	char *copy = dup_exact(p, len);
+
+	if (husk_reply_decode(copy, len, out, &err) < 0)
+		fail_msg("decode of %.*s: %s", (int)len, p, err.msg);
+	assert_int_equal(out->id, r->id);
+	free(copy);
+	free(frame);
+}
+
+/* The plain JSON text of o, in a malloc'd string; drops o. */
+static char *json_text(struct json_object *o)
+{
+	char *s;
+
+	assert_non_null(o);
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	assert_non_null(s);
+	json_object_put(o);
+	return s;
+}
+
+static void test_resize_roundtrip(void **state)
+{
+	static const struct {
+		uint32_t process;
+		uint16_t rows, cols;
+	} cases[] = {
+		{ 1, 24, 80 }, { 5, 0, 0 }, { 0xffffffffu, 65535, 65535 },
+		{ 7, 0, 132 }, { 7, 50, 0 },
+	};
+	struct husk_request r = { .id = 11, .op = HUSK_OP_PROCESS_RESIZE }, d;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r.u.resize.process = cases[i].process;
+		r.u.resize.rows = cases[i].rows;
+		r.u.resize.cols = cases[i].cols;
+		request_roundtrip(&r, &d);
+		assert_int_equal(d.u.resize.process, cases[i].process);
+		assert_int_equal(d.u.resize.rows, cases[i].rows);
+		assert_int_equal(d.u.resize.cols, cases[i].cols);
+		husk_request_free(&d);
+		assert_null(d.op_name);
+	}
+	r.u.resize.process = 1;
+	r.u.resize.rows = 50;
+	r.u.resize.cols = 132;
+	assert_json(husk_request_encode(&r),
+		    "{\"id\":11,\"op\":\"process.resize\",\"process\":1,\"rows\":50,\"cols\":132}");
+	/* Both sizes are always sent, 0 included. */
+	r.u.resize.rows = 0;
+	r.u.resize.cols = 0;
+	assert_json(husk_request_encode(&r),
+		    "{\"id\":11,\"op\":\"process.resize\",\"process\":1,\"rows\":0,\"cols\":0}");
+
+	/* Field order does not matter; unknown fields are ignored. */
+	static const char json[] = "{\"cols\":80,\"x\":[1],\"rows\":25,\"op\":\"process.resize\","
+				   "\"process\":9,\"id\":3}";
+	struct husk_err err = { 0 };
+	char *copy = dup_exact(json, sizeof json - 1);
+	assert_int_equal(husk_request_decode(copy, sizeof json - 1, &d, &err), 0);
+	assert_int_equal(d.op, HUSK_OP_PROCESS_RESIZE);
+	assert_int_equal(d.u.resize.process, 9);
+	assert_int_equal(d.u.resize.rows, 25);
+	assert_int_equal(d.u.resize.cols, 80);
+	husk_request_free(&d);
+	free(copy);
+}
+
+static void test_ps_roundtrip(void **state)
+{
+	static const char *const names[] = { "web", "a-b_c.1", "ünï \"q\" \\ /x" };
+	struct husk_request r = { .id = 12, .op = HUSK_OP_CONTAINER_PS }, d;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		r.u.ps.container = (char *)names[i];
+		request_roundtrip(&r, &d);
+		assert_string_equal(d.u.ps.container, names[i]);
+		husk_request_free(&d);
+		assert_null(d.u.ps.container);
+	}
+	r.u.ps.container = "web";
+	assert_json(husk_request_encode(&r),
+		    "{\"id\":12,\"op\":\"container.ps\",\"container\":\"web\"}");
+}
+
+static void test_signal_all_roundtrip(void **state)
+{
+	struct husk_request r = { .id = 4, .op = HUSK_OP_PROCESS_SIGNAL }, d;
+	struct husk_err err = { 0 };
+	char *text;
+
+	/* all = true goes out and comes back. */
+	r.u.signal.process = 1;
+	r.u.signal.signal = 9;
+	r.u.signal.all = true;
+	request_roundtrip(&r, &d);
+	assert_int_equal(d.u.signal.process, 1);
+	assert_int_equal(d.u.signal.signal, 9);
+	assert_true(d.u.signal.all);
+	husk_request_free(&d);
+	assert_json(husk_request_encode(&r),
+		    "{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":9,\"all\":true}");
+
+	/* all = false is omitted from the JSON and decodes as false. */
+	r.u.signal.all = false;
+	memset(&d, 0x5a, sizeof d);
+	request_roundtrip(&r, &d);
+	assert_false(d.u.signal.all);
+	assert_int_equal(d.u.signal.signal, 9);
+	husk_request_free(&d);
+	text = json_text(husk_request_encode(&r));
+	assert_null(strstr(text, "all"));
+	assert_string_equal(text, "{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":9}");
+	free(text);
+
+	/* Every signal number round-trips with all set. */
+	r.u.signal.all = true;
+	for (int sig = 1; sig <= 64; sig++) {
+		r.u.signal.signal = sig;
+		request_roundtrip(&r, &d);
+		assert_int_equal(d.u.signal.signal, sig);
+		assert_true(d.u.signal.all);
+		husk_request_free(&d);
+	}
+
+	/* An explicit false is the same as absent. */
+	static const char explicit_false[] =
+		"{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":15,\"all\":false}";
+	char *copy = dup_exact(explicit_false, sizeof explicit_false - 1);
+	memset(&d, 0x5a, sizeof d);
+	assert_int_equal(husk_request_decode(copy, sizeof explicit_false - 1, &d, &err), 0);
+	assert_false(d.u.signal.all);
+	assert_int_equal(d.u.signal.signal, 15);
+	husk_request_free(&d);
+	free(copy);
+
+	/* Not a boolean. */
+	static const char *const bad[] = { "1", "0", "\"true\"", "[]", "{}" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *json;
+		assert_true(asprintf(&json, "{\"id\":1,\"op\":\"process.signal\",\"process\":1,"
+				     "\"signal\":9,\"all\":%s}", bad[i]) > 0);
+		expect_request_fail(json, EINVAL, "request: \"all\" must be true or false");
+		free(json);
+	}
+	/* all does not relax the signal range. */
+	expect_request_fail("{\"id\":1,\"op\":\"process.signal\",\"process\":1,\"signal\":0,"
+			    "\"all\":true}", ERANGE, "\"signal\" is out of range");
+}
+
+static void test_start_console_size(void **state)
+{
+	static const struct {
+		uint16_t rows, cols;
+		const char *json; /* consoleSize as encoded, NULL when omitted */
+	} cases[] = {
+		{ 24, 80, "\"consoleSize\":{\"height\":24,\"width\":80}" },
+		{ 0, 0, NULL },
+		{ 0, 80, "\"consoleSize\":{\"height\":0,\"width\":80}" },
+		{ 50, 0, "\"consoleSize\":{\"height\":50,\"width\":0}" },
+		{ 65535, 65535, "\"consoleSize\":{\"height\":65535,\"width\":65535}" },
+	};
+	char *args[] = { "/bin/sh", NULL };
+	struct husk_request r = { .id = 3, .op = HUSK_OP_PROCESS_START }, d;
+
+	r.u.start.container = "web";
+	r.u.start.streams = (struct husk_streams){ 1, 2, 3 };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		r.u.start.process = (struct husk_process){ .args = args, .nargs = 1, .cwd = "/",
+							   .terminal = true,
+							   .rows = cases[i].rows,
+							   .cols = cases[i].cols };
+		request_roundtrip(&r, &d);
+		assert_int_equal(d.u.start.process.rows, cases[i].rows);
+		assert_int_equal(d.u.start.process.cols, cases[i].cols);
+		assert_true(d.u.start.process.terminal);
+		husk_request_free(&d);
+
+		char *text = json_text(husk_request_encode(&r));
+		if (cases[i].json)
+			assert_contains(text, cases[i].json);
+		else
+			assert_null(strstr(text, "consoleSize"));
+		free(text);
+	}
+
+	/* The process object on its own, exactly. */
+	r.u.start.process.rows = 24;
+	r.u.start.process.cols = 80;
+	assert_json(husk_process_to_json(&r.u.start.process),
+		    "{\"args\":[\"\\/bin\\/sh\"],\"env\":[],\"cwd\":\"\\/\",\"user\":{\"uid\":0,"
+		    "\"gid\":0,\"additionalGids\":[]},\"terminal\":true,"
+		    "\"consoleSize\":{\"height\":24,\"width\":80}}");
+	r.u.start.process.rows = 0;
+	r.u.start.process.cols = 0;
+	assert_json(husk_process_to_json(&r.u.start.process),
+		    "{\"args\":[\"\\/bin\\/sh\"],\"env\":[],\"cwd\":\"\\/\",\"user\":{\"uid\":0,"
+		    "\"gid\":0,\"additionalGids\":[]},\"terminal\":true}");
+
+	/* Decoding: null is absent, 0x0 is accepted, terminal is not required,
+	 * unknown fields inside consoleSize are ignored. */
+	static const struct {
+		const char *size;
+		uint16_t rows, cols;
+	} dec[] = {
+		{ "null", 0, 0 },
+		{ "{\"height\":0,\"width\":0}", 0, 0 },
+		{ "{\"width\":132,\"height\":43,\"depth\":1}", 43, 132 },
+	};
+	for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+		struct husk_err err = { 0 };
+		char *json;
+		assert_true(asprintf(&json, "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
+				     "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
+				     "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\","
+				     "\"consoleSize\":%s}}",
+				     dec[i].size) > 0);
+		memset(&d, 0x5a, sizeof d);
+		if (husk_request_decode(json, strlen(json), &d, &err) < 0)
+			fail_msg("%s: %s", dec[i].size, err.msg);
+		assert_int_equal(d.u.start.process.rows, dec[i].rows);
+		assert_int_equal(d.u.start.process.cols, dec[i].cols);
+		assert_false(d.u.start.process.terminal);
+		husk_request_free(&d);
+		free(json);
+	}
+
+	/* Absent: 0x0. */
+	struct husk_err err = { 0 };
+	memset(&d, 0x5a, sizeof d);
+	assert_int_equal(husk_request_decode(start_ok, strlen(start_ok), &d, &err), 0);
+	assert_int_equal(d.u.start.process.rows, 0);
+	assert_int_equal(d.u.start.process.cols, 0);
+	husk_request_free(&d);
+}
+
+static void test_reply_pids_roundtrip(void **state)
+{
+	int32_t pids[] = { 1, 42, INT32_MAX };
+	struct husk_reply r = { .id = 12, .pid = -1, .has_pids = true, .pids = pids, .npids = 3 }, d;
+
+	reply_roundtrip(&r, &d);
+	assert_int_equal(d.err_code, 0);
+	assert_true(d.has_pids);
+	assert_int_equal(d.npids, 3);
+	assert_non_null(d.pids);
+	assert_memory_equal(d.pids, pids, sizeof pids);
+	assert_int_equal(d.pid, -1);
+	husk_reply_free(&d);
+	assert_null(d.pids);
+	assert_int_equal(d.npids, 0);
+	assert_false(d.has_pids);
+	assert_int_equal(d.pid, -1);
+	assert_json(husk_reply_encode(&r), "{\"id\":12,\"pids\":[1,42,2147483647]}");
+
+	/* An empty container: an empty array, not an absent one. */
+	r.pids = NULL;
+	r.npids = 0;
+	memset(&d, 0x5a, sizeof d);
+	reply_roundtrip(&r, &d);
+	assert_true(d.has_pids);
+	assert_int_equal(d.npids, 0);
+	husk_reply_free(&d);
+	assert_json(husk_reply_encode(&r), "{\"id\":12,\"pids\":[]}");
+
+	/* No pids at all when has_pids is false. */
+	r.has_pids = false;
+	memset(&d, 0x5a, sizeof d);
+	reply_roundtrip(&r, &d);
+	assert_false(d.has_pids);
+	assert_null(d.pids);
+	assert_int_equal(d.npids, 0);
+	husk_reply_free(&d);
+	assert_json(husk_reply_encode(&r), "{\"id\":12}");
+
+	/* An error reply carries no pids. */
+	r = (struct husk_reply){ .id = 13, .err_code = ENOENT,
+				 .message = "container x does not exist",
+				 .pid = -1, .has_pids = true, .pids = pids, .npids = 3 };
+	reply_roundtrip(&r, &d);
+	assert_int_equal(d.err_code, ENOENT);
+	assert_false(d.has_pids);
+	assert_null(d.pids);
+	husk_reply_free(&d);
+	assert_json(husk_reply_encode(&r),
+		    "{\"id\":13,\"error\":{\"errno\":2,\"code\":\"ENOENT\",\"message\":"
+		    "\"container x does not exist\"}}");
+
+	/* pid and pids are independent fields. */
+	r = (struct husk_reply){ .id = 14, .pid = 7, .has_pids = true, .pids = pids, .npids = 1 };
+	reply_roundtrip(&r, &d);
+	assert_int_equal(d.pid, 7);
+	assert_int_equal(d.npids, 1);
+	assert_int_equal(d.pids[0], 1);
+	husk_reply_free(&d);
+
+	/* A process.resize failure on a process without a terminal. */
+	r = (struct husk_reply){ .id = 15, .err_code = ENOTTY,
+				 .message = "process 1 has no terminal",
+				 .pid = -1 };
+	reply_roundtrip(&r, &d);
+	assert_int_equal(d.err_code, ENOTTY);
+	assert_string_equal(d.message, "process 1 has no terminal");
+	husk_reply_free(&d);
+}
+
+/* n pids 1..n as a reply. */
+static char *reply_with_pids(size_t n)
+{
+	char *json = malloc(32 + n * 7), *q = json;
+
+	assert_non_null(json);
+	q += sprintf(q, "{\"id\":1,\"pids\":[");
+	for (size_t i = 0; i < n; i++)
+		q += sprintf(q, "%s%zu", i ? "," : "", i + 1);
+	strcpy(q, "]}");
+	return json;
+}
+
+static void test_reply_pids_decode_errors(void **state)
+{
+	static const char *const not_array[] = { "{}", "\"1 2\"", "5", "true", "{\"0\":1}" };
+	static const struct {
+		const char *pids, *words;
+	} bad[] = {
+		{ "[0]", "REPLY: \"pids\"[0] is not a valid pid" },
+		{ "[1,2147483648]", "REPLY: \"pids\"[1] is not a valid pid" },
+		{ "[1,2,0]", "\"pids\"[2] is not a valid pid" },
+		{ "[-1]", "\"pids\"[0] is not a valid pid" },
+		{ "[-2147483648]", "\"pids\"[0]" },
+		{ "[9223372036854775807]", "\"pids\"[0]" },
+		{ "[18446744073709551615]", "\"pids\"[0]" },
+		{ "[4294967297]", "\"pids\"[0]" },
+		{ "[1.0]", "\"pids\"[0]" },
+		{ "[\"2\"]", "\"pids\"[0]" },
+		{ "[null]", "\"pids\"[0]" },
+		{ "[true]", "\"pids\"[0]" },
+		{ "[[1]]", "\"pids\"[0]" },
+		{ "[5,{}]", "\"pids\"[1]" },
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof not_array / sizeof not_array[0]; i++) {
+		assert_true(asprintf(&json, "{\"id\":1,\"pids\":%s}", not_array[i]) > 0);
+		expect_reply_fail(json, EINVAL, "REPLY: \"pids\" must be an array of pids");
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_true(asprintf(&json, "{\"id\":1,\"pids\":%s}", bad[i].pids) > 0);
+		expect_reply_fail(json, EINVAL, bad[i].words);
+		free(json);
+	}
+
+	/* At most 65536 of them. */
+	struct husk_reply r;
+	struct husk_err err = { 0 };
+	json = reply_with_pids(65536);
+	assert_int_equal(husk_reply_decode(json, strlen(json), &r, &err), 0);
+	assert_int_equal(r.npids, 65536);
+	assert_int_equal(r.pids[65535], 65536);
+	husk_reply_free(&r);
+	free(json);
+	json = reply_with_pids(65537);
+	expect_reply_fail(json, EINVAL, "\"pids\" must be an array of pids");
+	free(json);
+}
+
+static void test_resize_ps_decode_errors(void **state)
+{
+	static const struct {
+		const char *rows, *cols;
+		int code;
+		const char *words;
+	} bad[] = {
+		{ "65536", "80", ERANGE, "request: \"rows\" is out of range" },
+		{ "24", "-1", ERANGE, "request: \"cols\" is out of range" },
+		{ "-1", "80", ERANGE, "\"rows\" is out of range" },
+		{ "24", "65536", ERANGE, "\"cols\" is out of range" },
+		{ "4294967320", "80", ERANGE, "\"rows\" is out of range" },
+		{ "24", "-9223372036854775808", ERANGE, "\"cols\" is out of range" },
+		{ "99999999999999999999", "80", ERANGE, "\"rows\" is out of range" },
+		{ "\"24\"", "80", EINVAL, "\"rows\" must be an integer" },
+		{ "24", "80.0", EINVAL, "\"cols\" must be an integer" },
+		{ "24", "true", EINVAL, "\"cols\" must be an integer" },
+		{ "[24]", "80", EINVAL, "\"rows\" must be an integer" },
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_true(asprintf(&json, "{\"id\":1,\"op\":\"process.resize\",\"process\":1,"
+				     "\"rows\":%s,\"cols\":%s}", bad[i].rows, bad[i].cols) > 0);
+		expect_request_fail(json, bad[i].code, bad[i].words);
+		free(json);
+	}
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"cols\":80}", EINVAL,
+			    "request: \"rows\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"rows\":24}", EINVAL,
+			    "request: \"cols\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"rows\":24,\"cols\":80}", EINVAL,
+			    "request: \"process\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":-1,\"rows\":24,"
+			    "\"cols\":80}", ERANGE, "\"process\" is out of range");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":\"1\",\"rows\":24,"
+			    "\"cols\":80}", EINVAL, "\"process\" must be an integer");
+
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\"}", EINVAL,
+			    "request: \"container\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":null}", EINVAL,
+			    "request: \"container\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":7}", EINVAL,
+			    "request: \"container\" must be a string");
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":[\"web\"]}", EINVAL,
+			    "\"container\" must be a string");
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":\"w\\u0000b\"}", EINVAL,
+			    "\"container\" contains a NUL byte");
+	/* The id of a bad container.ps is still readable for the error reply. */
+	assert_int_equal(peek("{\"id\":21,\"op\":\"container.ps\"}"), 21);
+}
+
+static void test_console_size_decode_errors(void **state)
+{
+	static const char *const not_object[] = { "[24,80]", "\"24x80\"", "24", "true" };
+	static const struct {
+		const char *size;
+		int code;
+		const char *words;
+	} bad[] = {
+		{ "{\"width\":80}", EINVAL,
+		  "request: \"process\": \"consoleSize\": \"height\" is missing" },
+		{ "{\"height\":24}", EINVAL, "\"consoleSize\": \"width\" is missing" },
+		{ "{}", EINVAL, "\"consoleSize\": \"height\" is missing" },
+		{ "{\"height\":65536,\"width\":80}", ERANGE,
+		  "\"process\": \"consoleSize\": \"height\" is out of range" },
+		{ "{\"height\":24,\"width\":-1}", ERANGE,
+		  "\"consoleSize\": \"width\" is out of range" },
+		{ "{\"height\":-1,\"width\":80}", ERANGE,
+		  "\"consoleSize\": \"height\" is out of range" },
+		{ "{\"height\":24,\"width\":65536}", ERANGE,
+		  "\"consoleSize\": \"width\" is out of range" },
+		{ "{\"height\":\"24\",\"width\":80}", EINVAL,
+		  "\"consoleSize\": \"height\" must be an integer" },
+		{ "{\"height\":24,\"width\":80.5}", EINVAL,
+		  "\"consoleSize\": \"width\" must be an integer" },
+		{ "{\"height\":null,\"width\":80}", EINVAL, "\"consoleSize\": \"height\"" },
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {
+		assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
+				     "\"consoleSize\":%s}", not_object[i]) > 0);
+		expect_process_fail(json, EINVAL,
+				    "request: \"process\": \"consoleSize\" must be an object");
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
+				     "\"consoleSize\":%s}", bad[i].size) > 0);
+		expect_process_fail(json, bad[i].code, bad[i].words);
+		free(json);
+	}
+}
+
+static void test_exit_runtime_ns(void **state)
+{
+	static const struct {
+		const char *ns;
+		int64_t want;
+	} good[] = {
+		{ NULL, 0 }, { "0", 0 }, { "1", 1 }, { "1843211", 1843211 },
+		{ "9223372036854775807", INT64_MAX },
+	};
+	static const char *const bad[] = {
+		"-1", "-9223372036854775808", "1.5", "1e9", "1000.0", "\"100\"", "true", "[1]", "{}",
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct husk_exit_event e;
+		struct husk_err err = { 0 };
+		if (good[i].ns)
+			assert_true(asprintf(&json, "{\"event\":\"process.exit\",\"process\":3,"
+					     "\"status\":0,\"signal\":0,\"runtime_ns\":%s}",
+					     good[i].ns) > 0);
+		else
+			json = strdup("{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
+				      "\"signal\":0}");
+		assert_non_null(json);
+		memset(&e, 0x5a, sizeof e);
+		if (husk_exit_decode(json, strlen(json), &e, &err) < 0)
+			fail_msg("%s: %s", json, err.msg);
+		assert_int_equal(e.runtime_ns, good[i].want);
+		assert_int_equal(e.process, 3);
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_true(asprintf(&json, "{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
+				     "\"signal\":0,\"runtime_ns\":%s}", bad[i]) > 0);
+		expect_exit_fail(json, EINVAL,
+				 "EVENT: \"runtime_ns\" must be a non-negative integer");
+		free(json);
+	}
+	/* 0 (unknown) is not sent. */
+	struct husk_exit_event z = { .process = 3, .status = 0, .signal = 0, .runtime_ns = 0 };
+	assert_json(husk_exit_encode(&z),
+		    "{\"event\":\"process.exit\",\"process\":3,\"status\":0,\"signal\":0}");
+	z.runtime_ns = -5; /* not a measurement: not sent either */
+	assert_json(husk_exit_encode(&z),
+		    "{\"event\":\"process.exit\",\"process\":3,\"status\":0,\"signal\":0}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1009,6 +1529,15 @@ int main(void)
 		cmocka_unit_test(test_peek_id),
 		cmocka_unit_test(test_frame_json_limits),
 		cmocka_unit_test(test_process_json_roundtrip),
+		cmocka_unit_test(test_resize_roundtrip),
+		cmocka_unit_test(test_ps_roundtrip),
+		cmocka_unit_test(test_signal_all_roundtrip),
+		cmocka_unit_test(test_start_console_size),
+		cmocka_unit_test(test_reply_pids_roundtrip),
+		cmocka_unit_test(test_reply_pids_decode_errors),
+		cmocka_unit_test(test_resize_ps_decode_errors),
+		cmocka_unit_test(test_console_size_decode_errors),
+		cmocka_unit_test(test_exit_runtime_ns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
