@@ -224,8 +224,15 @@ int husk_cmd_delete(int argc, char **argv)
 	}
 	if (strcmp(status, "stopped") != 0) {
 		kill(st.pid, SIGKILL);
-		/* wait for the proxy (and so its VM) to be gone */
+		/* wait for the proxy to be gone */
 		for (int i = 0; i < 2000 && husk_state_alive(&st); i++)
+			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+	}
+	/* and its VM, which follows it (PR_SET_PDEATHSIG), as long as that pid
+	 * is still the same QEMU */
+	if (st.vm_pid > 0 && st.vm_start_time) {
+		struct husk_state vm = { .pid = st.vm_pid, .start_time = st.vm_start_time };
+		for (int i = 0; i < 2000 && husk_state_alive(&vm); i++)
 			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
 	}
 	husk_state_remove(dir);

@@ -751,6 +751,9 @@ void husk_proxy_main(struct proxy_opts *o)
 	o->vo.qemu_log = qlog;
 	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
 		fail(&err, false);
+	P.st.vm_pid = P.s.vm.pid;
+	P.st.vm_start_time = husk_proc_start_time(P.s.vm.pid);
+	set_status("creating");
 	uv_run(P.loop, UV_RUN_DEFAULT);
 	fail(&(struct husk_err){ EIO, "internal error: event loop ended" }, false);
 }

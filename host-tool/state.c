@@ -150,6 +150,8 @@ int husk_state_write(const char *dir, const struct husk_state *st, struct husk_e
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
 	json_object_object_add(o, "husk_start_time", json_object_new_int64((int64_t)st->start_time));
 	json_object_object_add(o, "husk_exit_status", json_object_new_int(st->exit_status));
+	json_object_object_add(o, "husk_vm_pid", json_object_new_int(st->vm_pid));
+	json_object_object_add(o, "husk_vm_start_time", json_object_new_int64((int64_t)st->vm_start_time));
 	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 || asprintf(&path, "%s/state.json", dir) < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) < 0)
@@ -191,6 +193,10 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 		st->start_time = (unsigned long long)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "husk_exit_status", &v))
 		st->exit_status = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "husk_vm_pid", &v))
+		st->vm_pid = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "husk_vm_start_time", &v))
+		st->vm_start_time = (unsigned long long)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "annotations", &v))
 		st->annotations = json_object_get(v);
 	if (!st->id || !st->status) {

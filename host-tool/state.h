@@ -18,6 +18,8 @@ struct husk_state {
 	pid_t pid;     /* the proxy: what --pid-file holds */
 	unsigned long long start_time; /* of pid, against pid reuse */
 	int exit_status; /* -1 until stopped */
+	pid_t vm_pid;    /* QEMU, a child of the proxy */
+	unsigned long long vm_start_time;
 	struct json_object *annotations;
 };
 
