@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "husk-proto.h"
+#include "spec.h"
 
 #define AGENT_PORT_NAME "org.husk.agent.0"
 #define AGENT_RUN_DIR "/run/husk"
@@ -17,7 +18,11 @@ struct agent_container {
 	char *id;
 	char *rootfs; /* where the share (sub)directory is mounted in the agent */
 	bool readonly;
+	char *hostname;
+	struct agent_spec spec;
+	bool has_spec_mounts; /* config.json had "mounts": use them, not defaults */
 	pid_t init_pid; /* first process: its namespaces are the container's */
+	bool own_pidns; /* the first process is PID 1 of its own pid namespace */
 	bool stopped;
 	struct agent_container *next;
 };
@@ -53,7 +58,7 @@ struct agent_process {
 	struct agent_stream streams[3];
 	uv_pipe_t errpipe; /* exec result from the child */
 	bool errpipe_open;
-	int exec_result[2]; /* from the child: spawn stage, errno; zero on exec */
+	int exec_result[3]; /* from the child: spawn stage, errno, detail; zero on exec */
 	size_t exec_got;
 	int handles; /* open libuv handles; freed when 0 and done */
 	bool done;   /* exit event sent, or the start failed */
@@ -116,9 +121,23 @@ enum spawn_stage {
 	SPAWN_STAGE_CWD = 4,
 	SPAWN_STAGE_EXEC = 5,
 	SPAWN_STAGE_TTY = 6,
+	SPAWN_STAGE_NAMESPACES = 7,
+	SPAWN_STAGE_LIMITS = 8,
+	SPAWN_STAGE_CAPS = 9,
 };
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
-		  const int stdio[3], int errfd, struct husk_err *err);
+		  const struct spec_process *sp, const int stdio[3], int errfd,
+		  struct husk_err *err);
 const char *agent_spawn_stage_name(int stage);
+
+/* Set by the child before it fails: which mount (index + 1) was at fault. */
+extern int agent_fail_detail;
+
+/* rootfs.c: the new container's mount namespace and root (child side). */
+int agent_rootfs_enter(const struct agent_container *c);
+/* secure.c: limits, capabilities, identity (child side). */
+int agent_secure_before_user(const struct spec_process *sp);
+int agent_secure_user(const struct husk_process *spec);
+int agent_secure_after_user(const struct spec_process *sp);
 
 #endif

@@ -1,6 +1,9 @@
 /* Request handlers: one function per op, found through a table. */
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
+
+#include <json-c/json.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -77,14 +80,38 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 		umount2(share, MNT_DETACH);
 		goto undo;
 	}
-	if (r->u.create.hostname && sethostname(r->u.create.hostname, strlen(r->u.create.hostname)) < 0)
-		log_warn("sethostname: %s", strerror(errno));
 	struct agent_container *c = calloc(1, sizeof *c);
 	if (!c || !(c->id = strdup(id))) {
 		free(c);
 		umount2(share, MNT_DETACH);
 		husk_err_set(err, ENOMEM, "out of memory");
 		goto undo;
+	}
+	struct json_object *spec = r->u.create.spec, *mounts = NULL, *linux_ = NULL, *binds = NULL;
+	if (spec) {
+		json_object_object_get_ex(spec, "mounts", &mounts);
+		json_object_object_get_ex(spec, "linux", &linux_);
+		json_object_object_get_ex(spec, "binds", &binds);
+	}
+	c->has_spec_mounts = mounts && json_object_is_type(mounts, json_type_array);
+	if (agent_spec_parse(mounts, linux_, &c->spec, err) < 0)
+		goto undo_container;
+	if (binds && json_object_is_type(binds, json_type_string)) {
+		/* host paths that bind mounts name, shared as one more share */
+		_cleanup_free_ char *bdir = NULL;
+		struct husk_rootfs b = { .tag = (char *)json_object_get_string(binds),
+					 .fstype = r->u.create.rootfs.fstype };
+		if (asprintf(&bdir, "%s/binds", dir) < 0 || mkdir(bdir, 0755) < 0 ||
+		    mount_share(&b, bdir, err) < 0)
+			goto undo_container;
+	}
+	if (r->u.create.hostname) {
+		c->hostname = strdup(r->u.create.hostname);
+		/* without a UTS namespace of its own, the container's hostname is
+		 * the VM's */
+		if (!(c->spec.ns_new & CLONE_NEWUTS) &&
+		    sethostname(r->u.create.hostname, strlen(r->u.create.hostname)) < 0)
+			log_warn("sethostname: %s", strerror(errno));
 	}
 	c->rootfs = husk_steal(root);
 	c->readonly = r->u.create.rootfs.readonly;
@@ -93,6 +120,11 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 	log_debug("container %s created", id);
 	agent_reply_ok(r->id, -1);
 	return 0;
+undo_container:
+	agent_spec_free(&c->spec);
+	free(c->id);
+	free(c);
+	umount2(share, MNT_DETACH);
 undo:
 	rmdir(share);
 	rmdir(dir);

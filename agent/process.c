@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -94,7 +95,9 @@ static void container_check(struct agent_process *p)
 	if (!p->is_init || p->container->stopped || p->request_id || p->exec_result[0])
 		return;
 	p->container->stopped = true;
-	kill(-1, SIGKILL);
+	/* with its own pid namespace the kernel has already done this */
+	if (!p->container->own_pidns)
+		kill(-1, SIGKILL);
 }
 
 /* The exit event goes out only once the start was answered and both output
@@ -294,9 +297,15 @@ static void start_result(struct agent_process *p)
 	p->request_id = 0;
 	int stage = p->exec_result[0], e = p->exec_result[1];
 	if (stage) {
+		int detail = p->exec_result[2];
 		if (stage == SPAWN_STAGE_EXEC && e == ENOENT)
 			husk_err_set(&err, e, "executable file not found in $PATH or rootfs");
-		else
+		else if (stage == SPAWN_STAGE_ROOT && detail > 0 &&
+			 (size_t)detail <= p->container->spec.nmounts) {
+			const struct spec_mount *m = &p->container->spec.mounts[detail - 1];
+			husk_err_set(&err, e, "cannot mount %s (%s): %s", m->dst,
+				     m->bind ? "bind" : m->type, strerror(e));
+		} else
 			husk_err_set(&err, e, "cannot %s: %s", agent_spawn_stage_name(stage),
 				     strerror(e));
 		struct husk_reply r = { .id = rid, .err_code = err.code, .message = err.msg, .pid = -1 };
@@ -375,8 +384,14 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		goto fail_fds;
 	}
 	const int child[3] = { fds[0][0], fds[1][1], fds[2][1] };
+	struct spec_process sp;
+	if (agent_spec_process(spec->raw, &sp, err) < 0) {
+		free(p);
+		goto fail_fds;
+	}
 	int64_t forked_ns = now_ns();
-	pid_t pid = agent_spawn(c, spec, child, fds[3][1], err);
+	pid_t pid = agent_spawn(c, spec, &sp, child, fds[3][1], err);
+	agent_spec_process_free(&sp);
 	close(fds[0][0]);
 	close(fds[1][1]);
 	close(fds[2][1]);
@@ -408,8 +423,10 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 	p->pid = pid;
 	p->forked_ns = forked_ns;
 	p->is_init = c->init_pid == 0;
-	if (p->is_init)
+	if (p->is_init) {
 		c->init_pid = pid;
+		c->own_pidns = (c->spec.ns_new & CLONE_NEWPID) != 0;
+	}
 	const uint32_t ids[3] = { s->in, s->out, s->err };
 	const int mine[3] = { fds[0][1], fds[1][0], fds[2][0] };
 	p->next = agent.procs;

@@ -31,6 +31,9 @@ const char *agent_spawn_stage_name(int stage)
 	case SPAWN_STAGE_CWD: return "enter the working directory";
 	case SPAWN_STAGE_EXEC: return "exec";
 	case SPAWN_STAGE_TTY: return "set up the terminal";
+	case SPAWN_STAGE_NAMESPACES: return "create the namespaces";
+	case SPAWN_STAGE_LIMITS: return "set limits";
+	case SPAWN_STAGE_CAPS: return "set capabilities";
 	default: return "start";
 	}
 }
@@ -39,7 +42,7 @@ static bool marker_pending; /* a terminal child owes the agent 'T' or 'E' */
 
 static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
 {
-	int msg[2] = { stage, e };
+	int msg[3] = { stage, e, agent_fail_detail };
 	if (marker_pending && write(errfd, "E", 1) < 0)
 		_exit(127);
 	ssize_t n = write(errfd, msg, sizeof msg);
@@ -47,71 +50,50 @@ static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
 	_exit(stage == SPAWN_STAGE_EXEC && (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127);
 }
 
-static void try_mount(const char *src, const char *dst, const char *type, unsigned long flags,
-		      const char *data)
-{
-	mkdir(dst, 0755);
-	mount(src, dst, type, flags, data);
-}
-
-static void make_dev(void)
+/* Enter every namespace of the container's first process that differs from
+ * ours (the pid namespace was entered by the parent, before fork). */
+static int join_namespaces(const struct agent_container *c)
 {
 	static const struct {
 		const char *name;
-		unsigned maj, min;
-	} nodes[] = { { "null", 1, 3 }, { "zero", 1, 5 },    { "full", 1, 7 },
-		      { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
-	static const char *const links[][2] = { { "/proc/self/fd", "fd" },
-						{ "/proc/self/fd/0", "stdin" },
-						{ "/proc/self/fd/1", "stdout" },
-						{ "/proc/self/fd/2", "stderr" },
-						{ "pts/ptmx", "ptmx" } };
-	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-		char p[32];
-		snprintf(p, sizeof p, "dev/%s", nodes[i].name);
-		mknod(p, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min));
-		chmod(p, 0666);
+		int flag;
+	} ns[] = { { "ipc", CLONE_NEWIPC },     { "uts", CLONE_NEWUTS }, { "net", CLONE_NEWNET },
+		   { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS } };
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		char path[64];
+		struct stat theirs, ours;
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init_pid, ns[i].name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		snprintf(path, sizeof path, "/proc/self/ns/%s", ns[i].name);
+		if (fstat(fd, &theirs) == 0 && stat(path, &ours) == 0 && theirs.st_ino != ours.st_ino &&
+		    setns(fd, ns[i].flag) < 0) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
 	}
-	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-		char p[32];
-		snprintf(p, sizeof p, "dev/%s", links[i][1]);
-		symlink(links[i][0], p);
-	}
+	return chdir("/");
 }
 
-/* Baseline container mounts: /proc, a private /dev, /sys read-only. */
-static void default_mounts(void)
+static int new_namespaces(const struct agent_container *c)
 {
-	const unsigned long hard = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	try_mount("proc", "proc", "proc", hard, NULL);
-	try_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
-	make_dev();
-	try_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-		  "newinstance,ptmxmode=0666,mode=0620,gid=5");
-	try_mount("shm", "dev/shm", "tmpfs", hard, "mode=1777,size=65536k");
-	try_mount("sysfs", "sys", "sysfs", hard | MS_RDONLY, NULL);
+	int flags = (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)) | CLONE_NEWNS;
+	if (unshare(flags) < 0)
+		return -1;
+	if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return -1;
+	return 0;
 }
 
 static int enter_root(const struct agent_container *c)
 {
-	if (c->init_pid > 0) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)c->init_pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNS) < 0)
-			return -1;
-		close(fd);
-		return chdir("/");
-	}
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0 || chdir(c->rootfs) < 0)
+	if (c->init_pid > 0)
+		return join_namespaces(c);
+	if (agent_rootfs_enter(c) < 0)
 		return -1;
-	default_mounts();
-	/* pivot_root(".", ".") stacks the old root on the new one; detach it. */
-	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return -1;
-	if (c->readonly &&
-	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	if ((c->spec.ns_new & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
 		return -1;
 	return 0;
 }
@@ -200,12 +182,55 @@ static int exec_in_path(char *const *args, char *const *env)
 	return found;
 }
 
-pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
-		  const int stdio[3], int errfd, struct husk_err *err)
+/* The pid namespace is chosen before fork: unshare or setns change where
+ * the agent's next child goes, and the agent returns to its own after. */
+static int pidns_for_child(const struct agent_container *c, int *saved, struct husk_err *err)
 {
+	*saved = -1;
+	bool fresh = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWPID);
+	if (!fresh && !(c->init_pid > 0 && c->own_pidns))
+		return 0;
+	*saved = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (*saved < 0)
+		return husk_err_sys(err, errno, "open pid namespace");
+	if (fresh) {
+		if (unshare(CLONE_NEWPID) < 0)
+			return husk_err_sys(err, errno, "unshare pid namespace");
+		return 0;
+	}
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)c->init_pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) {
+		husk_err_sys(err, errno, "enter the container's pid namespace");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
+		  const struct spec_process *sp, const int stdio[3], int errfd,
+		  struct husk_err *err)
+{
+	int saved;
+	if (pidns_for_child(c, &saved, err) < 0) {
+		if (saved >= 0) {
+			setns(saved, CLONE_NEWPID);
+			close(saved);
+		}
+		return -1;
+	}
 	pid_t pid = fork();
+	int fork_errno = errno;
+	if (saved >= 0) {
+		setns(saved, CLONE_NEWPID);
+		close(saved);
+	}
 	if (pid < 0)
-		return husk_err_sys(err, errno, "fork");
+		return husk_err_sys(err, fork_errno, "fork");
 	if (pid > 0)
 		return pid;
 
@@ -222,13 +247,18 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 		if (dup2(stdio[i], i) < 0)
 			child_fail(errfd, SPAWN_STAGE_SETUP, errno);
 	umask(022);
+	if (c->init_pid == 0 && new_namespaces(c) < 0)
+		child_fail(errfd, SPAWN_STAGE_NAMESPACES, errno);
 	if (enter_root(c) < 0)
 		child_fail(errfd, SPAWN_STAGE_ROOT, errno);
 	if (spec->terminal && setup_tty(spec, errfd) < 0)
 		child_fail(errfd, SPAWN_STAGE_TTY, errno);
-	if (setgroups(spec->user.ngids, (const gid_t *)spec->user.gids) < 0 ||
-	    setgid(spec->user.gid) < 0 || setuid(spec->user.uid) < 0)
+	if (agent_secure_before_user(sp) < 0)
+		child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
+	if (agent_secure_user(spec) < 0)
 		child_fail(errfd, SPAWN_STAGE_USER, errno);
+	if (agent_secure_after_user(sp) < 0)
+		child_fail(errfd, SPAWN_STAGE_CAPS, errno);
 	if (chdir(spec->cwd) < 0)
 		child_fail(errfd, SPAWN_STAGE_CWD, errno);
 	child_fail(errfd, SPAWN_STAGE_EXEC, exec_in_path(spec->args, spec->env));

@@ -21,6 +21,10 @@ void husk_config_free(struct husk_config *c)
 		free(c->annotations[i].value);
 	}
 	free(c->annotations);
+	if (c->mounts)
+		json_object_put(c->mounts);
+	if (c->linux_)
+		json_object_put(c->linux_);
 	memset(c, 0, sizeof *c);
 }
 
@@ -141,6 +145,20 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 	}
 	if (dup_str(o, "hostname", "", &c->hostname, err) < 0 || parse_annotations(o, c, err) < 0)
 		goto fail;
+	if (json_object_object_get_ex(o, "mounts", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_array)) {
+			husk_err_set(err, EINVAL, "config.json: mounts must be an array");
+			goto fail;
+		}
+		c->mounts = json_object_get(v);
+	}
+	if (json_object_object_get_ex(o, "linux", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_object)) {
+			husk_err_set(err, EINVAL, "config.json: linux must be an object");
+			goto fail;
+		}
+		c->linux_ = json_object_get(v);
+	}
 	return 0;
 fail:
 	husk_config_free(c);

@@ -16,6 +16,10 @@ struct husk_config {
 	char *hostname;
 	struct husk_annotation *annotations;
 	size_t nannotations;
+	/* config.json's "mounts" and "linux" as they are (references), for the
+	 * agent to apply; NULL when absent */
+	struct json_object *mounts;
+	struct json_object *linux_;
 };
 
 /* Parse config.json text. Errors name the field: "process.args is missing". */

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -86,9 +88,20 @@ static void set_status(const char *status)
 		log_error("%s", err.msg);
 }
 
+static void unmount_binds(void)
+{
+	char path[PATH_MAX + 32];
+	for (int i = 0; P.o->vo.binds_path; i++) {
+		snprintf(path, sizeof path, "%s/%d", P.o->vo.binds_path, i);
+		if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL)
+			break;
+	}
+}
+
 static __attribute__((noreturn)) void finish(int code)
 {
 	husk_session_kill_vm(&P.s);
+	unmount_binds();
 	if (P.tty_raw)
 		husk_tty_restore();
 	if (P.o->foreground) {
@@ -605,10 +618,89 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 		notify("ok");
 }
 
+/* ---- bind mounts of host paths ----
+ * Only what config.json names is shared into the VM: each bind source is
+ * bind-mounted at <state>/binds/<n> in a mount namespace private to the
+ * proxy (and QEMU, its child), and that directory is one more 9p share. The
+ * mounts vanish with the namespace when the proxy and QEMU are gone, on
+ * every path, SIGKILL included. */
+static bool is_bind(struct json_object *m)
+{
+	struct json_object *t, *opts;
+	if (json_object_object_get_ex(m, "type", &t) && json_object_is_type(t, json_type_string) &&
+	    !strcmp(json_object_get_string(t), "bind"))
+		return true;
+	if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(opts); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && (!strcmp(o, "bind") || !strcmp(o, "rbind")))
+			return true;
+	}
+	return false;
+}
+
+static struct json_object *spec_mounts; /* config's mounts, bind sources rewritten */
+
+static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
+{
+	struct json_object *mounts = o->cfg.mounts;
+	size_t n = mounts ? json_object_array_length(mounts) : 0, nbinds = 0;
+	if (!mounts)
+		return 0;
+	if (json_object_deep_copy(mounts, &spec_mounts, NULL) != 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	_cleanup_free_ char *dir = NULL;
+	if (asprintf(&dir, "%s/binds", o->state_dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *m = json_object_array_get_idx(spec_mounts, i), *src;
+		if (!json_object_is_type(m, json_type_object) || !is_bind(m))
+			continue;
+		if (!json_object_object_get_ex(m, "source", &src) || !json_object_is_type(src, json_type_string))
+			return husk_err_set(err, EINVAL, "config.json: mounts[%zu] is a bind mount without a source", i);
+		char host[PATH_MAX], stage[PATH_MAX + 32], guest[300];
+		const char *s0 = json_object_get_string(src);
+		if (s0[0] == '/')
+			snprintf(host, sizeof host, "%s", s0);
+		else
+			snprintf(host, sizeof host, "%s/%s", o->bundle, s0);
+		struct stat st;
+		if (stat(host, &st) < 0)
+			return husk_err_sys(err, errno, "config.json: mounts[%zu] source %s", i, host);
+		if (nbinds == 0) {
+			if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+				return husk_err_sys(err, errno, "cannot make a private mount namespace");
+			if (mkdir(dir, 0700) < 0)
+				return husk_err_sys(err, errno, "mkdir %s", dir);
+		}
+		snprintf(stage, sizeof stage, "%s/%zu", dir, nbinds);
+		int r = S_ISDIR(st.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
+		if (r < 0 || mount(host, stage, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
+		snprintf(guest, sizeof guest, "/run/husk/%s/binds/%zu", o->id, nbinds);
+		json_object_object_add(m, "source", json_object_new_string(guest));
+		nbinds++;
+	}
+	if (nbinds) {
+		o->vo.binds_path = strdup(dir);
+		log_debug("%zu bind mount sources shared with the VM", nbinds);
+	}
+	return 0;
+}
+
 static void on_hello(struct husk_session *s)
 {
 	struct husk_err err;
 	struct husk_request req = { .op = HUSK_OP_CONTAINER_CREATE };
+	_cleanup_json_ struct json_object *spec = json_object_new_object();
+	if (spec_mounts)
+		json_object_object_add(spec, "mounts", json_object_get(spec_mounts));
+	if (P.o->cfg.linux_)
+		json_object_object_add(spec, "linux", json_object_get(P.o->cfg.linux_));
+	if (P.o->vo.binds_path)
+		json_object_object_add(spec, "binds", json_object_new_string(HUSK_BINDS_TAG));
+	req.u.create.spec = spec;
 	req.u.create.id = (char *)P.o->id;
 	req.u.create.rootfs = (struct husk_rootfs){ .tag = HUSK_SHARE_TAG, .fstype = "9p",
 						    .path = "", .readonly = P.o->cfg.root_readonly };
@@ -749,6 +841,8 @@ void husk_proxy_main(struct proxy_opts *o)
 	    asprintf(&qlog, "%s/qemu.log", o->state_dir) < 0)
 		fail(&(struct husk_err){ ENOMEM, "out of memory" }, false);
 	o->vo.qemu_log = qlog;
+	if (prepare_binds(o, &err) < 0)
+		fail(&err, false);
 	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
 		fail(&err, false);
 	P.st.vm_pid = P.s.vm.pid;

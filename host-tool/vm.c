@@ -146,7 +146,7 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 
 struct argv {
 	char *v[QEMU_MAX_ARGS];
-	char store[8][PATH_MAX + 256];
+	char store[10][PATH_MAX + 256];
 	int n, ns;
 };
 
@@ -159,7 +159,7 @@ static void add(struct argv *a, const char *s)
 __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const char *fmt, ...)
 {
 	va_list ap;
-	if (a->ns >= 8)
+	if (a->ns >= 10)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(a->store[a->ns], sizeof a->store[0], fmt, ap);
@@ -248,7 +248,18 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-device");
 	add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
 		      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
+	if (o->binds_path) {
+		add(&a, "-fsdev");
+		addf(&a, "local,id=binds,path=%s,security_model=%s,multidevs=remap", o->binds_path,
+		     geteuid() == 0 ? "passthrough" : "none");
+		add(&a, "-device");
+		add(&a, micro ? "virtio-9p-device,fsdev=binds,mount_tag=" HUSK_BINDS_TAG
+			      : "virtio-9p-pci,fsdev=binds,mount_tag=" HUSK_BINDS_TAG);
+	}
 	a.v[a.n] = NULL;
+	if (o->binds_path && strchr(o->binds_path, ','))
+		return husk_err_set(err, EINVAL, "state path %s contains a comma, which QEMU cannot take",
+				    o->binds_path);
 	if (strchr(o->share_path, ','))
 		return husk_err_set(err, EINVAL, "rootfs path %s contains a comma, which QEMU cannot take",
 				    o->share_path);

@@ -8,6 +8,7 @@
 #include "husk-err.h"
 
 #define HUSK_SHARE_TAG "rootfs"
+#define HUSK_BINDS_TAG "binds"
 #define HUSK_AGENT_PORT "org.husk.agent.0"
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
@@ -22,6 +23,7 @@ struct husk_vm_opts {
 	unsigned cpus;
 	const char *share_path;
 	bool share_readonly;
+	const char *binds_path; /* host sources of bind mounts, or NULL */
 	const char *qemu_log; /* QEMU's own stdout/stderr */
 	bool debug;           /* kernel messages on the console */
 };

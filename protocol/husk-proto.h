@@ -82,6 +82,9 @@ struct husk_process {
 	struct husk_user user;
 	bool terminal;
 	uint16_t rows, cols; /* consoleSize; 0 when not given */
+	/* The whole OCI process object as received (a reference), so fields
+	 * the codec does not model (rlimits, capabilities, ...) travel on. */
+	struct json_object *raw;
 };
 
 /* Streams of one process: the host chooses them, all distinct and non-zero.
@@ -117,6 +120,8 @@ struct husk_request {
 			char *id;
 			struct husk_rootfs rootfs;
 			char *hostname;
+			/* config.json's "mounts" and "linux" (a reference), or NULL */
+			struct json_object *spec;
 		} create;
 		struct {
 			char *container;

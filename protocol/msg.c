@@ -240,6 +240,8 @@ static struct json_object *strv_to_json(char **v)
 
 void husk_process_free(struct husk_process *p)
 {
+	if (p->raw)
+		json_object_put(p->raw);
 	strv_free(p->args);
 	strv_free(p->env);
 	free(p->cwd);
@@ -251,6 +253,7 @@ int husk_process_from_json(struct json_object *o, struct husk_process *p, struct
 {
 	struct json_object *user, *gids;
 	memset(p, 0, sizeof *p);
+	p->raw = json_object_get(o);
 	if (get_strv(o, "args", true, &p->args, &p->nargs, err) < 0)
 		goto fail;
 	if (p->nargs == 0 || p->args[0][0] == '\0') {
@@ -323,8 +326,24 @@ fail:
 
 struct json_object *husk_process_to_json(const struct husk_process *p)
 {
-	struct json_object *o = json_object_new_object(), *user = json_object_new_object(),
+	struct json_object *o = NULL, *user = json_object_new_object(),
 			   *gids = json_object_new_array();
+	/* start from the fields we do not model, then set the ones we do */
+	if (p->raw && json_object_deep_copy(p->raw, &o, NULL) != 0)
+		o = NULL;
+	if (!o)
+		o = json_object_new_object();
+	else if (json_object_object_get_ex(o, "user", NULL)) {
+		struct json_object *old;
+		json_object_object_get_ex(o, "user", &old);
+		json_object_put(user);
+		user = NULL;
+		if (json_object_is_type(old, json_type_object) &&
+		    json_object_deep_copy(old, &user, NULL) != 0)
+			user = NULL;
+		if (!user)
+			user = json_object_new_object();
+	}
 	if (!o || !user || !gids) {
 		json_object_put(o);
 		json_object_put(user);
@@ -432,6 +451,8 @@ void husk_request_free(struct husk_request *r)
 		free(r->u.create.rootfs.fstype);
 		free(r->u.create.rootfs.path);
 		free(r->u.create.hostname);
+		if (r->u.create.spec)
+			json_object_put(r->u.create.spec);
 		break;
 	case HUSK_OP_PROCESS_START:
 		free(r->u.start.container);
@@ -479,8 +500,11 @@ int husk_request_decode(const char *buf, size_t len, struct husk_request *r, str
 	case HUSK_OP_CONTAINER_CREATE:
 		if (get_str(o, "container", true, &r->u.create.id, err) < 0 ||
 		    rootfs_from_json(o, &r->u.create.rootfs, err) < 0 ||
-		    get_str(o, "hostname", false, &r->u.create.hostname, err) < 0)
+		    get_str(o, "hostname", false, &r->u.create.hostname, err) < 0 ||
+		    get_obj(o, "spec", false, &r->u.create.spec, err) < 0)
 			goto fail;
+		if (r->u.create.spec)
+			json_object_get(r->u.create.spec);
 		break;
 	case HUSK_OP_PROCESS_START:
 		if (get_str(o, "container", true, &r->u.start.container, err) < 0 ||
@@ -541,6 +565,8 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 		json_object_object_add(o, "rootfs", x);
 		if (r->u.create.hostname)
 			json_object_object_add(o, "hostname", json_object_new_string(r->u.create.hostname));
+		if (r->u.create.spec)
+			json_object_object_add(o, "spec", json_object_get(r->u.create.spec));
 		break;
 	case HUSK_OP_PROCESS_START:
 		json_object_object_add(o, "container", json_object_new_string(r->u.start.container));

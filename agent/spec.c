@@ -1,0 +1,481 @@
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include <json-c/json.h>
+
+#include "spec.h"
+
+static const char *const cap_names[] = {
+	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+};
+
+int agent_cap_from_name(const char *name)
+{
+	if (strncmp(name, "CAP_", 4) == 0)
+		name += 4;
+	for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
+		if (!strcmp(cap_names[i], name))
+			return (int)i;
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{ "RLIMIT_CPU", RLIMIT_CPU },         { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_DATA", RLIMIT_DATA },       { "RLIMIT_STACK", RLIMIT_STACK },
+	{ "RLIMIT_CORE", RLIMIT_CORE },       { "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },     { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+};
+
+static const struct {
+	const char *name;
+	int flag;
+} ns_names[] = {
+	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET }, { "ipc", CLONE_NEWIPC },
+	{ "uts", CLONE_NEWUTS },   { "mount", CLONE_NEWNS },    { "cgroup", CLONE_NEWCGROUP },
+	{ "user", CLONE_NEWUSER }, { "time", 0 },
+};
+
+/* ---- small readers ---- */
+
+static int str_at(struct json_object *o, const char *key, bool required, char **out,
+		  const char *where, struct husk_err *err)
+{
+	struct json_object *v;
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return required ? husk_err_set(err, EINVAL, "%s.%s is missing", where, key) : 0;
+	if (!json_object_is_type(v, json_type_string) ||
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return husk_err_set(err, EINVAL, "%s.%s must be a string", where, key);
+	*out = strdup(json_object_get_string(v));
+	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
+}
+
+static int array_at(struct json_object *o, const char *key, struct json_object **out,
+		    const char *where, struct husk_err *err)
+{
+	*out = NULL;
+	if (!o || !json_object_object_get_ex(o, key, out) || json_object_is_type(*out, json_type_null)) {
+		*out = NULL;
+		return 0;
+	}
+	if (!json_object_is_type(*out, json_type_array))
+		return husk_err_set(err, EINVAL, "%s%s must be an array", where, key);
+	if (json_object_array_length(*out) > SPEC_MAX_ITEMS)
+		return husk_err_set(err, E2BIG, "%s%s has more than %d entries", where, key,
+				    SPEC_MAX_ITEMS);
+	return 0;
+}
+
+static int strv_at(struct json_object *o, const char *key, char ***out, const char *where,
+		   struct husk_err *err)
+{
+	struct json_object *a;
+	*out = NULL;
+	if (array_at(o, key, &a, where, err) < 0)
+		return -1;
+	size_t n = a ? json_object_array_length(a) : 0;
+	*out = calloc(n + 1, sizeof **out);
+	if (!*out)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(a, i);
+		if (!json_object_is_type(s, json_type_string) || json_object_get_string(s)[0] != '/')
+			return husk_err_set(err, EINVAL, "%s%s[%zu] must be an absolute path", where, key, i);
+		(*out)[i] = strdup(json_object_get_string(s));
+	}
+	return 0;
+}
+
+static int int_at(struct json_object *o, const char *key, int64_t lo, int64_t hi, bool *has,
+		  int64_t *out, const char *where, struct husk_err *err)
+{
+	struct json_object *v;
+	*has = false;
+	if (!o || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return husk_err_set(err, EINVAL, "%s%s must be an integer", where, key);
+	*out = json_object_get_int64(v);
+	if (*out < lo || *out > hi || (*out == INT64_MAX && json_object_get_uint64(v) > INT64_MAX))
+		return husk_err_set(err, ERANGE, "%s%s is out of range", where, key);
+	*has = true;
+	return 0;
+}
+
+/* ---- mounts ---- */
+
+static const struct {
+	const char *name;
+	bool clear;
+	unsigned long flag;
+} mount_flags[] = {
+	{ "ro", false, MS_RDONLY },        { "rw", true, MS_RDONLY },
+	{ "nosuid", false, MS_NOSUID },    { "suid", true, MS_NOSUID },
+	{ "nodev", false, MS_NODEV },      { "dev", true, MS_NODEV },
+	{ "noexec", false, MS_NOEXEC },    { "exec", true, MS_NOEXEC },
+	{ "sync", false, MS_SYNCHRONOUS }, { "async", true, MS_SYNCHRONOUS },
+	{ "dirsync", false, MS_DIRSYNC },  { "remount", false, MS_REMOUNT },
+	{ "mand", false, MS_MANDLOCK },    { "nomand", true, MS_MANDLOCK },
+	{ "atime", true, MS_NOATIME },     { "noatime", false, MS_NOATIME },
+	{ "diratime", true, MS_NODIRATIME }, { "nodiratime", false, MS_NODIRATIME },
+	{ "relatime", false, MS_RELATIME }, { "norelatime", true, MS_RELATIME },
+	{ "strictatime", false, MS_STRICTATIME }, { "nostrictatime", true, MS_STRICTATIME },
+	{ "silent", false, MS_SILENT },    { "loud", true, MS_SILENT },
+};
+
+static const struct {
+	const char *name;
+	unsigned long flag;
+} propagation_flags[] = {
+	{ "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
+	{ "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
+	{ "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
+	{ "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC },
+};
+
+static unsigned long propagation_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof propagation_flags / sizeof propagation_flags[0]; i++)
+		if (!strcmp(propagation_flags[i].name, name))
+			return propagation_flags[i].flag;
+	return 0;
+}
+
+int agent_spec_mount_options(struct json_object *options, struct spec_mount *m,
+			     struct husk_err *err)
+{
+	size_t n = options ? json_object_array_length(options) : 0, len = 0;
+	char data[4096] = "";
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(options, i);
+		if (!json_object_is_type(o, json_type_string))
+			return husk_err_set(err, EINVAL, "mount %s: options must be strings", m->dst);
+		const char *opt = json_object_get_string(o);
+		bool known = false;
+		for (size_t k = 0; !known && k < sizeof mount_flags / sizeof mount_flags[0]; k++) {
+			if (strcmp(mount_flags[k].name, opt))
+				continue;
+			known = true;
+			if (mount_flags[k].clear)
+				m->flags &= ~mount_flags[k].flag;
+			else
+				m->flags |= mount_flags[k].flag;
+		}
+		if (!known && propagation_of(opt)) {
+			m->propagation = propagation_of(opt);
+			known = true;
+		}
+		if (!known && (!strcmp(opt, "bind") || !strcmp(opt, "rbind"))) {
+			m->bind = true;
+			m->recursive |= opt[0] == 'r';
+			known = true;
+		}
+		if (!known && (!strcmp(opt, "tmpcopyup") || !strncmp(opt, "idmap", 5) ||
+			       !strncmp(opt, "x-", 2) || !strcmp(opt, "defaults")))
+			known = true; /* meaningful to other runtimes only */
+		if (known)
+			continue;
+		size_t ol = strlen(opt);
+		if (len + ol + 2 > sizeof data)
+			return husk_err_set(err, E2BIG, "mount %s: options too long", m->dst);
+		if (len)
+			data[len++] = ',';
+		memcpy(data + len, opt, ol + 1);
+		len += ol;
+	}
+	if (len && !(m->data = strdup(data)))
+		return husk_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+static int parse_mounts(struct json_object *mounts, struct agent_spec *s, struct husk_err *err)
+{
+	size_t n = mounts ? json_object_array_length(mounts) : 0;
+	s->mounts = calloc(n + 1, sizeof *s->mounts);
+	if (!s->mounts)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(mounts, i), *opts;
+		struct spec_mount *m = &s->mounts[s->nmounts++];
+		char where[32];
+		snprintf(where, sizeof where, "mounts[%zu]", i);
+		if (!json_object_is_type(o, json_type_object))
+			return husk_err_set(err, EINVAL, "%s must be an object", where);
+		if (str_at(o, "destination", true, &m->dst, where, err) < 0 ||
+		    str_at(o, "type", false, &m->type, where, err) < 0 ||
+		    str_at(o, "source", false, &m->src, where, err) < 0)
+			return -1;
+		if (m->dst[0] != '/')
+			return husk_err_set(err, EINVAL, "%s.destination %s must be absolute", where, m->dst);
+		if (array_at(o, "options", &opts, "", err) < 0 ||
+		    agent_spec_mount_options(opts, m, err) < 0)
+			return -1;
+		if (m->type && !strcmp(m->type, "bind"))
+			m->bind = true;
+		if (!m->type && !m->bind)
+			return husk_err_set(err, EINVAL, "%s (%s) has no type and is not a bind mount",
+					    where, m->dst);
+		if (m->bind && (!m->src || m->src[0] != '/'))
+			return husk_err_set(err, EINVAL, "%s (%s): a bind mount needs an absolute source",
+					    where, m->dst);
+	}
+	return 0;
+}
+
+static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
+{
+	struct json_object *a;
+	if (array_at(linux_, "namespaces", &a, "linux.", err) < 0)
+		return -1;
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *t, *p;
+		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "type", &t) ||
+		    !json_object_is_type(t, json_type_string))
+			return husk_err_set(err, EINVAL, "linux.namespaces[%zu] needs a type", i);
+		const char *type = json_object_get_string(t);
+		size_t k = 0;
+		while (k < sizeof ns_names / sizeof ns_names[0] && strcmp(ns_names[k].name, type))
+			k++;
+		if (k == sizeof ns_names / sizeof ns_names[0])
+			return husk_err_set(err, EINVAL, "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
+		if (json_object_object_get_ex(o, "path", &p) && json_object_is_type(p, json_type_string) &&
+		    json_object_get_string(p)[0])
+			/* A path names a namespace on the host, which does not
+			 * exist in this VM: the VM is already a separate one. */
+			continue;
+		s->ns_new |= ns_names[k].flag;
+	}
+	return 0;
+}
+
+static int parse_devices(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
+{
+	struct json_object *a;
+	if (array_at(linux_, "devices", &a, "linux.", err) < 0)
+		return -1;
+	size_t n = a ? json_object_array_length(a) : 0;
+	s->devices = calloc(n + 1, sizeof *s->devices);
+	if (!s->devices)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		struct spec_device *d = &s->devices[s->ndevices++];
+		char where[40], *type = NULL;
+		int64_t v;
+		bool has;
+		snprintf(where, sizeof where, "linux.devices[%zu]", i);
+		if (!json_object_is_type(o, json_type_object))
+			return husk_err_set(err, EINVAL, "%s must be an object", where);
+		if (str_at(o, "path", true, &d->path, where, err) < 0 ||
+		    str_at(o, "type", true, &type, where, err) < 0)
+			return -1;
+		d->type = type[0];
+		bool bad = strlen(type) != 1 || !strchr("cbup", type[0]);
+		free(type);
+		if (bad || d->path[0] != '/')
+			return husk_err_set(err, EINVAL, "%s: type must be c, b, u or p and path absolute", where);
+		strcat(where, ".");
+		if (int_at(o, "major", 0, 0xfff, &has, &d->major, where, err) < 0 ||
+		    int_at(o, "minor", 0, 0xfffff, &has, &d->minor, where, err) < 0)
+			return -1;
+		d->mode = 0666;
+		if (int_at(o, "fileMode", 0, 07777, &has, &v, where, err) < 0)
+			return -1;
+		if (has)
+			d->mode = (uint32_t)v;
+		if (int_at(o, "uid", 0, UINT32_MAX, &has, &v, where, err) < 0)
+			return -1;
+		d->uid = has ? (uint32_t)v : 0;
+		if (int_at(o, "gid", 0, UINT32_MAX, &has, &v, where, err) < 0)
+			return -1;
+		d->gid = has ? (uint32_t)v : 0;
+	}
+	return 0;
+}
+
+int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
+		     struct agent_spec *s, struct husk_err *err)
+{
+	struct json_object *sysctl, *prop;
+	memset(s, 0, sizeof *s);
+	if (mounts && !json_object_is_type(mounts, json_type_array))
+		return husk_err_set(err, EINVAL, "mounts must be an array");
+	if (mounts && json_object_array_length(mounts) > SPEC_MAX_ITEMS)
+		return husk_err_set(err, E2BIG, "mounts has more than %d entries", SPEC_MAX_ITEMS);
+	if (linux_ && !json_object_is_type(linux_, json_type_object))
+		return husk_err_set(err, EINVAL, "linux must be an object");
+	if (parse_mounts(mounts, s, err) < 0 || parse_namespaces(linux_, s, err) < 0 ||
+	    strv_at(linux_, "maskedPaths", &s->masked, "linux.", err) < 0 ||
+	    strv_at(linux_, "readonlyPaths", &s->readonly, "linux.", err) < 0 ||
+	    parse_devices(linux_, s, err) < 0)
+		goto fail;
+	if (linux_ && json_object_object_get_ex(linux_, "sysctl", &sysctl) &&
+	    !json_object_is_type(sysctl, json_type_null)) {
+		if (!json_object_is_type(sysctl, json_type_object) ||
+		    json_object_object_length(sysctl) > SPEC_MAX_ITEMS) {
+			husk_err_set(err, EINVAL, "linux.sysctl must be an object of strings");
+			goto fail;
+		}
+		s->sysctl = calloc(json_object_object_length(sysctl) + 1, sizeof *s->sysctl);
+		json_object_object_foreach(sysctl, key, val)
+		{
+			if (!json_object_is_type(val, json_type_string) || strstr(key, "..") ||
+			    strchr(key, '/') || !key[0]) {
+				husk_err_set(err, EINVAL, "linux.sysctl.%s must be a string and a valid name", key);
+				goto fail;
+			}
+			s->sysctl[s->nsysctl].key = strdup(key);
+			s->sysctl[s->nsysctl++].value = strdup(json_object_get_string(val));
+		}
+	}
+	if (linux_ && json_object_object_get_ex(linux_, "rootfsPropagation", &prop) &&
+	    json_object_is_type(prop, json_type_string) && json_object_get_string(prop)[0]) {
+		s->rootfs_propagation = propagation_of(json_object_get_string(prop));
+		if (!s->rootfs_propagation) {
+			husk_err_set(err, EINVAL, "linux.rootfsPropagation \"%s\" is not a propagation",
+				     json_object_get_string(prop));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	agent_spec_free(s);
+	return -1;
+}
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void agent_spec_free(struct agent_spec *s)
+{
+	for (size_t i = 0; i < s->nmounts; i++) {
+		free(s->mounts[i].dst);
+		free(s->mounts[i].type);
+		free(s->mounts[i].src);
+		free(s->mounts[i].data);
+	}
+	free(s->mounts);
+	strv_free(s->masked);
+	strv_free(s->readonly);
+	for (size_t i = 0; i < s->nsysctl; i++) {
+		free(s->sysctl[i].key);
+		free(s->sysctl[i].value);
+	}
+	free(s->sysctl);
+	for (size_t i = 0; i < s->ndevices; i++)
+		free(s->devices[i].path);
+	free(s->devices);
+	memset(s, 0, sizeof *s);
+}
+
+/* ---- process ---- */
+
+static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, struct husk_err *err)
+{
+	struct json_object *a;
+	*mask = 0;
+	if (array_at(caps, key, &a, "process.capabilities.", err) < 0)
+		return -1;
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *c = json_object_array_get_idx(a, i);
+		int cap = json_object_is_type(c, json_type_string)
+				  ? agent_cap_from_name(json_object_get_string(c))
+				  : -1;
+		if (cap < 0)
+			return husk_err_set(err, EINVAL, "process.capabilities.%s[%zu]: unknown capability %s",
+					    key, i, json_object_get_string(c));
+		*mask |= 1ull << cap;
+	}
+	return 0;
+}
+
+int agent_spec_process(struct json_object *process, struct spec_process *p, struct husk_err *err)
+{
+	struct json_object *a, *caps, *v, *user;
+	int64_t n;
+	bool has;
+	memset(p, 0, sizeof *p);
+	if (!process)
+		return 0;
+	if (array_at(process, "rlimits", &a, "process.", err) < 0)
+		return -1;
+	size_t nr = a ? json_object_array_length(a) : 0;
+	p->rlimits = calloc(nr + 1, sizeof *p->rlimits);
+	for (size_t i = 0; i < nr; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i), *t, *h, *s;
+		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "type", &t) ||
+		    !json_object_object_get_ex(o, "hard", &h) || !json_object_object_get_ex(o, "soft", &s) ||
+		    !json_object_is_type(h, json_type_int) || !json_object_is_type(s, json_type_int))
+			goto bad_rlimit;
+		size_t k = 0;
+		while (k < sizeof rlimit_names / sizeof rlimit_names[0] &&
+		       strcmp(rlimit_names[k].name, json_object_get_string(t)))
+			k++;
+		if (k == sizeof rlimit_names / sizeof rlimit_names[0])
+			goto bad_rlimit;
+		p->rlimits[p->nrlimits++] = (struct spec_rlimit){
+			rlimit_names[k].resource, json_object_get_uint64(s), json_object_get_uint64(h)
+		};
+		continue;
+bad_rlimit:
+		agent_spec_process_free(p);
+		return husk_err_set(err, EINVAL, "process.rlimits[%zu] needs a known type, soft and hard", i);
+	}
+	if (json_object_object_get_ex(process, "capabilities", &caps) &&
+	    json_object_is_type(caps, json_type_object)) {
+		p->has_caps = true;
+		if (caps_at(caps, "bounding", &p->cap_bounding, err) < 0 ||
+		    caps_at(caps, "effective", &p->cap_effective, err) < 0 ||
+		    caps_at(caps, "permitted", &p->cap_permitted, err) < 0 ||
+		    caps_at(caps, "inheritable", &p->cap_inheritable, err) < 0 ||
+		    caps_at(caps, "ambient", &p->cap_ambient, err) < 0) {
+			agent_spec_process_free(p);
+			return -1;
+		}
+	}
+	if (json_object_object_get_ex(process, "noNewPrivileges", &v) &&
+	    json_object_is_type(v, json_type_boolean))
+		p->no_new_privs = json_object_get_boolean(v);
+	if (int_at(process, "oomScoreAdj", -1000, 1000, &has, &n, "process.", err) < 0) {
+		agent_spec_process_free(p);
+		return -1;
+	}
+	p->has_oom_score_adj = has;
+	p->oom_score_adj = (int)n;
+	has = false;
+	if (json_object_object_get_ex(process, "user", &user) &&
+	    int_at(user, "umask", 0, 0777, &has, &n, "process.user.", err) < 0) {
+		agent_spec_process_free(p);
+		return -1;
+	}
+	p->has_umask = has;
+	p->umask = (uint32_t)n;
+	return 0;
+}
+
+void agent_spec_process_free(struct spec_process *p)
+{
+	free(p->rlimits);
+	memset(p, 0, sizeof *p);
+}
