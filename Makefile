@@ -82,6 +82,9 @@ kernel: $(KERNEL)
 $(B)/tests/husk-testhelper: tests/helper/husk-testhelper.c | $(MUSL)/.done
 	@mkdir -p $(@D)
 	$(GUEST_CC) -std=gnu11 -Os $(WARN) -Wno-format-truncation -D_GNU_SOURCE -static -s $< -o $@
+$(B)/tests/husk-probe: tests/helper/husk-probe.c | $(MUSL)/.done
+	@mkdir -p $(@D)
+	$(GUEST_CC) -std=gnu11 -Os $(WARN) -Wno-format-truncation -D_GNU_SOURCE -static -s $< -o $@
 $(B)/bench/floor-init: bench/floor-init.c | $(MUSL)/.done
 	@mkdir -p $(@D)
 	$(GUEST_CC) -std=gnu11 -Os $(WARN) -Wno-format-truncation -D_GNU_SOURCE -static -s $< -o $@
@@ -104,6 +107,7 @@ unit: $(UNIT_BINS)
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
 fuzz_config_SRC := host-tool/config.c
+fuzz_spec_SRC := agent/spec.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(PROTO_SRC) \
@@ -118,7 +122,7 @@ fuzz: $(FUZZ_BINS)
 		$(B)/fuzz/corpus-$$f tests/fuzz/corpus/$$f; done
 
 # ---- integration tests: real VMs under TCG ----
-integration: all $(B)/tests/husk-testhelper
+integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 	HUSK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/integration
 
 check: unit fuzz-replay integration

@@ -1,0 +1,60 @@
+/* Fuzz the agent's reader of config.json's "mounts", "linux" and process
+ * fields (agent/spec.c): it runs in the guest on input from the host. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "../../agent/spec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct json_tokener *tok = json_tokener_new_ex(32);
+	struct json_object *o, *mounts = NULL, *linux_ = NULL, *process = NULL;
+	struct agent_spec s;
+	struct spec_process p;
+	struct husk_err err;
+	if (!tok)
+		return 0;
+	o = json_tokener_parse_ex(tok, (const char *)data, (int)size);
+	json_tokener_free(tok);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return 0;
+	}
+	json_object_object_get_ex(o, "mounts", &mounts);
+	json_object_object_get_ex(o, "linux", &linux_);
+	json_object_object_get_ex(o, "process", &process);
+	if (agent_spec_parse(mounts, linux_, &s, &err) == 0) {
+		/* what a successful parse promises the code that applies it */
+		for (size_t i = 0; i < s.nmounts; i++) {
+			if (!s.mounts[i].dst || s.mounts[i].dst[0] != '/')
+				abort();
+			if (s.mounts[i].bind && (!s.mounts[i].src || s.mounts[i].src[0] != '/'))
+				abort();
+			if (!s.mounts[i].bind && !s.mounts[i].type)
+				abort();
+		}
+		for (size_t i = 0; i < s.ndevices; i++)
+			if (s.devices[i].path[0] != '/' || !strchr("cbup", s.devices[i].type))
+				abort();
+		for (char **m = s.masked; m && *m; m++)
+			if ((*m)[0] != '/')
+				abort();
+		agent_spec_free(&s);
+	} else if (!err.msg[0]) {
+		abort(); /* every failure says why */
+	}
+	if (process && json_object_is_type(process, json_type_object) &&
+	    agent_spec_process(process, &p, &err) == 0) {
+		if (p.has_oom_score_adj && (p.oom_score_adj < -1000 || p.oom_score_adj > 1000))
+			abort();
+		if (p.has_umask && p.umask > 0777)
+			abort();
+		agent_spec_process_free(&p);
+	}
+	json_object_put(o);
+	return 0;
+}
