@@ -27,7 +27,7 @@ SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 MUSL := $(B)/musl
 GUEST_CC := musl-gcc
-GUEST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -Os -I$(MUSL)/include -ffunction-sections -fdata-sections
+GUEST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -Os -I$(MUSL)/include -isystem $(MUSL)/kinc -ffunction-sections -fdata-sections
 GUEST_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -s
 
 PROTO_SRC := protocol/err.c protocol/frame.c protocol/msg.c
@@ -66,7 +66,8 @@ $(B)/husk: $(call hobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c)
 	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -luv -ljson-c -lutil
 
 $(B)/husk-agent: $(call gobj,$(PROTO_SRC) $(AGENT_SRC))
-	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@ $(MUSL)/lib/libuv.a $(MUSL)/lib/libjson-c.a
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@ $(MUSL)/lib/libuv.a $(MUSL)/lib/libjson-c.a \
+		$(MUSL)/lib/libseccomp.a
 
 $(B)/husk-mkinitrd: $(call hobj,protocol/err.c $(MKINITRD_SRC) initrd-builder/main.c)
 	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -larchive -ljson-c

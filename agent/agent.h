@@ -14,6 +14,12 @@
 #define AGENT_PORT_NAME "org.husk.agent.0"
 #define AGENT_RUN_DIR "/run/husk"
 
+/* A compiled seccomp program (struct sock_filter[]). */
+struct agent_bpf {
+	void *prog;
+	size_t len;
+};
+
 struct agent_container {
 	char *id;
 	char *rootfs; /* where the share (sub)directory is mounted in the agent */
@@ -21,6 +27,7 @@ struct agent_container {
 	char *hostname;
 	struct agent_spec spec;
 	bool has_spec_mounts; /* config.json had "mounts": use them, not defaults */
+	struct agent_bpf seccomp;
 	pid_t init_pid; /* first process: its namespaces are the container's */
 	bool own_pidns; /* the first process is PID 1 of its own pid namespace */
 	bool stopped;
@@ -124,6 +131,7 @@ enum spawn_stage {
 	SPAWN_STAGE_NAMESPACES = 7,
 	SPAWN_STAGE_LIMITS = 8,
 	SPAWN_STAGE_CAPS = 9,
+	SPAWN_STAGE_SECCOMP = 10,
 };
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
 		  const struct spec_process *sp, const int stdio[3], int errfd,
@@ -135,6 +143,10 @@ extern int agent_fail_detail;
 
 /* rootfs.c: the new container's mount namespace and root (child side). */
 int agent_rootfs_enter(const struct agent_container *c);
+/* seccomp.c */
+int agent_seccomp_compile(struct json_object *seccomp, struct agent_bpf *out, struct husk_err *err);
+int agent_seccomp_load(const struct agent_bpf *bpf);
+
 /* secure.c: limits, capabilities, identity (child side). */
 int agent_secure_before_user(const struct spec_process *sp);
 int agent_secure_user(const struct husk_process *spec);

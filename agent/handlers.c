@@ -96,6 +96,13 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 	c->has_spec_mounts = mounts && json_object_is_type(mounts, json_type_array);
 	if (agent_spec_parse(mounts, linux_, &c->spec, err) < 0)
 		goto undo_container;
+	struct json_object *sc = NULL;
+	if (linux_ && json_object_is_type(linux_, json_type_object))
+		json_object_object_get_ex(linux_, "seccomp", &sc);
+	if (agent_seccomp_compile(sc, &c->seccomp, err) < 0) {
+		agent_spec_free(&c->spec);
+		goto undo_container;
+	}
 	if (binds && json_object_is_type(binds, json_type_string)) {
 		/* host paths that bind mounts name, shared as one more share */
 		_cleanup_free_ char *bdir = NULL;

@@ -34,6 +34,7 @@ const char *agent_spawn_stage_name(int stage)
 	case SPAWN_STAGE_NAMESPACES: return "create the namespaces";
 	case SPAWN_STAGE_LIMITS: return "set limits";
 	case SPAWN_STAGE_CAPS: return "set capabilities";
+	case SPAWN_STAGE_SECCOMP: return "load the seccomp profile";
 	default: return "start";
 	}
 }
@@ -255,11 +256,17 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 		child_fail(errfd, SPAWN_STAGE_TTY, errno);
 	if (agent_secure_before_user(sp) < 0)
 		child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
+	/* Without no_new_privs the filter needs privilege to load: load it now,
+	 * as runc does; the profile must then allow what follows. */
+	if (!sp->no_new_privs && agent_seccomp_load(&c->seccomp) < 0)
+		child_fail(errfd, SPAWN_STAGE_SECCOMP, errno);
 	if (agent_secure_user(spec) < 0)
 		child_fail(errfd, SPAWN_STAGE_USER, errno);
 	if (agent_secure_after_user(sp) < 0)
 		child_fail(errfd, SPAWN_STAGE_CAPS, errno);
 	if (chdir(spec->cwd) < 0)
 		child_fail(errfd, SPAWN_STAGE_CWD, errno);
+	if (sp->no_new_privs && agent_seccomp_load(&c->seccomp) < 0)
+		child_fail(errfd, SPAWN_STAGE_SECCOMP, errno);
 	child_fail(errfd, SPAWN_STAGE_EXEC, exec_in_path(spec->args, spec->env));
 }

@@ -269,3 +269,179 @@ def no_leftovers(request, tmp_path, state_root):
             problems.append(f"state root {state_root} not empty: {entries}")
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------- the other verbs
+#
+# Used by test_lifecycle.py and test_console.py: create/start/state/kill/
+# delete/exec/... one verb at a time. A container's proxy (the PID in
+# --pid-file) is a child of `husk create` that is orphaned when create exits;
+# the `subreaper` fixture makes this test process inherit it, so its exit
+# status can be collected with waitpid.
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _children_of_self():
+    kids = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+@pytest.fixture
+def subreaper():
+    """This process becomes a child subreaper for the test; afterwards the
+    orphans it inherited are reaped (zombies at once, live ones after a
+    bounded wait) and the flag is cleared."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.fail(f"prctl(PR_SET_CHILD_SUBREAPER): errno {ctypes.get_errno()}")
+    yield
+    try:
+        for _ in range(200):
+            kids = _children_of_self()
+            for pid in kids:
+                if _proc_state(pid) == "Z":
+                    try:
+                        os.waitpid(pid, os.WNOHANG)
+                    except ChildProcessError:
+                        pass
+            if not _children_of_self():
+                break
+            time.sleep(0.05)
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def wait_child(pid, limit=HANG_GUARD_S):
+    """waitpid(pid) with a bounded poll; returns os.waitstatus_to_exitcode
+    (negative for a signal). The limit only guards against a hang."""
+    deadline = time.monotonic() + limit
+    while True:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            pytest.fail(f"hang guard: process {pid} did not exit")
+        time.sleep(0.05)
+
+
+class Created:
+    """What `husk create` left: its exit status and where its stdio went."""
+
+    def __init__(self, cid, proc, out, err):
+        self.cid, self.proc, self.out, self.err = cid, proc, out, err
+        self.returncode = proc.returncode
+
+    @property
+    def stderr(self):
+        return self.err.read_bytes() if self.err is not None else b""
+
+
+class HuskCli:
+    """`husk --root R [global] VERB ...`; containers it creates are deleted
+    (--force) when the test ends."""
+
+    def __init__(self, husk, root, tmp_path):
+        self.husk = husk
+        self.root = root
+        self.tmp = tmp_path
+        self.ids = []
+        self._n = 0
+
+    def next_id(self):
+        self._n += 1
+        return f"c{os.getpid()}-{self._n}"
+
+    def argv(self, *args, global_flags=()):
+        return [str(self.husk), "--root", str(self.root), *global_flags, *map(str, args)]
+
+    def env(self):
+        return {k: v for k, v in os.environ.items()
+                if not k.startswith("HUSK_") or k == "HUSK_BUILD"}
+
+    def __call__(self, *args, global_flags=(), input=None, stdin=subprocess.DEVNULL,
+                 timeout=HANG_GUARD_S):
+        """Run a verb to completion; CompletedProcess with bytes output. Only
+        for verbs that leave no process holding the pipes (not create, run -d,
+        exec -d)."""
+        kw = {"input": input} if input is not None else {"stdin": stdin}
+        return subprocess.run(self.argv(*args, global_flags=global_flags), capture_output=True,
+                              env=self.env(), timeout=timeout, **kw)
+
+    def create(self, bundle, cid=None, flags=(), verb=("create",), stdin=subprocess.DEVNULL,
+               stdout=None, stderr=None, global_flags=()):
+        """`husk create` (or verb=("run", "-d")). The container's proxy keeps
+        create's stdio, so by default stdout/stderr go to files
+        <tmp>/<id>.out/.err; only create itself is waited for."""
+        if cid is None:
+            cid = self.next_id()
+        self.ids.append(cid)
+        out = err = None
+        if stdout is None:
+            out = self.tmp / f"{cid}.out"
+            stdout = open(out, "wb")
+        if stderr is None:
+            err = self.tmp / f"{cid}.err"
+            stderr = open(err, "wb")
+        try:
+            p = subprocess.Popen(
+                self.argv(*verb, *flags, "--bundle", bundle, cid, global_flags=global_flags),
+                stdin=stdin, stdout=stdout, stderr=stderr, env=self.env())
+        finally:
+            for f, path in ((stdout, out), (stderr, err)):
+                if path is not None:
+                    f.close()
+        try:
+            p.wait(timeout=HANG_GUARD_S)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            pytest.fail(f"hang guard: husk {' '.join(verb)} {cid} did not return")
+        return Created(cid, p, out, err)
+
+    def to_files(self, *args, name="cmd", stdin=subprocess.DEVNULL, timeout=HANG_GUARD_S):
+        """Run a verb with stdout/stderr in files (for exec -d, whose process
+        keeps them): CompletedProcess with the files' bytes at its exit."""
+        self._n += 1
+        out, err = self.tmp / f"{name}-{self._n}.out", self.tmp / f"{name}-{self._n}.err"
+        with open(out, "wb") as o, open(err, "wb") as e:
+            p = subprocess.run(self.argv(*args), stdin=stdin, stdout=o, stderr=e,
+                               env=self.env(), timeout=timeout)
+        p.stdout, p.stderr, p.out, p.err = out.read_bytes(), err.read_bytes(), out, err
+        return p
+
+    def state(self, cid):
+        res = self("state", cid)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    def wait_status(self, cid, status, limit=HANG_GUARD_S):
+        """Poll `state` until it says status (bounded; a hang guard)."""
+        deadline = time.monotonic() + limit
+        while True:
+            st = self.state(cid)
+            if st["status"] == status:
+                return st
+            if time.monotonic() > deadline:
+                pytest.fail(f"hang guard: {cid} stayed {st['status']!r}, never {status!r}")
+            time.sleep(0.05)
+
+    def cleanup(self):
+        for cid in self.ids:
+            if (self.root / cid).exists():
+                self("delete", "--force", cid)
+
+
+@pytest.fixture
+def husk_cli(husk, state_root, tmp_path, subreaper):
+    cli = HuskCli(husk, state_root, tmp_path)
+    yield cli
+    cli.cleanup()
