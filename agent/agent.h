@@ -28,6 +28,7 @@ struct agent_container {
 	struct agent_spec spec;
 	bool has_spec_mounts; /* config.json had "mounts": use them, not defaults */
 	struct agent_bpf seccomp;
+	char *cgroup; /* /sys/fs/cgroup/<id>, or NULL without cgroup2 */
 	pid_t init_pid; /* first process: its namespaces are the container's */
 	bool own_pidns; /* the first process is PID 1 of its own pid namespace */
 	bool stopped;

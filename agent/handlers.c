@@ -1,5 +1,6 @@
 /* Request handlers: one function per op, found through a table. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <sched.h>
 
@@ -56,6 +57,52 @@ static int mount_share(const struct husk_rootfs *rf, const char *dst, struct hus
 	return 0;
 }
 
+static int write_file(const char *dir, const char *name, const char *value)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, value, strlen(value));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : 0;
+}
+
+/* Each container gets a cgroup carrying linux.resources' limits; its
+ * processes join it before they make their cgroup namespace. */
+static int make_cgroup(struct agent_container *c, struct husk_err *err)
+{
+	const struct agent_spec *s = &c->spec;
+	char v[64];
+	if (access("/sys/fs/cgroup/cgroup.procs", F_OK) < 0)
+		return 0;
+	if (asprintf(&c->cgroup, "/sys/fs/cgroup/%s", c->id) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (mkdir(c->cgroup, 0755) < 0 && errno != EEXIST)
+		return husk_err_sys(err, errno, "mkdir %s", c->cgroup);
+	if (s->memory_limit > 0) {
+		snprintf(v, sizeof v, "%lld", (long long)s->memory_limit);
+		if (write_file(c->cgroup, "memory.max", v) < 0)
+			return husk_err_sys(err, errno, "linux.resources.memory.limit %s", v);
+		write_file(c->cgroup, "memory.swap.max", "0");
+	}
+	if (s->pids_limit > 0) {
+		snprintf(v, sizeof v, "%lld", (long long)s->pids_limit);
+		if (write_file(c->cgroup, "pids.max", v) < 0)
+			return husk_err_sys(err, errno, "linux.resources.pids.limit %s", v);
+	}
+	if (s->cpu_quota > 0) {
+		snprintf(v, sizeof v, "%lld %lld", (long long)s->cpu_quota,
+			 (long long)(s->cpu_period > 0 ? s->cpu_period : 100000));
+		if (write_file(c->cgroup, "cpu.max", v) < 0)
+			return husk_err_sys(err, errno, "linux.resources.cpu %s", v);
+	}
+	return 0;
+}
+
 static int do_create(const struct husk_request *r, struct husk_err *err)
 {
 	const char *id = r->u.create.id;
@@ -100,6 +147,10 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 	if (linux_ && json_object_is_type(linux_, json_type_object))
 		json_object_object_get_ex(linux_, "seccomp", &sc);
 	if (agent_seccomp_compile(sc, &c->seccomp, err) < 0) {
+		agent_spec_free(&c->spec);
+		goto undo_container;
+	}
+	if (make_cgroup(c, err) < 0) {
 		agent_spec_free(&c->spec);
 		goto undo_container;
 	}

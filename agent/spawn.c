@@ -80,7 +80,10 @@ static int join_namespaces(const struct agent_container *c)
 
 static int new_namespaces(const struct agent_container *c)
 {
-	int flags = (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET)) | CLONE_NEWNS;
+	/* the cgroup namespace too: the process has joined its cgroup already,
+	 * and a cgroup2 mount in the container must show that as its root */
+	int flags = (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)) |
+		    CLONE_NEWNS;
 	if (unshare(flags) < 0)
 		return -1;
 	if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
@@ -92,11 +95,7 @@ static int enter_root(const struct agent_container *c)
 {
 	if (c->init_pid > 0)
 		return join_namespaces(c);
-	if (agent_rootfs_enter(c) < 0)
-		return -1;
-	if ((c->spec.ns_new & CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
-		return -1;
-	return 0;
+	return agent_rootfs_enter(c);
 }
 
 /* Open a pty in the container's own devpts, make its slave our controlling
@@ -248,6 +247,14 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 		if (dup2(stdio[i], i) < 0)
 			child_fail(errfd, SPAWN_STAGE_SETUP, errno);
 	umask(022);
+	if (c->cgroup) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/cgroup.procs", c->cgroup);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
+		close(fd);
+	}
 	if (c->init_pid == 0 && new_namespaces(c) < 0)
 		child_fail(errfd, SPAWN_STAGE_NAMESPACES, errno);
 	if (enter_root(c) < 0)

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -343,6 +345,34 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 			}
 			s->sysctl[s->nsysctl].key = strdup(key);
 			s->sysctl[s->nsysctl++].value = strdup(json_object_get_string(val));
+		}
+	}
+	s->memory_limit = s->cpu_quota = s->cpu_period = s->pids_limit = -1;
+	struct json_object *res, *g;
+	if (linux_ && json_object_object_get_ex(linux_, "resources", &res) &&
+	    json_object_is_type(res, json_type_object)) {
+		bool has;
+		int64_t v;
+		static const struct {
+			const char *group, *key;
+			size_t off;
+			int64_t lo;
+		} fields[] = {
+			{ "memory", "limit", offsetof(struct agent_spec, memory_limit), -1 },
+			{ "cpu", "quota", offsetof(struct agent_spec, cpu_quota), -1 },
+			{ "cpu", "period", offsetof(struct agent_spec, cpu_period), 0 },
+			{ "pids", "limit", offsetof(struct agent_spec, pids_limit), -1 },
+		};
+		for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+			char where[48];
+			snprintf(where, sizeof where, "linux.resources.%s.", fields[i].group);
+			if (!json_object_object_get_ex(res, fields[i].group, &g) ||
+			    !json_object_is_type(g, json_type_object))
+				continue;
+			if (int_at(g, fields[i].key, fields[i].lo, INT64_MAX, &has, &v, where, err) < 0)
+				goto fail;
+			if (has && v > 0)
+				*(int64_t *)((char *)s + fields[i].off) = v;
 		}
 	}
 	if (linux_ && json_object_object_get_ex(linux_, "rootfsPropagation", &prop) &&

@@ -25,6 +25,8 @@ void husk_config_free(struct husk_config *c)
 		json_object_put(c->mounts);
 	if (c->linux_)
 		json_object_put(c->linux_);
+	if (c->hooks)
+		json_object_put(c->hooks);
 	memset(c, 0, sizeof *c);
 }
 
@@ -158,6 +160,13 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 			goto fail;
 		}
 		c->linux_ = json_object_get(v);
+	}
+	if (json_object_object_get_ex(o, "hooks", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_object)) {
+			husk_err_set(err, EINVAL, "config.json: hooks must be an object");
+			goto fail;
+		}
+		c->hooks = json_object_get(v);
 	}
 	return 0;
 fail:

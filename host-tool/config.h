@@ -20,6 +20,7 @@ struct husk_config {
 	 * agent to apply; NULL when absent */
 	struct json_object *mounts;
 	struct json_object *linux_;
+	struct json_object *hooks;
 };
 
 /* Parse config.json text. Errors name the field: "process.args is missing". */

@@ -9,7 +9,9 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
 #include "ctl.h"
+#include "hooks.h"
 #include "husk-log.h"
 #include "husk.h"
 #include "state.h"
@@ -234,6 +236,17 @@ int husk_cmd_delete(int argc, char **argv)
 		struct husk_state vm = { .pid = st.vm_pid, .start_time = st.vm_start_time };
 		for (int i = 0; i < 2000 && husk_state_alive(&vm); i++)
 			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+	}
+	/* poststop hooks run when the container is deleted */
+	struct husk_config cfg;
+	struct husk_err herr;
+	if (st.bundle && husk_config_load(st.bundle, &cfg, &herr) == 0) {
+		free(st.status);
+		st.status = strdup("stopped");
+		_cleanup_json_ struct json_object *state = husk_state_to_oci(&st);
+		if (husk_hooks_run(cfg.hooks, "poststop", state, &herr) < 0)
+			log_warn("%s", herr.msg);
+		husk_config_free(&cfg);
 	}
 	husk_state_remove(dir);
 	close(lock);

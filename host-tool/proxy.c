@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "hooks.h"
 #include "husk-log.h"
 #include "husk.h"
 #include "proxy.h"
@@ -105,6 +106,13 @@ static __attribute__((noreturn)) void finish(int code)
 	if (P.tty_raw)
 		husk_tty_restore();
 	if (P.o->foreground) {
+		/* run without -d deletes the container when it is done */
+		struct husk_err herr;
+		free(P.st.status);
+		P.st.status = strdup("stopped");
+		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P.st);
+		if (P.created && husk_hooks_run(P.o->cfg.hooks, "poststop", state, &herr) < 0)
+			log_warn("%s", herr.msg);
 		husk_state_remove(P.o->state_dir);
 	} else {
 		P.st.exit_status = code;
@@ -353,6 +361,10 @@ static void started(struct husk_session *s, const struct husk_reply *r, void *da
 	husk_relay_start_stdin(&x->relay);
 	if (x->is_init) {
 		set_status("running");
+		struct husk_err herr;
+		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P.st);
+		if (husk_hooks_run(P.o->cfg.hooks, "poststart", state, &herr) < 0)
+			log_warn("%s", herr.msg); /* the spec: log, carry on */
 		if (P.notify_on_start)
 			notify("ok");
 	}
@@ -612,6 +624,12 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 		uv_poll_start(&P.listen_poll, UV_READABLE, on_accept);
 	}
 	set_status("created");
+	/* prestart (deprecated) and createRuntime run once the container
+	 * exists and before its process starts */
+	_cleanup_json_ struct json_object *state = husk_state_to_oci(&P.st);
+	if (husk_hooks_run(P.o->cfg.hooks, "prestart", state, &err) < 0 ||
+	    husk_hooks_run(P.o->cfg.hooks, "createRuntime", state, &err) < 0)
+		fail(&err, false);
 	if (P.o->autostart)
 		start_init(NULL);
 	else
@@ -899,6 +917,61 @@ static int check_executable(const char *rootfs, const struct husk_process *p, st
 	return husk_err_set(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", arg0);
 }
 
+/* VM size and settings: flags first, then annotations, then what
+ * linux.resources asks of the container, then defaults. */
+#define HEADROOM_MIB 64 /* guest kernel, agent and page cache around the limit */
+
+static int64_t resource(struct json_object *linux_, const char *group, const char *key)
+{
+	struct json_object *res, *g, *v;
+	if (!linux_ || !json_object_object_get_ex(linux_, "resources", &res) ||
+	    !json_object_object_get_ex(res, group, &g) || !json_object_object_get_ex(g, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+static int apply_vm_settings(struct proxy_opts *o, struct husk_err *err)
+{
+	const struct husk_config *c = &o->cfg;
+	const char *v;
+	char *end;
+	if (!o->vo.kernel && (v = husk_config_annotation(c, "husk.vm.kernel")))
+		o->vo.kernel = v;
+	if (!o->vo.initrd && (v = husk_config_annotation(c, "husk.vm.initrd")))
+		o->vo.initrd = v;
+	if (!o->vo.machine && (v = husk_config_annotation(c, "husk.vm.machine")))
+		o->vo.machine = v;
+	if (!o->vo.mem_mib && (v = husk_config_annotation(c, "husk.vm.memory"))) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n < 32 || n > (1u << 20))
+			return husk_err_set(err, EINVAL, "annotation husk.vm.memory must be MiB from 32, not \"%s\"", v);
+		o->vo.mem_mib = (unsigned)n;
+	}
+	if (!o->vo.cpus && (v = husk_config_annotation(c, "husk.vm.cpus"))) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n < 1 || n > 64)
+			return husk_err_set(err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
+		o->vo.cpus = (unsigned)n;
+	}
+	if ((v = husk_config_annotation(c, "husk.vm.share")) && strcmp(v, "9p") && strcmp(v, "virtiofs"))
+		return husk_err_set(err, EINVAL, "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
+	int64_t limit = resource(c->linux_, "memory", "limit");
+	if (!o->vo.mem_mib && limit > 0) {
+		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HEADROOM_MIB;
+		o->vo.mem_mib = (unsigned)(mib < 96 ? 96 : mib > (1 << 20) ? (1 << 20) : mib);
+	}
+	int64_t quota = resource(c->linux_, "cpu", "quota"), period = resource(c->linux_, "cpu", "period");
+	if (!o->vo.cpus && quota > 0) {
+		if (period <= 0)
+			period = 100000;
+		int64_t n = (quota + period - 1) / period;
+		long host = sysconf(_SC_NPROCESSORS_ONLN);
+		o->vo.cpus = (unsigned)(n < 1 ? 1 : n > host ? host : n > 64 ? 64 : n);
+	}
+	return 0;
+}
+
 int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 		       struct husk_err *err)
 {
@@ -929,6 +1002,8 @@ int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 		o->exec_status = err->code == ENOENT ? 127 : 126;
 		return -1;
 	}
+	if (apply_vm_settings(o, err) < 0)
+		return -1;
 	o->vo.share_path = o->rootfs;
 	o->vo.share_readonly = false;
 	o->vo.debug = husk_global.debug;
