@@ -84,6 +84,7 @@ struct agent {
 	struct agent_container *containers;
 	struct agent_process *procs;
 	bool shutting_down;
+	uint32_t max_stream; /* highest stream id a process has used */
 };
 
 extern struct agent agent;

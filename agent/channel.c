@@ -141,8 +141,9 @@ static void dispatch(const struct husk_frame_hdr *h, const uint8_t *payload)
 	case HUSK_FRAME_WINDOW:
 	case HUSK_FRAME_CLOSE:
 		st = agent_stream_find(h->stream);
-		if (!st && h->type == HUSK_FRAME_WINDOW)
-			return; /* a late grant for a stream that has ended: harmless */
+		if (!st && h->stream <= agent.max_stream)
+			return; /* late for a stream that has ended (its process exited
+				 * while the frame was on the wire): harmless */
 		if (!st) {
 			husk_err_set(&err, EBADF, "%s frame for unknown stream %u",
 				     husk_frame_type_name(h->type), h->stream);

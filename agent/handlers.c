@@ -44,9 +44,9 @@ static int valid_id(const char *id)
 
 static int mount_share(const struct husk_rootfs *rf, const char *dst, struct husk_err *err)
 {
+	/* Read-write even for a read-only root: mount points are made first
+	 * and the container's root is remounted read-only last, as runc does. */
 	unsigned long flags = MS_NOSUID | MS_NODEV;
-	if (rf->readonly)
-		flags |= MS_RDONLY;
 	if (strcmp(rf->fstype, "9p") == 0) {
 		if (mount(rf->tag, dst, "9p", flags,
 			  "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0)

@@ -300,6 +300,10 @@ static void start_result(struct agent_process *p)
 		int detail = p->exec_result[2];
 		if (stage == SPAWN_STAGE_EXEC && e == ENOENT)
 			husk_err_set(&err, e, "executable file not found in $PATH or rootfs");
+		else if (stage == SPAWN_STAGE_ROOT && detail < 0 &&
+			 (size_t)-detail <= p->container->spec.nsysctl)
+			husk_err_set(&err, e, "cannot set linux.sysctl %s: %s",
+				     p->container->spec.sysctl[-detail - 1].key, strerror(e));
 		else if (stage == SPAWN_STAGE_ROOT && detail > 0 &&
 			 (size_t)detail <= p->container->spec.nmounts) {
 			const struct spec_mount *m = &p->container->spec.mounts[detail - 1];
@@ -428,6 +432,9 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		c->own_pidns = (c->spec.ns_new & CLONE_NEWPID) != 0;
 	}
 	const uint32_t ids[3] = { s->in, s->out, s->err };
+	for (int i = 0; i < 3; i++)
+		if (ids[i] > agent.max_stream)
+			agent.max_stream = ids[i];
 	const int mine[3] = { fds[0][1], fds[1][0], fds[2][0] };
 	p->next = agent.procs;
 	agent.procs = p;

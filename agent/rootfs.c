@@ -188,6 +188,7 @@ static int make_devices(int root, const struct agent_spec *s)
 static int write_sysctls(const struct agent_spec *s)
 {
 	for (size_t i = 0; i < s->nsysctl; i++) {
+		agent_fail_detail = -(int)(i + 1);
 		char path[512];
 		int n = snprintf(path, sizeof path, "/proc/sys/%s", s->sysctl[i].key);
 		for (char *p = path + 10; p < path + n; p++)
@@ -201,6 +202,7 @@ static int write_sysctls(const struct agent_spec *s)
 		if (w < 0)
 			return -1;
 	}
+	agent_fail_detail = 0;
 	return 0;
 }
 
@@ -260,9 +262,11 @@ static void mount_defaults(int root)
 int agent_rootfs_enter(const struct agent_container *c)
 {
 	const struct agent_spec *s = &c->spec;
-	unsigned long rootprop = s->rootfs_propagation ? s->rootfs_propagation : MS_PRIVATE | MS_REC;
-	if (mount(NULL, "/", NULL, MS_REC | (rootprop & MS_SHARED ? MS_PRIVATE : (rootprop & ~MS_REC)), NULL) < 0 &&
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	/* A slave root follows the agent's tree (made shared before unshare);
+	 * anything else starts private, since pivot_root refuses a shared new
+	 * root or parent. The root's own propagation is set after pivot_root. */
+	unsigned long first = s->rootfs_propagation & MS_SLAVE ? MS_SLAVE : MS_PRIVATE;
+	if (mount(NULL, "/", NULL, MS_REC | first, NULL) < 0)
 		return -1;
 	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return -1;

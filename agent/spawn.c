@@ -84,6 +84,11 @@ static int new_namespaces(const struct agent_container *c)
 	 * and a cgroup2 mount in the container must show that as its root */
 	int flags = (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)) |
 		    CLONE_NEWNS;
+	/* for a slave container root, its mounts need a master: the agent's
+	 * tree, made shared before the copy */
+	if ((c->spec.rootfs_propagation & MS_SLAVE) &&
+	    mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL) < 0)
+		return -1;
 	if (unshare(flags) < 0)
 		return -1;
 	if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)

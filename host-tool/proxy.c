@@ -244,6 +244,18 @@ static void slot_closed(struct husk_relay *r)
 	free(x);
 }
 
+static void close_slot_fds(struct slot *x)
+{
+	for (int i = 0; i < 3; i++) {
+		bool dup_of_earlier = false;
+		for (int k = 0; k < i; k++)
+			dup_of_earlier |= x->fds[k] == x->fds[i];
+		if (x->own_fds && x->fds[i] >= 0 && !dup_of_earlier)
+			close(x->fds[i]);
+	}
+	x->own_fds = false;
+}
+
 static void slot_drained(struct husk_relay *r)
 {
 	struct slot *x = r->data;
@@ -263,9 +275,7 @@ static void slot_drained(struct husk_relay *r)
 		conn_reply(x->conn, o);
 		conn_close(x->conn);
 	}
-	for (int i = 0; i < 3; i++)
-		if (x->own_fds && x->fds[i] >= 0 && (i == 0 || x->fds[i] != x->fds[i - 1]))
-			close(x->fds[i]);
+	close_slot_fds(x);
 	husk_relay_unlink(&x->relay, slot_closed);
 	maybe_stop();
 }
@@ -353,6 +363,7 @@ static void started(struct husk_session *s, const struct husk_reply *r, void *da
 			conn_unref(c);
 		}
 		x->exited = x->done = true;
+		close_slot_fds(x); /* the caller waits for EOF on them */
 		husk_relay_unlink(&x->relay, slot_closed);
 		return;
 	}
@@ -460,6 +471,7 @@ static void ctl_exec(struct conn *c, struct json_object *req, int *fds, int nfds
 	if (start_process(x, &spec, c, &err) < 0) {
 		conn_reply(c, jerror(err.msg, 0));
 		x->exited = x->done = true;
+		close_slot_fds(x);
 	}
 	husk_process_free(&spec);
 	return;
@@ -477,7 +489,8 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 	struct conn *c = data;
 	(void)s;
 	if (r->err_code) {
-		conn_reply(c, jerror(r->message, 0));
+		/* a process that exited before its exit event reached us */
+		conn_reply(c, jerror(r->err_code == ESRCH ? "container not running" : r->message, 0));
 	} else if (c->ping_start) {
 		struct json_object *o = jok();
 		json_object_object_add(o, "rtt_ns", json_object_new_int64((int64_t)(uv_hrtime() - c->ping_start)));
@@ -658,6 +671,19 @@ static bool is_bind(struct json_object *m)
 	return false;
 }
 
+static bool is_rbind(struct json_object *m)
+{
+	struct json_object *opts;
+	if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(opts); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && !strcmp(o, "rbind"))
+			return true;
+	}
+	return false;
+}
+
 static struct json_object *spec_mounts; /* config's mounts, bind sources rewritten */
 
 static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
@@ -694,7 +720,8 @@ static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
 		}
 		snprintf(stage, sizeof stage, "%s/%zu", dir, nbinds);
 		int r = S_ISDIR(st.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
-		if (r < 0 || mount(host, stage, NULL, MS_BIND | MS_REC, NULL) < 0)
+		/* submounts of the source come along only for rbind */
+		if (r < 0 || mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0)
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
 		snprintf(guest, sizeof guest, "/run/husk/%s/binds/%zu", o->id, nbinds);
 		json_object_object_add(m, "source", json_object_new_string(guest));

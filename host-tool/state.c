@@ -183,7 +183,7 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	_cleanup_json_ struct json_object *o = json_object_from_file(path);
 	if (!o || !json_object_is_type(o, json_type_object))
-		return husk_err_set(err, ENOENT, "container %s does not exist", id);
+		return husk_err_set(err, ENOENT, "container does not exist: %s", id);
 	st->id = str_field(o, "id");
 	st->bundle = str_field(o, "bundle");
 	st->rootfs = str_field(o, "rootfs");

@@ -175,7 +175,8 @@ static void mounts(void)
 		char *fl[64], *save = NULL;
 		int n = 0, dash = 6;
 		chomp(line);
-		for (char *t = strtok_r(line, " ", &save); t && n < 64; t = strtok_r(NULL, " ", &save))
+		for (char *t = strtok_r(line, " ", &save); t && n < 64;
+		     t = strtok_r(NULL, " ", &save))
 			fl[n++] = t;
 		while (dash < n && strcmp(fl[dash], "-"))
 			dash++;
