@@ -158,7 +158,7 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 		/* host paths that bind mounts name, shared as one more share */
 		_cleanup_free_ char *bdir = NULL;
 		struct husk_rootfs b = { .tag = (char *)json_object_get_string(binds),
-					 .fstype = r->u.create.rootfs.fstype };
+					 .fstype = "9p" /* always: a share of bind mounts */ };
 		if (asprintf(&bdir, "%s/binds", dir) < 0 || mkdir(bdir, 0755) < 0 ||
 		    mount_share(&b, bdir, err) < 0)
 			goto undo_container;

@@ -52,6 +52,9 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 	case 'c': return parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err) < 0 ? -1 : 1;
 	case 'T':
 		return parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err) < 0 ? -1 : 1;
+	case 'S':
+		o->share_set = true;
+		return husk_share_parse(arg, &o->vo.virtiofs, err) < 0 ? -1 : 1;
 	default: return 0;
 	}
 }
@@ -72,7 +75,8 @@ void husk_create_usage(FILE *f, const char *verb, const char *what)
 		"      --kvm, --tcg         force an accelerator\n"
 		"      --memory MIB         guest memory (default 256)\n"
 		"      --cpus N             guest vCPUs (default 1)\n"
-		"      --boot-timeout S     seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)\n",
+		"      --boot-timeout S     seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)\n"
+		"      --share MODE         rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)\n",
 		verb, what);
 }
 

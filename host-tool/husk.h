@@ -63,6 +63,7 @@ int husk_cmd_ping(int argc, char **argv);
 		{ "memory", required_argument, NULL, 'm' },                                \
 		{ "cpus", required_argument, NULL, 'c' },                                  \
 		{ "boot-timeout", required_argument, NULL, 'T' },                          \
+		{ "share", required_argument, NULL, 'S' },                                 \
 		{ "help", no_argument, NULL, 'h' }
 
 struct proxy_opts;

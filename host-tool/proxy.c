@@ -64,6 +64,7 @@ static struct {
 	uv_signal_t sigs[40];
 	int nsigs;
 	uv_timer_t stop_timer;
+	uv_timer_t create_timer;
 	bool created, stopping, tty_raw, notify_on_start;
 	struct conn *start_conn;
 } P;
@@ -629,6 +630,7 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 		fail(&err, false);
 	}
 	P.created = true;
+	uv_timer_stop(&P.create_timer);
 	if (!P.o->foreground) {
 		P.listen_fd = husk_ctl_listen(P.o->state_dir, &err);
 		if (P.listen_fd < 0)
@@ -734,6 +736,15 @@ static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
 	return 0;
 }
 
+static void create_timeout(uv_timer_t *t)
+{
+	struct husk_err err;
+	(void)t;
+	husk_err_set(&err, ETIMEDOUT, "the agent did not create the container within %u s",
+		     P.o->boot_timeout_s);
+	fail(&err, true);
+}
+
 static void on_hello(struct husk_session *s)
 {
 	struct husk_err err;
@@ -747,11 +758,14 @@ static void on_hello(struct husk_session *s)
 		json_object_object_add(spec, "binds", json_object_new_string(HUSK_BINDS_TAG));
 	req.u.create.spec = spec;
 	req.u.create.id = (char *)P.o->id;
-	req.u.create.rootfs = (struct husk_rootfs){ .tag = HUSK_SHARE_TAG, .fstype = "9p",
+	req.u.create.rootfs = (struct husk_rootfs){ .tag = HUSK_SHARE_TAG,
+						    .fstype = P.o->vo.virtiofs ? "virtiofs" : "9p",
 						    .path = "", .readonly = P.o->cfg.root_readonly };
 	req.u.create.hostname = P.o->cfg.hostname;
 	if (husk_session_request(s, &req, created, NULL, &err) < 0)
 		fail(&err, false);
+	/* a share that never answers must not hang the caller */
+	uv_timer_start(&P.create_timer, create_timeout, P.o->boot_timeout_s * 1000, 0);
 }
 
 static void on_lost(struct husk_session *s, const struct husk_err *err)
@@ -880,12 +894,14 @@ void husk_proxy_main(struct proxy_opts *o)
 	set_status("creating");
 	catch_signals();
 	uv_timer_init(P.loop, &P.stop_timer);
+	uv_timer_init(P.loop, &P.create_timer);
 	if (init_stdio(&err) < 0)
 		fail(&err, false);
 	if (asprintf(&console, "%s/console.log", o->state_dir) < 0 ||
 	    asprintf(&qlog, "%s/qemu.log", o->state_dir) < 0)
 		fail(&(struct husk_err){ ENOMEM, "out of memory" }, false);
 	o->vo.qemu_log = qlog;
+	o->vo.state_dir = o->state_dir;
 	if (prepare_binds(o, &err) < 0)
 		fail(&err, false);
 	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
@@ -981,8 +997,13 @@ static int apply_vm_settings(struct proxy_opts *o, struct husk_err *err)
 			return husk_err_set(err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
 		o->vo.cpus = (unsigned)n;
 	}
-	if ((v = husk_config_annotation(c, "husk.vm.share")) && strcmp(v, "9p") && strcmp(v, "virtiofs"))
-		return husk_err_set(err, EINVAL, "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
+	if (!o->share_set && (v = husk_config_annotation(c, "husk.vm.share"))) {
+		if (husk_share_parse(v, &o->vo.virtiofs, err) < 0)
+			return husk_err_set(err, EINVAL, "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
+		o->share_set = true;
+	}
+	if (!o->share_set && getenv("HUSK_SHARE") && husk_share_parse(getenv("HUSK_SHARE"), &o->vo.virtiofs, err) < 0)
+		return -1;
 	int64_t limit = resource(c->linux_, "memory", "limit");
 	if (!o->vo.mem_mib && limit > 0) {
 		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HEADROOM_MIB;

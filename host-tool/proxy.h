@@ -22,6 +22,7 @@ struct proxy_opts {
 	int notify_fd;   /* create/run -d wait here for "ok" or an error; -1 if none */
 	bool foreground; /* husk run: the caller's own process, stdio and terminal */
 	bool autostart;  /* run: start the process as soon as the container exists */
+	bool share_set;  /* --share given */
 	int exec_status; /* set by prepare when the program is missing (127) or not executable (126) */
 };
 

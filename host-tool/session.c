@@ -279,6 +279,12 @@ static void greet_timeout(uv_timer_t *t)
 void husk_session_kill_vm(struct husk_session *s)
 {
 	int status;
+	if (s->vm.virtiofsd > 0) {
+		kill(s->vm.virtiofsd, SIGKILL);
+		while (waitpid(s->vm.virtiofsd, &status, 0) < 0 && errno == EINTR)
+			;
+		s->vm.virtiofsd = 0;
+	}
 	if (s->vm_exited || s->vm.pid <= 0)
 		return;
 	kill(s->vm.pid, SIGKILL);

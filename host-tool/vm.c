@@ -8,7 +8,9 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "husk-log.h"
@@ -30,6 +32,67 @@ int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err)
 		*a = HUSK_ACCEL_TCG;
 	else
 		return husk_err_set(err, EINVAL, "unknown accelerator \"%s\" (kvm, tcg or auto)", s);
+	return 0;
+}
+
+int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err)
+{
+	if (!strcmp(s, "9p"))
+		*virtiofs = false;
+	else if (!strcmp(s, "virtiofs") || !strcmp(s, "virtio-fs"))
+		*virtiofs = true;
+	else
+		return husk_err_set(err, EINVAL, "unknown share mode \"%s\" (9p or virtiofs)", s);
+	return 0;
+}
+
+#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+
+/* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
+ * a connection to it, so no socket path has to fit QEMU's limits. It dies
+ * with its parent, and exits when QEMU goes away. */
+static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, struct husk_err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	_cleanup_close_ int dirfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (access(VIRTIOFSD, X_OK) < 0)
+		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)", VIRTIOFSD);
+	if (dirfd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", o->state_dir);
+	snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/virtiofsd.sock", dirfd);
+	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1) < 0)
+		return husk_err_sys(err, errno, "virtiofsd socket in %s", o->state_dir);
+	*conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*conn < 0 || connect(*conn, (struct sockaddr *)&a, sizeof a) < 0)
+		return husk_err_sys(err, errno, "virtiofsd socket in %s", o->state_dir);
+	char src[PATH_MAX + 16], logp[PATH_MAX];
+	snprintf(src, sizeof src, "source=%s", o->share_path);
+	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
+	pid_t parent = getpid();
+	*pid = fork();
+	if (*pid < 0)
+		return husk_err_sys(err, errno, "fork");
+	if (*pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(125);
+		int null = open("/dev/null", O_RDWR), log = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		dup2(null, 0);
+		dup2(log >= 0 ? log : null, 1);
+		dup2(log >= 0 ? log : null, 2);
+		if (dup2(lfd, 3) < 0)
+			_exit(125);
+		close_range(4, ~0U, 0);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl(VIRTIOFSD, "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto",
+		      "-o", "xattr", "--rlimit-nofile=0", (char *)NULL);
+		_exit(125);
+	}
+	/* the socket file has served its purpose: the fds carry on */
+	unlinkat(dirfd, "virtiofsd.sock", 0);
 	return 0;
 }
 
@@ -146,7 +209,7 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 
 struct argv {
 	char *v[QEMU_MAX_ARGS];
-	char store[10][PATH_MAX + 256];
+	char store[12][PATH_MAX + 256];
 	int n, ns;
 };
 
@@ -159,7 +222,7 @@ static void add(struct argv *a, const char *s)
 __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const char *fmt, ...)
 {
 	va_list ap;
-	if (a->ns >= 10)
+	if (a->ns >= 12)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(a->store[a->ns], sizeof a->store[0], fmt, ap);
@@ -169,7 +232,7 @@ __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const cha
 
 /* Child after fork: the fds QEMU inherits land on 3 and 4. */
 static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
-						int chan, int con, pid_t parent)
+						int chan, int con, int vfs, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -182,10 +245,10 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	dup2(log >= 0 ? log : devnull, 2);
 	/* move chan and con to 3 and 4 without clobbering each other */
 	int c1 = fcntl(chan, F_DUPFD, 10), c2 = fcntl(con, F_DUPFD, 10);
-	if (c1 < 0 || c2 < 0 || dup2(c1, 3) < 0 || dup2(c2, 4) < 0)
+	int c3 = vfs >= 0 ? fcntl(vfs, F_DUPFD, 10) : -1;
+	if (c1 < 0 || c2 < 0 || dup2(c1, 3) < 0 || dup2(c2, 4) < 0 || (vfs >= 0 && dup2(c3, 5) < 0))
 		_exit(125);
-	for (int fd = 5; fd < 1024; fd++)
-		close(fd);
+	close_range(vfs >= 0 ? 6 : 5, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -207,10 +270,19 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 
 	add(&a, o->qemu);
 	add(&a, "-M");
-	if (micro)
-		add(&a, "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off");
-	else
-		add(&a, o->machine);
+	addf(&a, "%s%s", micro ? "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off" : o->machine,
+	     o->virtiofs ? ",memory-backend=mem" : "");
+	if (micro) {
+		/* virtio 1.0 over MMIO: vhost-user devices refuse legacy virtio,
+		 * and the modern transport is the one worth having anyway */
+		add(&a, "-global");
+		add(&a, "virtio-mmio.force-legacy=false");
+	}
+	if (o->virtiofs) {
+		/* vhost-user needs guest memory it can map: a shared memfd */
+		add(&a, "-object");
+		addf(&a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->mem_mib);
+	}
 	add(&a, "-accel");
 	add(&a, accel == HUSK_ACCEL_KVM ? "kvm" : "tcg");
 	add(&a, "-cpu");
@@ -224,6 +296,11 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-display");
 	add(&a, "none");
 	add(&a, "-no-reboot");
+	if (o->state_dir) {
+		/* also names the container's state on QEMU's command line */
+		add(&a, "-pidfile");
+		addf(&a, "%s/qemu.pid", o->state_dir);
+	}
 	add(&a, "-kernel");
 	add(&a, o->kernel);
 	add(&a, "-initrd");
@@ -242,12 +319,20 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "socket,id=agent,fd=3");
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=agent,name=" HUSK_AGENT_PORT);
-	add(&a, "-fsdev");
-	addf(&a, "local,id=rootfs,path=%s,security_model=%s%s", o->share_path,
-	     geteuid() == 0 ? "passthrough" : "none", o->share_readonly ? ",readonly=on" : "");
-	add(&a, "-device");
-	add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
-		      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
+	if (o->virtiofs) {
+		add(&a, "-chardev");
+		add(&a, "socket,id=vfs,fd=5");
+		add(&a, "-device");
+		add(&a, micro ? "vhost-user-fs-device,chardev=vfs,tag=" HUSK_SHARE_TAG
+			      : "vhost-user-fs-pci,chardev=vfs,tag=" HUSK_SHARE_TAG);
+	} else {
+		add(&a, "-fsdev");
+		addf(&a, "local,id=rootfs,path=%s,security_model=%s%s", o->share_path,
+		     geteuid() == 0 ? "passthrough" : "none", o->share_readonly ? ",readonly=on" : "");
+		add(&a, "-device");
+		add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
+			      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
+	}
 	if (o->binds_path) {
 		add(&a, "-fsdev");
 		addf(&a, "local,id=binds,path=%s,security_model=%s,multidevs=remap", o->binds_path,
@@ -276,14 +361,22 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 				 strpbrk(a.v[i], " \t") ? "'%s' " : "%s ", a.v[i]);
 		log_debug("starting %s", line);
 	}
+	int vfs = -1;
+	vm->virtiofsd = 0;
+	if (o->virtiofs && start_virtiofsd(o, &vm->virtiofsd, &vfs, err) < 0)
+		goto fail;
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		husk_err_sys(err, errno, "fork");
+		if (vfs >= 0)
+			close(vfs);
 		goto fail;
 	}
 	if (pid == 0)
-		exec_qemu(o, &a, chan[1], con[1], parent);
+		exec_qemu(o, &a, chan[1], con[1], vfs, parent);
+	if (vfs >= 0)
+		close(vfs);
 	close(chan[1]);
 	close(con[1]);
 	vm->pid = pid;
@@ -292,6 +385,11 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	vm->accel = accel;
 	return 0;
 fail:
+	if (vm->virtiofsd > 0) {
+		kill(vm->virtiofsd, SIGKILL);
+		waitpid(vm->virtiofsd, NULL, 0);
+		vm->virtiofsd = 0;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (chan[i] >= 0)
 			close(chan[i]);

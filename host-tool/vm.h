@@ -24,12 +24,15 @@ struct husk_vm_opts {
 	const char *share_path;
 	bool share_readonly;
 	const char *binds_path; /* host sources of bind mounts, or NULL */
+	bool virtiofs;          /* share the rootfs with virtiofsd instead of 9p */
+	const char *state_dir;  /* for virtiofsd's socket and log */
 	const char *qemu_log; /* QEMU's own stdout/stderr */
 	bool debug;           /* kernel messages on the console */
 };
 
 struct husk_vm {
 	pid_t pid;
+	pid_t virtiofsd; /* or 0 */
 	int chan_fd;    /* our end of the agent's virtio-serial port */
 	int console_fd; /* our end of the serial console */
 	enum husk_accel accel;
@@ -40,6 +43,7 @@ struct husk_vm {
  * husk binary; checks every file exists. */
 int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err);
 int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err);
+int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err);
 /* KVM where /dev/kvm opens, answers and the CPU has vmx or svm. */
 bool husk_kvm_usable(void);
 /* Fork and exec QEMU; it gets SIGKILL when the calling process dies. */

@@ -154,7 +154,7 @@ class Husk:
     def env(self, extra=None):
         e = dict(os.environ)
         for k in list(e):
-            if k.startswith("HUSK_") and k != "HUSK_BUILD":
+            if k.startswith("HUSK_") and k not in ("HUSK_BUILD", "HUSK_SHARE"):
                 del e[k]
         if extra:
             for k, v in extra.items():
@@ -220,7 +220,8 @@ def live_qemus(mark):
         cl = _proc_cmdline(pid)
         if not cl or not cl[0]:
             continue
-        if b"qemu-system" not in os.path.basename(cl[0]):
+        base = os.path.basename(cl[0])
+        if b"qemu-system" not in base and b"virtiofsd" not in base:
             continue
         if not any(mark_b in a for a in cl):
             continue
@@ -365,7 +366,7 @@ class HuskCli:
 
     def env(self):
         return {k: v for k, v in os.environ.items()
-                if not k.startswith("HUSK_") or k == "HUSK_BUILD"}
+                if not k.startswith("HUSK_") or k in ("HUSK_BUILD", "HUSK_SHARE")}
 
     def __call__(self, *args, global_flags=(), input=None, stdin=subprocess.DEVNULL,
                  timeout=HANG_GUARD_S):
