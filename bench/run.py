@@ -85,6 +85,9 @@ def floor_initrd():
 
 def floor_argv(base, initrd, agent_chardev, extra_append=""):
     argv = list(base)
+    if "-pidfile" in argv:  # it names the state dir of the run it came from
+        i = argv.index("-pidfile")
+        del argv[i:i + 2]
     for i, a in enumerate(argv):
         if a == "-initrd":
             argv[i + 1] = initrd
@@ -157,6 +160,35 @@ def floor_stream(base, initrd, nbytes):
     return took[0]
 
 
+NFILES = 10000
+FS_BYTES = 64 << 20
+
+
+def fs_numbers(host_helper, data, mode):
+    """seq write, seq read (of a file the host wrote) and stat of NFILES
+    files, timed by the helper itself: in the guest, or on the host."""
+    def rates(out):
+        w, r, s = (float(x) for x in out.split())
+        return {"write": FS_BYTES / w / 1e6, "read": FS_BYTES / r / 1e6, "stat": NFILES / s}
+    script = ("husk-testhelper seqwrite {d}/big {n} && husk-testhelper seqread {d}/host-big && "
+              "husk-testhelper statdir {d}/files").format(d=data, n=FS_BYTES)
+    if host_helper:
+        out = subprocess.run(["sh", "-c", script.replace("husk-testhelper", host_helper[0])],
+                             capture_output=True, text=True, check=True).stdout
+        return rates(out)
+    write_config(bundle_dir[0], ["sh", "-c", script])
+    counter[0] += 1
+    out = subprocess.run([HUSK, "--root", root, "run", "--share", mode, "--bundle",
+                          bundle_dir[0], "bench%d" % counter[0]], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit("bench: file system run on %s failed: %s" % (mode, out.stderr))
+    return rates(out.stdout)
+
+
+bundle_dir = [None]
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -171,6 +203,7 @@ def med(f, n=REPEAT):
 
 def main():
     bundle = make_bundle()
+    bundle_dir[0] = bundle
     base = qemu_argv(bundle)
     initrd = floor_initrd()
     rows = []
@@ -222,6 +255,23 @@ def main():
                      "report", None))
     finally:
         subprocess.run([HUSK, "--root", root, "delete", "--force", cid])
+
+    # file systems: the rootfs over 9p and over virtio-fs, the host as floor
+    data = os.path.join(bundle, "rootfs", "data")
+    files = os.path.join(data, "files")
+    os.makedirs(files)
+    for i in range(NFILES):
+        open(os.path.join(files, "f%05d" % i), "w").close()
+    helper = os.path.join(BUILD, "tests", "husk-testhelper")
+    subprocess.run([helper, "seqwrite", os.path.join(data, "host-big"), str(FS_BYTES)],
+                   check=True, stdout=subprocess.DEVNULL)
+    host = fs_numbers([helper], data, "/tmp-host")
+    for mode in ("9p", "virtiofs"):
+        guest = fs_numbers(None, "/data", mode)
+        for k, unit in (("write", "MB/s"), ("read", "MB/s"), ("stat", "ops/s")):
+            rows.append(("%s %s (%s)" % (mode, {"write": "seq write", "read": "seq read",
+                                                 "stat": "stat of %d files" % NFILES}[k], unit),
+                         guest[k], host[k], guest[k] / host[k], "report", None))
 
     agent = os.path.getsize(os.path.join(BUILD, "husk-agent"))
     rows.append(("agent binary (KiB, static, stripped)", agent / 1024, None, None, "<= 300",

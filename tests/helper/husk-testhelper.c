@@ -14,6 +14,8 @@
  *   stderr-split     write distinct lines to stdout and to stderr
  */
 #include <ctype.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -81,6 +83,60 @@ static int cmd_pattern(unsigned long long n)
 		i += chunk;
 	}
 	_exit(0); /* no stdio flush, no atexit: exit the moment the data is written */
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* File system benchmarks, timed inside (guest or host), printing seconds:
+ *   seqwrite PATH BYTES   write then fsync PATH
+ *   seqread PATH          read PATH to the end
+ *   statdir DIR           stat every entry of DIR */
+static int cmd_fs(const char *what, const char *path, unsigned long long n)
+{
+	static unsigned char buf[1 << 20];
+	double t = now_s();
+	if (!strcmp(what, "seqwrite")) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		memset(buf, 'w', sizeof buf);
+		for (unsigned long long left = n; fd >= 0 && left > 0;) {
+			size_t c = left < sizeof buf ? (size_t)left : sizeof buf;
+			if (write_all(fd, buf, c) < 0)
+				die("write failed");
+			left -= c;
+		}
+		if (fd < 0 || fsync(fd) < 0)
+			die("seqwrite: open or fsync failed");
+		close(fd);
+	} else if (!strcmp(what, "seqread")) {
+		int fd = open(path, O_RDONLY);
+		ssize_t r;
+		if (fd < 0)
+			die("seqread: open failed");
+		while ((r = read(fd, buf, sizeof buf)) > 0)
+			;
+		close(fd);
+	} else {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		struct stat st;
+		char p[4096];
+		int count = 0;
+		while (d && (e = readdir(d))) {
+			snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+			if (stat(p, &st) == 0)
+				count++;
+		}
+		if (!d || count < 2)
+			die("statdir: nothing to stat");
+		closedir(d);
+	}
+	printf("%.6f\n", now_s() - t);
+	return 0;
 }
 
 /* fill N: N bytes of one constant buffer, the same work as the raw floor. */
@@ -278,6 +334,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "pattern") && argc == 3)
 		return cmd_pattern(parse_num(argv[2]));
+	if ((!strcmp(cmd, "seqwrite") && argc == 4) || (!strcmp(cmd, "seqread") && argc == 3) ||
+	    (!strcmp(cmd, "statdir") && argc == 3))
+		return cmd_fs(cmd, argv[2], argc == 4 ? parse_num(argv[3]) : 0);
 	if (!strcmp(cmd, "fill") && argc == 3)
 		return cmd_fill(parse_num(argv[2]));
 	if (!strcmp(cmd, "exit") && argc == 3)
