@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "husk-fdpass.h"
 #include "husk-log.h"
 
 struct stdin_write {
@@ -249,21 +250,12 @@ void agent_stream_close(struct agent_stream *st)
 static int recv_master(int fd)
 {
 	char byte = 0;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
-	ssize_t n;
-	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (byte != 'T' || !cm || cm->cmsg_type != SCM_RIGHTS)
+	int master = -1, n = 0;
+	if (husk_recv_fds(fd, &byte, 1, &master, &n, 1) != 1 || byte != 'T' || n != 1) {
+		if (n == 1)
+			close(master);
 		return -1;
-	int master;
-	memcpy(&master, CMSG_DATA(cm), sizeof master);
+	}
 	return master;
 }
 

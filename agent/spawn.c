@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "husk-fdpass.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -129,21 +130,7 @@ static int setup_tty(const struct husk_process *spec, int errfd)
 			return -1;
 	if (slave > 2)
 		close(slave);
-	char byte = 'T';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof u);
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof master);
-	if (sendmsg(errfd, &mh, MSG_NOSIGNAL) != 1)
+	if (husk_send_fds(errfd, "T", 1, &master, 1) != 1)
 		return -1;
 	marker_pending = false;
 	close(master);

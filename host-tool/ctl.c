@@ -8,68 +8,37 @@
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "husk-fdpass.h"
 
 int husk_ctl_send(int fd, struct json_object *o, const int *fds, int nfds, struct husk_err *err)
 {
 	size_t len;
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	struct iovec iov = { .iov_base = (void *)s, .iov_len = len };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (len > CTL_MAX_MSG || nfds > CTL_MAX_FDS)
 		return husk_err_set(err, EMSGSIZE, "control message too large");
-	if (nfds > 0) {
-		memset(&u, 0, sizeof u);
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno != EINTR)
-			return husk_err_sys(err, errno, "cannot talk to the container's proxy");
-	}
+	if (husk_send_fds(fd, s, len, fds, nfds) < 0)
+		return husk_err_sys(err, errno, "cannot talk to the container's proxy");
 	return 0;
 }
 
 int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct husk_err *err)
 {
 	static char buf[CTL_MAX_MSG + 1];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * CTL_MAX_FDS)];
-	} u;
-	struct iovec iov = { .iov_base = buf, .iov_len = CTL_MAX_MSG };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
-	ssize_t n;
+	int got[CTL_MAX_FDS], ngot = 0;
 	*o = NULL;
 	if (nfds)
 		*nfds = 0;
-	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0) {
-		if (errno != EINTR && errno != EAGAIN)
-			return husk_err_sys(err, errno, "cannot talk to the container's proxy");
+	ssize_t n = husk_recv_fds(fd, buf, CTL_MAX_MSG, got, &ngot, CTL_MAX_FDS);
+	if (n < 0) {
 		if (errno == EAGAIN)
 			return husk_err_set(err, EAGAIN, "no message");
+		return husk_err_sys(err, errno, "cannot talk to the container's proxy");
 	}
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (int i = 0; i < k; i++) {
-			int f;
-			memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof f);
-			if (fds && nfds && *nfds < CTL_MAX_FDS)
-				fds[(*nfds)++] = f;
-			else
-				close(f);
-		}
+	for (int i = 0; i < ngot; i++) {
+		if (fds && nfds)
+			fds[(*nfds)++] = got[i];
+		else
+			close(got[i]);
 	}
 	if (n == 0)
 		return 0;

@@ -979,12 +979,23 @@ static int apply_vm_settings(struct proxy_opts *o, struct husk_err *err)
 	const struct husk_config *c = &o->cfg;
 	const char *v;
 	char *end;
-	if (!o->vo.kernel && (v = husk_config_annotation(c, "husk.vm.kernel")))
+	struct stat st;
+	if (!o->vo.kernel && (v = husk_config_annotation(c, "husk.vm.kernel"))) {
+		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
+			return husk_err_set(err, ENOENT, "annotation husk.vm.kernel: %s is not a file", v);
 		o->vo.kernel = v;
-	if (!o->vo.initrd && (v = husk_config_annotation(c, "husk.vm.initrd")))
+	}
+	if (!o->vo.initrd && (v = husk_config_annotation(c, "husk.vm.initrd"))) {
+		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
+			return husk_err_set(err, ENOENT, "annotation husk.vm.initrd: %s is not a file", v);
 		o->vo.initrd = v;
-	if (!o->vo.machine && (v = husk_config_annotation(c, "husk.vm.machine")))
+	}
+	if (!o->vo.machine && (v = husk_config_annotation(c, "husk.vm.machine"))) {
+		if (strcmp(v, "microvm") && strcmp(v, "q35") && strcmp(v, "pc"))
+			return husk_err_set(err, EINVAL,
+					    "annotation husk.vm.machine must be microvm, q35 or pc, not \"%s\"", v);
 		o->vo.machine = v;
+	}
 	if (!o->vo.mem_mib && (v = husk_config_annotation(c, "husk.vm.memory"))) {
 		unsigned long n = strtoul(v, &end, 10);
 		if (*end || n < 32 || n > (1u << 20))

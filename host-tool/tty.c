@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "husk-fdpass.h"
 
 int husk_pty_open(int *master, int *slave, struct husk_err *err)
 {
@@ -36,21 +37,9 @@ int husk_console_send(const char *path, int master, struct husk_err *err)
 	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
 		return husk_err_sys(err, errno, "cannot connect to console socket %s", path);
+	/* the payload is the name, as runc sends it: callers want a byte */
 	const char name[] = "/dev/ptmx";
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = sizeof name - 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof u);
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof master);
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+	if (husk_send_fds(fd, name, sizeof name - 1, &master, 1) < 0)
 		return husk_err_sys(err, errno, "cannot send the terminal to %s", path);
 	return 0;
 }

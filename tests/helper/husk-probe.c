@@ -3,11 +3,11 @@
  * config.json that made the container. Plain libc only.
  *
  *   husk-probe [--masked P] [--readonly P] [--sysctl KEY] [--exists P]
- *              [--cat P] [--ns-of PID] ...
+ *              [--cat P] [--ns-of PID] [--syscall NAME] [--fork N] ...
  *
  * Always reported: pid, ppid, uid, gid, euid, egid, groups, umask, caps
  * (CapInh/CapPrm/CapEff/CapBnd/CapAmb as hex strings), no_new_privs,
- * oom_score_adj, rlimits ({"NOFILE": [soft, hard]}, -1 for unlimited),
+ * oom_score_adj, seccomp (Seccomp: in /proc/self/status, -1 if absent), rlimits ({"NOFILE": [soft, hard]}, -1 for unlimited),
  * hostname, domainname, mounts (/proc/self/mountinfo, one object a line),
  * ns (inode numbers of /proc/self/ns/...), procs (every pid in /proc with its
  * comm and ppid) and dev_virtio (names in /dev that look like virtio ports).
@@ -21,6 +21,11 @@
  *   exists    {exists, type, mode, uid, gid, major, minor, target}
  *   cat       the first 4 KiB of the file as a string, or null
  *   ns_of     the namespace inodes of process PID
+ *   syscall   {ret, errno}: the raw syscall NAME, one of mkdir and mkdirat (of
+ *             /tmp/.husk-probe-sc-PID, removed again), getcwd, uname, getpid,
+ *             personality=N (personality(N); the old persona is put back)
+ *   fork      {started, errno}: fork up to N children that pause, stop at the
+ *             first failure (its errno, else 0), then kill and reap them all
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -390,6 +398,66 @@ static void ns_of(const char *pid)
 	namespaces(pid, pid);
 }
 
+static void try_syscall(const char *name)
+{
+	char buf[4096];
+	struct utsname u;
+	long r = -1;
+	int e;
+	snprintf(buf, sizeof buf, "/tmp/.husk-probe-sc-%d", (int)getpid());
+	errno = 0;
+	if (!strcmp(name, "mkdir"))
+		r = syscall(SYS_mkdir, buf, 0700);
+	else if (!strcmp(name, "mkdirat"))
+		r = syscall(SYS_mkdirat, AT_FDCWD, buf, 0700);
+	else if (!strcmp(name, "getcwd"))
+		r = syscall(SYS_getcwd, buf, sizeof buf);
+	else if (!strcmp(name, "uname"))
+		r = syscall(SYS_uname, &u);
+	else if (!strcmp(name, "getpid"))
+		r = syscall(SYS_getpid);
+	else if (!strncmp(name, "personality=", 12))
+		r = syscall(SYS_personality, strtoul(name + 12, NULL, 0));
+	else
+		errno = EINVAL;
+	e = r < 0 ? errno : 0;
+	if (r >= 0 && !strncmp(name, "mkdir", 5))
+		rmdir(buf);
+	if (r >= 0 && !strncmp(name, "personality=", 12))
+		syscall(SYS_personality, (unsigned long)r);
+	jopen(name, '{');
+	jint("ret", r);
+	jint("errno", e);
+	jclose('}');
+}
+
+static void forks(const char *arg)
+{
+	int n = atoi(arg), started = 0, e = 0;
+	pid_t kids[4096];
+	if (n > 4096)
+		n = 4096;
+	while (started < n) {
+		pid_t pid = fork();
+		if (pid == 0)
+			for (;;)
+				pause();
+		if (pid < 0) {
+			e = errno;
+			break;
+		}
+		kids[started++] = pid;
+	}
+	for (int i = 0; i < started; i++)
+		kill(kids[i], SIGKILL);
+	for (int i = 0; i < started; i++)
+		waitpid(kids[i], NULL, 0);
+	jopen(arg, '{');
+	jint("started", started);
+	jint("errno", e);
+	jclose('}');
+}
+
 static const struct {
 	const char *opt, *key;
 	void (*fn)(const char *);
@@ -397,6 +465,7 @@ static const struct {
 	{ "--masked", "masked", masked }, { "--readonly", "readonly", readonly },
 	{ "--sysctl", "sysctl", sysctl }, { "--exists", "exists", exists },
 	{ "--cat", "cat", cat },	  { "--ns-of", "ns_of", ns_of },
+	{ "--syscall", "syscall", try_syscall }, { "--fork", "fork", forks },
 };
 
 #define NOPT (sizeof per_arg / sizeof per_arg[0])
@@ -439,6 +508,7 @@ int main(int argc, char **argv)
 		jstr(caps[i], status_field(status, caps[i], v, sizeof v));
 	jclose('}');
 	jint("no_new_privs", status_field(status, "NoNewPrivs", v, sizeof v) ? atoi(v) : -1);
+	jint("seccomp", status_field(status, "Seccomp", v, sizeof v) ? atoi(v) : -1);
 	jint("oom_score_adj",
 	     read_file("/proc/self/oom_score_adj", v, sizeof v) > 0 ? atoi(v) : -99999);
 	rlimits();
