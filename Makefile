@@ -127,7 +127,7 @@ integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 	HUSK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/integration
 	@echo "== the container and its process again, with the rootfs on virtio-fs"
 	HUSK_BUILD=$(abspath $(B)) HUSK_SHARE=virtiofs $(PYTHON) -m pytest -q \
-		tests/integration/test_spec.py tests/integration/test_run.py
+		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py
 
 check: unit fuzz-replay integration
 
