@@ -136,7 +136,7 @@ enum spawn_stage {
 	SPAWN_STAGE_SECCOMP = 10,
 };
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
-		  const struct spec_process *sp, const int stdio[3], int errfd,
+		  const struct spec_process *sp, const int stdio[3], int errfd, int syncfd,
 		  struct husk_err *err);
 const char *agent_spawn_stage_name(int stage);
 

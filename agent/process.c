@@ -259,6 +259,25 @@ static int recv_master(int fd)
 	return master;
 }
 
+static bool write_map(pid_t pid, const char *file, const char *map)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = write(fd, map, strlen(map));
+	close(fd);
+	return n == (ssize_t)strlen(map);
+}
+
+/* Without mappings the namespace still needs one: root to root. */
+static bool write_id_maps(pid_t pid, const struct agent_spec *s)
+{
+	return write_map(pid, "uid_map", s->uid_map ? s->uid_map : "0 0 1\n") &&
+	       write_map(pid, "gid_map", s->gid_map ? s->gid_map : "0 0 1\n");
+}
+
 /* Container-wide operations, for process.resize and container.ps. */
 int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
 			 struct husk_err *err)
@@ -364,6 +383,10 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 			struct husk_err *err)
 {
 	int fds[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	int sync[2] = { -1, -1 };
+	bool userns = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWUSER);
+	if (userns && pipe2(sync, O_CLOEXEC) < 0)
+		return husk_err_sys(err, errno, "pipe");
 	for (int i = 0; i < 3; i++) {
 		if (pipe2(fds[i], O_CLOEXEC) < 0) {
 			husk_err_sys(err, errno, "pipe");
@@ -386,13 +409,17 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		goto fail_fds;
 	}
 	int64_t forked_ns = now_ns();
-	pid_t pid = agent_spawn(c, spec, &sp, child, fds[3][1], err);
+	pid_t pid = agent_spawn(c, spec, &sp, child, fds[3][1], sync[0], err);
+	if (sync[0] >= 0)
+		close(sync[0]);
 	agent_spec_process_free(&sp);
 	close(fds[0][0]);
 	close(fds[1][1]);
 	close(fds[2][1]);
 	close(fds[3][1]);
 	if (pid < 0) {
+		if (sync[1] >= 0)
+			close(sync[1]);
 		close(fds[0][1]);
 		close(fds[1][0]);
 		close(fds[2][0]);
@@ -410,8 +437,22 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		if (master >= 0) {
 			fds[0][1] = master;
 			fds[1][0] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		} else {
+			userns = false; /* the child failed first: its message follows */
 		}
 	}
+	if (userns) {
+		/* 'U': the child made its user namespace; give it its maps */
+		char byte = 0;
+		if (read(fds[3][0], &byte, 1) == 1 && byte == 'U' && write_id_maps(pid, &c->spec))
+			byte = 'M';
+		else
+			byte = 'F';
+		if (write(sync[1], &byte, 1) != 1)
+			log_warn("cannot answer process %d", (int)pid);
+	}
+	if (sync[1] >= 0)
+		close(sync[1]);
 	p->id = s->in;
 	p->terminal = spec->terminal;
 	p->request_id = request_id;
@@ -448,6 +489,9 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 	return 0;
 
 fail_fds:
+	for (int i = 0; i < 2; i++)
+		if (sync[i] >= 0)
+			close(sync[i]);
 	for (int i = 0; i < 4; i++) {
 		if (fds[i][0] >= 0)
 			close(fds[i][0]);

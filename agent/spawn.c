@@ -40,12 +40,12 @@ const char *agent_spawn_stage_name(int stage)
 	}
 }
 
-static bool marker_pending; /* a terminal child owes the agent 'T' or 'E' */
+static int markers_pending; /* 'T' (pty master) and 'U' (user ns) owed to the agent */
 
 static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
 {
 	int msg[3] = { stage, e, agent_fail_detail };
-	if (marker_pending && write(errfd, "E", 1) < 0)
+	if (markers_pending && write(errfd, "E", 1) < 0)
 		_exit(127);
 	ssize_t n = write(errfd, msg, sizeof msg);
 	(void)n;
@@ -60,21 +60,27 @@ static int join_namespaces(const struct agent_container *c)
 		const char *name;
 		int flag;
 	} ns[] = { { "ipc", CLONE_NEWIPC },     { "uts", CLONE_NEWUTS }, { "net", CLONE_NEWNET },
-		   { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS } };
+		   { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS },
+		   /* last: after it the agent's privilege over the others is gone */
+		   { "user", CLONE_NEWUSER } };
+	/* open them all first: once in the container's mount namespace, /proc
+	 * is the container's own and the agent's pid numbers mean nothing */
+	int fds[sizeof ns / sizeof ns[0]];
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init_pid, ns[i].name);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return -1;
+	}
 	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
 		char path[64];
 		struct stat theirs, ours;
-		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init_pid, ns[i].name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
 		snprintf(path, sizeof path, "/proc/self/ns/%s", ns[i].name);
-		if (fstat(fd, &theirs) == 0 && stat(path, &ours) == 0 && theirs.st_ino != ours.st_ino &&
-		    setns(fd, ns[i].flag) < 0) {
-			close(fd);
+		if (fstat(fds[i], &theirs) == 0 && stat(path, &ours) == 0 &&
+		    theirs.st_ino != ours.st_ino && setns(fds[i], ns[i].flag) < 0)
 			return -1;
-		}
-		close(fd);
+		close(fds[i]);
 	}
 	return chdir("/");
 }
@@ -93,6 +99,29 @@ static int new_namespaces(const struct agent_container *c)
 	if (unshare(flags) < 0)
 		return -1;
 	if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return -1;
+	return 0;
+}
+
+static bool user_ns(const struct agent_container *c)
+{
+	return c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWUSER);
+}
+
+/* The user namespace comes last, once the root is built (so mounts are made
+ * with the agent's privilege): the agent writes the id maps, then the
+ * process becomes root of the namespace. */
+static int enter_user_ns(int errfd, int syncfd)
+{
+	char ack;
+	if (unshare(CLONE_NEWUSER) < 0 || write(errfd, "U", 1) != 1)
+		return -1;
+	markers_pending--;
+	if (read(syncfd, &ack, 1) != 1 || ack != 'M') {
+		errno = EPERM; /* the agent could not write the maps */
+		return -1;
+	}
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -132,7 +161,7 @@ static int setup_tty(const struct husk_process *spec, int errfd)
 		close(slave);
 	if (husk_send_fds(errfd, "T", 1, &master, 1) != 1)
 		return -1;
-	marker_pending = false;
+	markers_pending--;
 	close(master);
 	return 0;
 }
@@ -204,7 +233,7 @@ static int pidns_for_child(const struct agent_container *c, int *saved, struct h
 }
 
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
-		  const struct spec_process *sp, const int stdio[3], int errfd,
+		  const struct spec_process *sp, const int stdio[3], int errfd, int syncfd,
 		  struct husk_err *err)
 {
 	int saved;
@@ -232,7 +261,7 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	marker_pending = spec->terminal;
+	markers_pending = spec->terminal + user_ns(c);
 	if (setsid() < 0)
 		child_fail(errfd, SPAWN_STAGE_SETUP, errno);
 	for (int i = 0; i < 3 && !spec->terminal; i++)
@@ -253,6 +282,8 @@ pid_t agent_spawn(const struct agent_container *c, const struct husk_process *sp
 		child_fail(errfd, SPAWN_STAGE_ROOT, errno);
 	if (spec->terminal && setup_tty(spec, errfd) < 0)
 		child_fail(errfd, SPAWN_STAGE_TTY, errno);
+	if (user_ns(c) && enter_user_ns(errfd, syncfd) < 0)
+		child_fail(errfd, SPAWN_STAGE_NAMESPACES, errno);
 	if (agent_secure_before_user(sp) < 0)
 		child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
 	/* Without no_new_privs the filter needs privilege to load: load it now,

@@ -312,6 +312,39 @@ static int parse_devices(struct json_object *linux_, struct agent_spec *s, struc
 	return 0;
 }
 
+/* linux.uidMappings -> "containerID hostID size\n" lines for uid_map */
+static int id_map(struct json_object *linux_, const char *key, char **out, struct husk_err *err)
+{
+	struct json_object *a;
+	char buf[4096];
+	size_t len = 0;
+	*out = NULL;
+	if (array_at(linux_, key, &a, "linux.", err) < 0)
+		return -1;
+	if (!a || json_object_array_length(a) == 0)
+		return 0;
+	if (json_object_array_length(a) > 340)
+		return husk_err_set(err, E2BIG, "linux.%s has more than 340 entries", key);
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *m = json_object_array_get_idx(a, i);
+		int64_t c, h, n;
+		bool hc, hh, hn;
+		char where[40];
+		snprintf(where, sizeof where, "linux.%s[%zu].", key, i);
+		if (!json_object_is_type(m, json_type_object) ||
+		    int_at(m, "containerID", 0, UINT32_MAX, &hc, &c, where, err) < 0 ||
+		    int_at(m, "hostID", 0, UINT32_MAX, &hh, &h, where, err) < 0 ||
+		    int_at(m, "size", 1, UINT32_MAX, &hn, &n, where, err) < 0)
+			return -1;
+		if (!hc || !hh || !hn)
+			return husk_err_set(err, EINVAL, "%s needs containerID, hostID and size", where);
+		len += snprintf(buf + len, sizeof buf - len, "%lld %lld %lld\n", (long long)c,
+				(long long)h, (long long)n);
+	}
+	*out = strdup(buf);
+	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
+}
+
 int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 		     struct agent_spec *s, struct husk_err *err)
 {
@@ -347,6 +380,9 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 			s->sysctl[s->nsysctl++].value = strdup(json_object_get_string(val));
 		}
 	}
+	if (id_map(linux_, "uidMappings", &s->uid_map, err) < 0 ||
+	    id_map(linux_, "gidMappings", &s->gid_map, err) < 0)
+		goto fail;
 	s->memory_limit = s->cpu_quota = s->cpu_period = s->pids_limit = -1;
 	struct json_object *res, *g;
 	if (linux_ && json_object_object_get_ex(linux_, "resources", &res) &&
@@ -416,6 +452,8 @@ void agent_spec_free(struct agent_spec *s)
 	for (size_t i = 0; i < s->ndevices; i++)
 		free(s->devices[i].path);
 	free(s->devices);
+	free(s->uid_map);
+	free(s->gid_map);
 	memset(s, 0, sizeof *s);
 }
 

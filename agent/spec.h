@@ -46,6 +46,8 @@ struct agent_spec {
 	struct spec_device *devices;
 	size_t ndevices;
 	unsigned long rootfs_propagation; /* 0: leave as is */
+	/* linux.uidMappings/gidMappings as uid_map/gid_map text, or NULL */
+	char *uid_map, *gid_map;
 	/* linux.resources; -1 where not set */
 	int64_t memory_limit, cpu_quota, cpu_period, pids_limit;
 };

@@ -698,3 +698,30 @@ def test_kill_all_without_pid_namespace_stops_cleanly(spec_bundle, detached, tmp
     res = detached.husk("delete", cid)
     assert res.returncode == 0, res.stderr
     assert wait_qemus_gone(tmp_path), f"QEMU left: {live_qemus(tmp_path)}"
+
+
+# ------------------------------------------------------------ user namespace
+
+
+def test_user_namespace_with_mappings(spec_bundle, husk_runner):
+    """A user namespace maps the container's root to host id 100000: the
+    process is uid 0 inside, its maps say so, and files the host's root owns
+    in the rootfs are unmapped (65534)."""
+    def edit(cfg):
+        set_namespaces(cfg, "pid", "mount", "user")
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["process"]["args"] = ["sh", "-c",
+                                  "cat /proc/self/uid_map /proc/self/gid_map; "
+                                  "stat -c '%u %g' /bin/busybox; exec husk-probe"]
+        del cfg["process"]["capabilities"]
+
+    res = husk_runner.run(spec_bundle(edit=edit))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.decode().splitlines()
+    assert lines[0].split() == ["0", "100000", "65536"], lines
+    assert lines[1].split() == ["0", "100000", "65536"], lines
+    assert lines[2] == "65534 65534", lines
+    r = parse_report("\n".join(lines[3:]).encode())
+    assert r["uid"] == 0 and r["gid"] == 0, r
+    assert r["ns"]["user"] != 4026531837, r["ns"]  # not the initial user namespace
