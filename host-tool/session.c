@@ -169,6 +169,8 @@ static void dispatch(struct husk_session *s, const struct husk_frame_hdr *h, con
 	}
 }
 
+static bool vm_reaped(struct husk_session *s);
+
 static void chan_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct husk_session *s = h->data;
@@ -182,8 +184,16 @@ static void chan_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	(void)buf;
 	if (n < 0) {
 		uv_read_stop(st);
-		if (!s->vm_exited)
-			lost(s, ECONNRESET, "lost the channel to the agent: %s", uv_strerror((int)n));
+		if (s->vm_exited)
+			return;
+		/* QEMU's end closes as it dies: say so if that is what happened
+		 * (it closes its fds just before it can be waited for) */
+		for (int i = 0; i < 20 && !s->vm_exited; i++) {
+			if (vm_reaped(s))
+				return;
+			usleep(5000);
+		}
+		lost(s, ECONNRESET, "lost the channel to the agent: %s", uv_strerror((int)n));
 		return;
 	}
 	s->rlen += n;
@@ -252,22 +262,28 @@ void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
 	snprintf(out, size, "%s", start);
 }
 
-static void on_sigchld(uv_signal_t *h, int sig)
+/* If QEMU has exited, reap it and report the loss; true if it had. */
+static bool vm_reaped(struct husk_session *s)
 {
-	struct husk_session *s = h->data;
 	int status;
-	(void)sig;
 	if (s->vm_exited || waitpid(s->vm.pid, &status, WNOHANG) != s->vm.pid)
-		return;
+		return false;
 	s->vm_exited = true;
 	s->vm_status = status;
-	uv_signal_stop(h);
+	uv_signal_stop(&s->sigchld);
 	char how[64];
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
 	lost(s, ECHILD, "the VM stopped (QEMU %s)", how);
+	return true;
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	vm_reaped(h->data);
 }
 
 static void greet_timeout(uv_timer_t *t)
