@@ -18,6 +18,7 @@ struct husk_chunk {
 };
 
 static void in_read(uv_fs_t *req);
+static void relay_release(struct husk_relay *r);
 
 static void in_send_eof(struct husk_relay *r)
 {
@@ -79,6 +80,12 @@ static void in_read(uv_fs_t *req)
 	ssize_t n = req->result;
 	uv_fs_req_cleanup(req);
 	r->in_reading = false;
+	if (r->unlinked) {
+		/* the relay was let go while this read was in the thread pool:
+		 * whatever it read has nowhere to go */
+		relay_release(r);
+		return;
+	}
 	if (n > 0) {
 		r->in_credit -= (uint32_t)n;
 		husk_session_send(r->s, HUSK_FRAME_DATA, r->ids[0], r->in_buf, (uint32_t)n);
@@ -208,11 +215,20 @@ bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, co
 
 /* Stop reading stdin and forget the relay; output still queued is written
  * first (the caller waits for husk_relay_idle). */
+/* The last handle or request of an unlinked relay is done with it. */
+static void relay_release(struct husk_relay *r)
+{
+	if (--r->closing > 0)
+		return;
+	free(r->in_buf); /* only now: a read in the thread pool may write to it */
+	r->in_buf = NULL;
+	if (r->closed)
+		r->closed(r);
+}
+
 static void relay_handle_closed(uv_handle_t *h)
 {
-	struct husk_relay *r = h->data;
-	if (--r->closing == 0 && r->closed)
-		r->closed(r);
+	relay_release(h->data);
 }
 
 void husk_relay_stop(struct husk_relay *r)
@@ -234,15 +250,14 @@ void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r
 		}
 	}
 	r->closed = closed;
-	r->closing = 1;
+	r->unlinked = true;
+	r->closing = r->in_reading ? 2 : 1; /* a read in flight holds it too */
 	uv_close((uv_handle_t *)&r->in_retry, relay_handle_closed);
 	if (r->in_pollable) {
 		r->in_pollable = false;
 		r->closing++;
 		uv_close((uv_handle_t *)&r->in_poll, relay_handle_closed);
 	}
-	free(r->in_buf);
-	r->in_buf = NULL;
 }
 
 void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base, int in_fd,

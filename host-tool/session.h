@@ -94,6 +94,7 @@ struct husk_relay {
 	void (*drained)(struct husk_relay *r);
 	void (*closed)(struct husk_relay *r);
 	int closing;
+	bool unlinked;
 	void *data;
 	struct husk_relay *next;
 };
