@@ -246,6 +246,20 @@ def main():
         e = statistics.median(walls) * 1000
         ef = (statistics.median(guest) + statistics.median(rtts)) * 1000
         rows.append(("husk exec true round trip (ms)", e, ef, e / ef, "<= 1.5x", e / ef <= 1.5))
+        # the agent with 10 idle processes, and the guest's memory in use
+        execs = [subprocess.Popen([HUSK, "--root", root, "exec", "-d", cid, "sleep", "100000"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(10)]
+        for p in execs:
+            p.wait()
+        out = subprocess.run([HUSK, "--root", root, "exec", cid, "sh", "-c",
+                              "grep VmRSS /proc/1/status; grep -E 'MemTotal|MemAvailable' /proc/meminfo"],
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+        agent_rss = int(out[0].split()[1])
+        used = int(out[1].split()[1]) - int(out[2].split()[1])
+        rows.append(("agent RSS, 10 idle processes (KiB)", agent_rss, None, None, "<= 1024",
+                     agent_rss <= 1024))
+        rows.append(("guest memory used, busy container (MiB)", used / 1024, None, None, "report", None))
         with open(os.path.join(root, cid, "state.json")) as f:
             proxy = json.load(f)["pid"]
         with open("/proc/%d/task/%d/children" % (proxy, proxy)) as f:
@@ -272,6 +286,21 @@ def main():
             rows.append(("%s %s (%s)" % (mode, {"write": "seq write", "read": "seq read",
                                                  "stat": "stat of %d files" % NFILES}[k], unit),
                          guest[k], host[k], guest[k] / host[k], "report", None))
+
+    # the smallest guest RAM that runs busybox true
+    write_config(bundle, ["true"])
+    smallest = None
+    for mib in (32, 40, 48, 64, 96):
+        counter[0] += 1
+        r = subprocess.run([HUSK, "--root", root, "run", "--memory", str(mib), "--boot-timeout",
+                            "20", "--bundle", bundle, "bench%d" % counter[0]],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        if r.returncode == 0:
+            smallest = mib
+            break
+    rows.append(("smallest guest RAM running true (MiB)", smallest or -1, None, None, "<= 48",
+                 bool(smallest and smallest <= 48)))
 
     agent = os.path.getsize(os.path.join(BUILD, "husk-agent"))
     rows.append(("agent binary (KiB, static, stripped)", agent / 1024, None, None, "<= 300",
