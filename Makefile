@@ -40,7 +40,7 @@ gobj = $(patsubst %.c,$(B)/guest/%.o,$(1))
 
 DEPS_STAMP := $(B)/.deps-installed
 
-.PHONY: all deps kernel check unit fuzz-replay integration fuzz demo bench install clean
+.PHONY: all deps kernel check unit fuzz-replay integration fuzz demo bench install clean soak
 all: $(B)/husk $(B)/husk-agent $(B)/husk-mkinitrd $(INITRD) $(KERNEL)
 
 # Debian packages; re-checked when the list changes.
@@ -130,6 +130,10 @@ integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py
 
 check: unit fuzz-replay integration
+
+# Load tests not yet stable enough for check (see the issue notes).
+soak: all $(B)/tests/husk-testhelper
+	HUSK_BUILD=$(abspath $(B)) HUSK_SOAK=1 $(PYTHON) -m pytest -q tests/integration/test_soak.py
 
 demo: all
 	@scripts/demo.sh $(B)

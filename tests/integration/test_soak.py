@@ -3,6 +3,8 @@ leave its memory and descriptors as they were (and the proxy's descriptors)."""
 import json
 import os
 
+import pytest
+
 from conftest import HANG_GUARD_S  # noqa: F401
 
 
@@ -44,3 +46,23 @@ def test_thousand_execs_leave_the_agent_as_it_was(make_bundle, husk_cli):
     assert abs(rss1 - rss0) <= 64, (rss0, rss1)
     assert fd_count(proxy) == pfds0
     assert husk_cli("delete", "--force", c.cid).returncode == 0
+
+
+@pytest.mark.skipif(not os.environ.get("HUSK_SOAK"),
+                    reason="make soak: failed once in 15 runs, cause not yet found (issue 5)")
+def test_twenty_containers_at_once(make_bundle, husk_runner, tmp_path):
+    """20 VMs started together on a 2-core machine all finish with their
+    process's status, and none is left running."""
+    from conftest import live_qemus
+    import time
+    b = make_bundle(["sh", "-c", "echo ran-$((6*7)); exit 3"])
+    procs = [husk_runner.popen(b, flags=("--memory", "96")) for _ in range(20)]
+    results = [(p.wait(timeout=HANG_GUARD_S), p.stdout.read(), p.stderr.read()) for p in procs]
+    for code, out, err in results:
+        assert code == 3, (code, err)
+        assert out == b"ran-42\n", (out, err)
+    for _ in range(200):
+        if not live_qemus(tmp_path):
+            break
+        time.sleep(0.05)
+    assert not live_qemus(tmp_path)
