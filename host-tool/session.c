@@ -254,10 +254,10 @@ void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
 	memcpy(all + n, s->console_tail, s->tail_pos);
 	n += s->tail_pos;
 	all[n] = '\0';
-	/* keep the last 12 lines */
+	/* keep the last 40 lines: enough for a kernel oops with its header */
 	char *start = all + n;
 	for (int lines = 0; start > all; start--)
-		if (start[-1] == '\n' && ++lines > 12 && start < all + n - 1)
+		if (start[-1] == '\n' && ++lines > 40 && start < all + n - 1)
 			break;
 	snprintf(out, size, "%s", start);
 }
