@@ -270,6 +270,8 @@ static void procs_and_dev(void)
 		jopen(NULL, '{');
 		jint("pid", atoll(e->d_name));
 		jstr("comm", lp + 1);
+		char st[2] = { rp[2], '\0' };
+		jstr("state", st);
 		jint("ppid", atoll(rp + 4));
 		jclose('}');
 	}
