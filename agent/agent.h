@@ -12,7 +12,7 @@
 #include "spec.h"
 
 #define AGENT_PORT_NAME "org.husk.agent.0"
-#define AGENT_RUN_DIR "/run/husk"
+#define AGENT_RUN_DIR	"/run/husk"
 
 /* A compiled seccomp program (struct sock_filter[]). */
 struct agent_bpf {
@@ -28,7 +28,7 @@ struct agent_container {
 	struct agent_spec spec;
 	bool has_spec_mounts; /* config.json had "mounts": use them, not defaults */
 	struct agent_bpf seccomp;
-	char *cgroup; /* /sys/fs/cgroup/<id>, or NULL without cgroup2 */
+	char *cgroup;	/* /sys/fs/cgroup/<id>, or NULL without cgroup2 */
 	pid_t init_pid; /* first process: its namespaces are the container's */
 	bool own_pidns; /* the first process is PID 1 of its own pid namespace */
 	bool stopped;
@@ -44,16 +44,16 @@ struct agent_stream {
 	enum agent_stream_kind kind;
 	struct agent_process *proc;
 	uv_pipe_t pipe;
-	bool open;        /* pipe handle initialised and not yet closing */
-	bool eof;         /* OUT/ERR: pipe reached EOF and CLOSE was queued */
-	bool reading;     /* OUT/ERR: uv_read_start in effect */
+	bool open;	  /* pipe handle initialised and not yet closing */
+	bool eof;	  /* OUT/ERR: pipe reached EOF and CLOSE was queued */
+	bool reading;	  /* OUT/ERR: uv_read_start in effect */
 	uint32_t credit;  /* OUT/ERR: bytes we may still send to the host */
 	uint32_t pending; /* IN: bytes queued to the pipe, not yet written */
-	bool close_req;   /* IN: the host sent CLOSE */
+	bool close_req;	  /* IN: the host sent CLOSE */
 };
 
 struct agent_process {
-	uint32_t id; /* = stdin stream id */
+	uint32_t id;	     /* = stdin stream id */
 	uint32_t request_id; /* start request awaiting its reply, 0 once replied */
 	struct agent_container *container;
 	pid_t pid;

@@ -99,15 +99,15 @@ void agent_send_window(uint32_t stream, uint32_t n)
 
 void agent_reply_error(uint32_t id, const struct husk_err *err)
 {
-	struct husk_reply r = { .id = id, .err_code = err->code, .message = (char *)err->msg,
-				.pid = -1 };
+	struct husk_reply r = {
+	    .id = id, .err_code = err->code, .message = (char *)err->msg, .pid = -1};
 	log_debug("request %u failed: %s", id, err->msg);
 	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
 }
 
 void agent_reply_ok(uint32_t id, int64_t pid)
 {
-	struct husk_reply r = { .id = id, .pid = pid };
+	struct husk_reply r = {.id = id, .pid = pid};
 	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
 }
 
@@ -124,19 +124,17 @@ static void poweroff_now(void)
 
 void agent_reply_ok_then_poweroff(uint32_t id)
 {
-	struct husk_reply r = { .id = id, .pid = -1 };
+	struct husk_reply r = {.id = id, .pid = -1};
 	send_json_then(HUSK_FRAME_REPLY, husk_reply_encode(&r), poweroff_now);
 }
 
 static void dispatch(const struct husk_frame_hdr *h, const uint8_t *payload)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct agent_stream *st;
 
 	switch (h->type) {
-	case HUSK_FRAME_REQUEST:
-		agent_handle_request((const char *)payload, h->length);
-		return;
+	case HUSK_FRAME_REQUEST: agent_handle_request((const char *)payload, h->length); return;
 	case HUSK_FRAME_DATA:
 	case HUSK_FRAME_WINDOW:
 	case HUSK_FRAME_CLOSE:
@@ -175,7 +173,7 @@ static void consume(void)
 	size_t off = 0;
 	while (off < agent.rlen) {
 		struct husk_frame_hdr h;
-		struct husk_err err = { 0 };
+		struct husk_err err = {0};
 		int r = husk_frame_parse(agent.rbuf + off, agent.rlen - off, &h, &err);
 		if (r == HUSK_PARSE_NEED_MORE)
 			break;
@@ -279,9 +277,9 @@ int agent_channel_open(struct husk_err *err)
 		return husk_err_set(err, -r, "channel %s: %s", dev, uv_strerror(r));
 	uv_timer_init(agent.loop, &agent.reopen);
 	uname(&u);
-	struct husk_hello hello = { .agent_version = HUSK_VERSION,
-				    .protocol = HUSK_PROTO_VERSION,
-				    .kernel_release = u.release };
+	struct husk_hello hello = {.agent_version = HUSK_VERSION,
+				   .protocol = HUSK_PROTO_VERSION,
+				   .kernel_release = u.release};
 	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello));
 	uv_read_start((uv_stream_t *)&agent.chan, alloc_cb, read_cb);
 	log_debug("channel %s open", dev);

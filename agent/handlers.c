@@ -37,7 +37,8 @@ static int valid_id(const char *id)
 	if (!id[0] || strlen(id) > 128 || id[0] == '.')
 		return 0;
 	for (const char *p = id; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *p))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
+			    *p))
 			return 0;
 	return 1;
 }
@@ -114,7 +115,8 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 	if (agent_container_find(id))
 		return husk_err_set(err, EEXIST, "container %s already exists", id);
 	if (asprintf(&dir, AGENT_RUN_DIR "/%s", id) < 0 || asprintf(&share, "%s/share", dir) < 0 ||
-	    asprintf(&root, "%s/%s", share, r->u.create.rootfs.path ? r->u.create.rootfs.path : "") < 0)
+	    asprintf(&root, "%s/%s", share,
+		     r->u.create.rootfs.path ? r->u.create.rootfs.path : "") < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	mkdir(AGENT_RUN_DIR, 0700);
 	if (mkdir(dir, 0700) < 0 || mkdir(share, 0755) < 0)
@@ -157,8 +159,8 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 	if (binds && json_object_is_type(binds, json_type_string)) {
 		/* host paths that bind mounts name, shared as one more share */
 		_cleanup_free_ char *bdir = NULL;
-		struct husk_rootfs b = { .tag = (char *)json_object_get_string(binds),
-					 .fstype = "9p" /* always: a share of bind mounts */ };
+		struct husk_rootfs b = {.tag = (char *)json_object_get_string(binds),
+					.fstype = "9p" /* always: a share of bind mounts */};
 		if (asprintf(&bdir, "%s/binds", dir) < 0 || mkdir(bdir, 0755) < 0 ||
 		    mount_share(&b, bdir, err) < 0)
 			goto undo_container;
@@ -194,11 +196,13 @@ static int do_start(const struct husk_request *r, struct husk_err *err)
 	struct agent_container *c = agent_container_find(r->u.start.container);
 	const struct husk_streams *s = &r->u.start.streams;
 	if (!c)
-		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.start.container);
+		return husk_err_set(err, ENOENT, "container %s does not exist",
+				    r->u.start.container);
 	if (c->stopped)
 		return husk_err_set(err, ESRCH, "container %s is stopped", c->id);
 	if (agent_stream_find(s->in) || agent_stream_find(s->out) || agent_stream_find(s->err))
-		return husk_err_set(err, EEXIST, "streams %u/%u/%u are in use", s->in, s->out, s->err);
+		return husk_err_set(err, EEXIST, "streams %u/%u/%u are in use", s->in, s->out,
+				    s->err);
 	/* replies once the exec result is known */
 	return agent_process_start(r->id, c, &r->u.start.process, s, err);
 }
@@ -283,7 +287,7 @@ static int do_resize(const struct husk_request *r, struct husk_err *err)
 static int do_ps(const struct husk_request *r, struct husk_err *err)
 {
 	struct agent_container *c = agent_container_find(r->u.ps.container);
-	struct husk_reply rep = { .id = r->id, .pid = -1, .has_pids = true };
+	struct husk_reply rep = {.id = r->id, .pid = -1, .has_pids = true};
 	if (!c)
 		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.ps.container);
 	if (container_pids(c, &rep.pids, &rep.npids, err) < 0)
@@ -303,32 +307,30 @@ static int do_shutdown(const struct husk_request *r, struct husk_err *err)
 }
 
 static const handler_fn handlers[] = {
-	[HUSK_OP_PING] = do_ping,
-	[HUSK_OP_CONTAINER_CREATE] = do_create,
-	[HUSK_OP_PROCESS_START] = do_start,
-	[HUSK_OP_PROCESS_SIGNAL] = do_signal,
-	[HUSK_OP_SHUTDOWN] = do_shutdown,
-	[HUSK_OP_PROCESS_RESIZE] = do_resize,
-	[HUSK_OP_CONTAINER_PS] = do_ps,
+    [HUSK_OP_PING] = do_ping,		[HUSK_OP_CONTAINER_CREATE] = do_create,
+    [HUSK_OP_PROCESS_START] = do_start, [HUSK_OP_PROCESS_SIGNAL] = do_signal,
+    [HUSK_OP_SHUTDOWN] = do_shutdown,	[HUSK_OP_PROCESS_RESIZE] = do_resize,
+    [HUSK_OP_CONTAINER_PS] = do_ps,
 };
 
 void agent_handle_request(const char *payload, size_t len)
 {
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	if (husk_request_decode(payload, len, &r, &err) < 0) {
 		uint32_t id = husk_request_peek_id(payload, len);
 		if (id)
 			agent_reply_error(id, &err);
 		else
-			agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
+			agent_send_json(HUSK_FRAME_ERROR,
+					husk_error_frame_encode(err.code, err.msg));
 		return;
 	}
 	log_debug("request %u %s", r.id, r.op_name);
 	if (agent.shutting_down)
-		agent_reply_error(r.id, &(struct husk_err){ ESHUTDOWN, "the VM is shutting down" });
+		agent_reply_error(r.id, &(struct husk_err){ESHUTDOWN, "the VM is shutting down"});
 	else if ((size_t)r.op >= sizeof handlers / sizeof handlers[0] || !handlers[r.op])
-		agent_reply_error(r.id, &(struct husk_err){ EOPNOTSUPP, "operation not supported" });
+		agent_reply_error(r.id, &(struct husk_err){EOPNOTSUPP, "operation not supported"});
 	else if (handlers[r.op](&r, &err) < 0)
 		agent_reply_error(r.id, &err);
 	husk_request_free(&r);

@@ -14,11 +14,11 @@ struct open_how {
 	uint64_t mode;
 	uint64_t resolve;
 };
-#define RESOLVE_NO_XDEV 0x01
+#define RESOLVE_NO_XDEV	      0x01
 #define RESOLVE_NO_MAGICLINKS 0x02
-#define RESOLVE_NO_SYMLINKS 0x04
-#define RESOLVE_BENEATH 0x08
-#define RESOLVE_IN_ROOT 0x10
+#define RESOLVE_NO_SYMLINKS   0x04
+#define RESOLVE_BENEATH	      0x08
+#define RESOLVE_IN_ROOT	      0x10
 
 #define _LINUX_CAPABILITY_VERSION_3 0x20080522
 struct __user_cap_header_struct {

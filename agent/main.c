@@ -18,7 +18,7 @@ static void on_sigchld(uv_signal_t *h, int sig)
 
 int main(int argc, char **argv)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	(void)argc;
 	(void)argv;
 	init_early();

@@ -108,8 +108,10 @@ static void maybe_finish(struct agent_process *p)
 	if (p->done || !p->exited || p->request_id || !p->streams[STREAM_OUT].eof ||
 	    !p->streams[STREAM_ERR].eof)
 		return;
-	struct husk_exit_event e = { .process = p->id, .status = p->status, .signal = p->signal,
-				     .runtime_ns = p->reaped_ns - p->forked_ns };
+	struct husk_exit_event e = {.process = p->id,
+				    .status = p->status,
+				    .signal = p->signal,
+				    .runtime_ns = p->reaped_ns - p->forked_ns};
 	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e));
 	log_debug("process %u (pid %d) exited with %d", p->id, (int)p->pid, p->status);
 	p->done = true;
@@ -122,7 +124,7 @@ static void maybe_finish(struct agent_process *p)
 static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct agent_stream *st =
-		(struct agent_stream *)((char *)h - offsetof(struct agent_stream, pipe));
+	    (struct agent_stream *)((char *)h - offsetof(struct agent_stream, pipe));
 	(void)suggested;
 	uint32_t n = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
 	uint8_t *mem = n ? malloc(HUSK_FRAME_HDR + n) : NULL;
@@ -131,7 +133,8 @@ static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	struct agent_stream *st = (struct agent_stream *)((char *)s - offsetof(struct agent_stream, pipe));
+	struct agent_stream *st =
+	    (struct agent_stream *)((char *)s - offsetof(struct agent_stream, pipe));
 	struct agent_process *p = st->proc;
 	uint8_t *mem = buf->base ? (uint8_t *)buf->base - HUSK_FRAME_HDR : NULL;
 
@@ -282,7 +285,7 @@ static bool write_id_maps(pid_t pid, const struct agent_spec *s)
 int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
 			 struct husk_err *err)
 {
-	struct winsize ws = { .ws_row = rows, .ws_col = cols };
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
 	uv_os_fd_t fd;
 	if (!p->terminal)
 		return husk_err_set(err, ENOTTY, "process %u has no terminal", p->id);
@@ -298,7 +301,8 @@ static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct agent_process *p = h->data;
 	(void)suggested;
-	*buf = uv_buf_init((char *)p->exec_result + p->exec_got, sizeof p->exec_result - p->exec_got);
+	*buf =
+	    uv_buf_init((char *)p->exec_result + p->exec_got, sizeof p->exec_result - p->exec_got);
 }
 
 static void start_result(struct agent_process *p)
@@ -323,7 +327,8 @@ static void start_result(struct agent_process *p)
 		} else
 			husk_err_set(&err, e, "cannot %s: %s", agent_spawn_stage_name(stage),
 				     strerror(e));
-		struct husk_reply r = { .id = rid, .err_code = err.code, .message = err.msg, .pid = -1 };
+		struct husk_reply r = {
+		    .id = rid, .err_code = err.code, .message = err.msg, .pid = -1};
 		if (stage == SPAWN_STAGE_EXEC)
 			r.status = (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127;
 		agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
@@ -382,8 +387,8 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 			const struct husk_process *spec, const struct husk_streams *s,
 			struct husk_err *err)
 {
-	int fds[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
-	int sync[2] = { -1, -1 };
+	int fds[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
+	int sync[2] = {-1, -1};
 	bool userns = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWUSER);
 	if (userns && pipe2(sync, O_CLOEXEC) < 0)
 		return husk_err_sys(err, errno, "pipe");
@@ -402,7 +407,7 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		husk_err_set(err, ENOMEM, "out of memory");
 		goto fail_fds;
 	}
-	const int child[3] = { fds[0][0], fds[1][1], fds[2][1] };
+	const int child[3] = {fds[0][0], fds[1][1], fds[2][1]};
 	struct spec_process sp;
 	if (agent_spec_process(spec->raw, &sp, err) < 0) {
 		free(p);
@@ -464,11 +469,11 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		c->init_pid = pid;
 		c->own_pidns = (c->spec.ns_new & CLONE_NEWPID) != 0;
 	}
-	const uint32_t ids[3] = { s->in, s->out, s->err };
+	const uint32_t ids[3] = {s->in, s->out, s->err};
 	for (int i = 0; i < 3; i++)
 		if (ids[i] > agent.max_stream)
 			agent.max_stream = ids[i];
-	const int mine[3] = { fds[0][1], fds[1][0], fds[2][0] };
+	const int mine[3] = {fds[0][1], fds[1][0], fds[2][0]};
 	p->next = agent.procs;
 	agent.procs = p;
 	for (int i = 0; i < 3; i++) {

@@ -22,8 +22,8 @@ int agent_fail_detail;
 
 static int openat2_in(int root, const char *path, int flags)
 {
-	struct open_how how = { .flags = (uint64_t)flags | O_CLOEXEC,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 	return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
@@ -56,7 +56,9 @@ static int open_target(int root, const char *path, bool file)
 		int fd = openat2_in(root, prefix, O_PATH | ((last && file) ? 0 : O_DIRECTORY));
 		if (fd < 0 && errno == ENOENT) {
 			if (last && file) {
-				int f = openat(parent, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+				int f = openat(parent, name,
+					       O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+					       0644);
 				if (f >= 0)
 					close(f);
 			} else {
@@ -132,18 +134,19 @@ static void default_devices(int root)
 	static const struct {
 		const char *name;
 		unsigned maj, min;
-	} nodes[] = { { "null", 1, 3 }, { "zero", 1, 5 },    { "full", 1, 7 },
-		      { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
-	static const char *const links[][2] = { { "/proc/self/fd", "fd" },
-						{ "/proc/self/fd/0", "stdin" },
-						{ "/proc/self/fd/1", "stdout" },
-						{ "/proc/self/fd/2", "stderr" },
-						{ "/proc/kcore", "core" } };
+	} nodes[] = {{"null", 1, 3},   {"zero", 1, 5},	  {"full", 1, 7},
+		     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+	static const char *const links[][2] = {{"/proc/self/fd", "fd"},
+					       {"/proc/self/fd/0", "stdin"},
+					       {"/proc/self/fd/1", "stdout"},
+					       {"/proc/self/fd/2", "stderr"},
+					       {"/proc/kcore", "core"}};
 	int dev = openat2_in(root, "/dev", O_DIRECTORY);
 	if (dev < 0)
 		return;
 	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-		if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) == 0)
+		if (mknodat(dev, nodes[i].name, S_IFCHR | 0666,
+			    makedev(nodes[i].maj, nodes[i].min)) == 0)
 			fchmodat(dev, nodes[i].name, 0666, 0);
 	}
 	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
@@ -170,7 +173,8 @@ static int make_devices(int root, const struct agent_spec *s)
 			return -1;
 		mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
 		unlinkat(parent, slash + 1, 0);
-		int r = mknodat(parent, slash + 1, type | (d->mode & 07777), makedev(d->major, d->minor));
+		int r = mknodat(parent, slash + 1, type | (d->mode & 07777),
+				makedev(d->major, d->minor));
 		if (r == 0)
 			r = fchmodat(parent, slash + 1, d->mode & 07777, 0);
 		if (r == 0)
@@ -220,34 +224,41 @@ static void mask_paths(const struct agent_spec *s)
 	}
 	for (char **p = s->readonly; p && *p; p++) {
 		if (mount(*p, *p, NULL, MS_BIND | MS_REC, NULL) == 0)
-			mount(NULL, *p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+			mount(NULL, *p, NULL,
+			      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			      NULL);
 	}
 }
 
 /* The mounts a bundle without "mounts" gets: /proc, a private /dev, /sys. */
 static const char *const default_json_mounts[][4] = {
-	{ "/proc", "proc", "proc", "nosuid,noexec,nodev" },
-	{ "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k" },
-	{ "/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5" },
-	{ "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k" },
-	{ "/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro" },
+    {"/proc", "proc", "proc", "nosuid,noexec,nodev"},
+    {"/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"},
+    {"/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5"},
+    {"/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"},
+    {"/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"},
 };
 
 static void mount_defaults(int root)
 {
 	for (size_t i = 0; i < sizeof default_json_mounts / sizeof default_json_mounts[0]; i++) {
-		struct spec_mount m = { .dst = (char *)default_json_mounts[i][0],
-					.type = (char *)default_json_mounts[i][1],
-					.src = (char *)default_json_mounts[i][2] };
+		struct spec_mount m = {.dst = (char *)default_json_mounts[i][0],
+				       .type = (char *)default_json_mounts[i][1],
+				       .src = (char *)default_json_mounts[i][2]};
 		char opts[128];
 		snprintf(opts, sizeof opts, "%s", default_json_mounts[i][3]);
 		char data[128] = "";
 		for (char *tok = strtok(opts, ","); tok; tok = strtok(NULL, ",")) {
-			if (!strcmp(tok, "nosuid")) m.flags |= MS_NOSUID;
-			else if (!strcmp(tok, "noexec")) m.flags |= MS_NOEXEC;
-			else if (!strcmp(tok, "nodev")) m.flags |= MS_NODEV;
-			else if (!strcmp(tok, "ro")) m.flags |= MS_RDONLY;
-			else if (!strcmp(tok, "strictatime")) m.flags |= MS_STRICTATIME;
+			if (!strcmp(tok, "nosuid"))
+				m.flags |= MS_NOSUID;
+			else if (!strcmp(tok, "noexec"))
+				m.flags |= MS_NOEXEC;
+			else if (!strcmp(tok, "nodev"))
+				m.flags |= MS_NODEV;
+			else if (!strcmp(tok, "ro"))
+				m.flags |= MS_RDONLY;
+			else if (!strcmp(tok, "strictatime"))
+				m.flags |= MS_STRICTATIME;
 			else {
 				if (data[0])
 					strcat(data, ",");
@@ -297,8 +308,8 @@ int agent_rootfs_enter(const struct agent_container *c)
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
 		return -1;
 	mask_paths(s);
-	if (c->readonly &&
-	    mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+	if (c->readonly && mount(NULL, "/", NULL,
+				 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return -1;
 	if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
 		return -1;

@@ -17,20 +17,27 @@ static const struct {
 	const char *name;
 	uint32_t action; /* ERRNO and TRACE take the errno/trace value below */
 } actions[] = {
-	{ "SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD },   { "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD },
-	{ "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS }, { "SCMP_ACT_TRAP", SCMP_ACT_TRAP },
-	{ "SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0) },     { "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0) },
-	{ "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },        { "SCMP_ACT_LOG", SCMP_ACT_LOG },
+    {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD},
+    {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
+    {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+    {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+    {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
+    {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
+    {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+    {"SCMP_ACT_LOG", SCMP_ACT_LOG},
 };
 
 static const struct {
 	const char *name;
 	enum scmp_compare op;
 } ops[] = {
-	{ "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT },
-	{ "SCMP_CMP_LE", SCMP_CMP_LE }, { "SCMP_CMP_EQ", SCMP_CMP_EQ },
-	{ "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
-	{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+    {"SCMP_CMP_NE", SCMP_CMP_NE},
+    {"SCMP_CMP_LT", SCMP_CMP_LT},
+    {"SCMP_CMP_LE", SCMP_CMP_LE},
+    {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+    {"SCMP_CMP_GE", SCMP_CMP_GE},
+    {"SCMP_CMP_GT", SCMP_CMP_GT},
+    {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
 static int action_of(struct json_object *o, const char *key, const char *errkey, uint32_t *out,
@@ -46,12 +53,14 @@ static int action_of(struct json_object *o, const char *key, const char *errkey,
 		*out = actions[i].action;
 		if (*out == SCMP_ACT_ERRNO(0) || *out == SCMP_ACT_TRACE(0)) {
 			int64_t n = *out == SCMP_ACT_ERRNO(0) ? EPERM : 0;
-			if (json_object_object_get_ex(o, errkey, &e) && json_object_is_type(e, json_type_int))
+			if (json_object_object_get_ex(o, errkey, &e) &&
+			    json_object_is_type(e, json_type_int))
 				n = json_object_get_int64(e);
 			if (n < 0 || n > 0xffff)
-				return husk_err_set(err, ERANGE, "%s.%s is out of range", where, errkey);
+				return husk_err_set(err, ERANGE, "%s.%s is out of range", where,
+						    errkey);
 			*out = *out == SCMP_ACT_ERRNO(0) ? SCMP_ACT_ERRNO((uint16_t)n)
-							  : SCMP_ACT_TRACE((uint16_t)n);
+							 : SCMP_ACT_TRACE((uint16_t)n);
 		}
 		return 0;
 	}
@@ -73,18 +82,22 @@ static int args_of(struct json_object *rule, struct scmp_arg_cmp *cmp, unsigned 
 		    !json_object_object_get_ex(o, "value", &val) ||
 		    !json_object_object_get_ex(o, "op", &op) || json_object_get_int64(idx) < 0 ||
 		    json_object_get_int64(idx) > 5)
-			return husk_err_set(err, EINVAL, "%s.args[%zu] needs index (0-5), value and op",
-					    where, i);
+			return husk_err_set(
+			    err, EINVAL, "%s.args[%zu] needs index (0-5), value and op", where, i);
 		size_t k = 0;
-		while (k < sizeof ops / sizeof ops[0] && strcmp(ops[k].name, json_object_get_string(op)))
+		while (k < sizeof ops / sizeof ops[0] &&
+		       strcmp(ops[k].name, json_object_get_string(op)))
 			k++;
 		if (k == sizeof ops / sizeof ops[0])
 			return husk_err_set(err, EINVAL, "%s.args[%zu]: unknown op %s", where, i,
 					    json_object_get_string(op));
 		cmp[*n] = (struct scmp_arg_cmp){
-			.arg = (unsigned)json_object_get_int64(idx), .op = ops[k].op,
-			.datum_a = json_object_get_uint64(val),
-			.datum_b = json_object_object_get_ex(o, "valueTwo", &val2) ? json_object_get_uint64(val2) : 0,
+		    .arg = (unsigned)json_object_get_int64(idx),
+		    .op = ops[k].op,
+		    .datum_a = json_object_get_uint64(val),
+		    .datum_b = json_object_object_get_ex(o, "valueTwo", &val2)
+				   ? json_object_get_uint64(val2)
+				   : 0,
 		};
 		(*n)++;
 	}
@@ -108,16 +121,21 @@ int agent_seccomp_compile(struct json_object *sc, struct agent_bpf *out, struct 
 	/* the agent loads it itself, after no_new_privs or with privilege */
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	int r = 0;
-	if (json_object_object_get_ex(sc, "architectures", &a) && json_object_is_type(a, json_type_array)) {
+	if (json_object_object_get_ex(sc, "architectures", &a) &&
+	    json_object_is_type(a, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
 			const char *arch = json_object_get_string(json_object_array_get_idx(a, i));
-			uint32_t token = arch ? seccomp_arch_resolve_name(strncasecmp(arch, "SCMP_ARCH_", 10) ? arch : arch + 10) : 0;
+			uint32_t token =
+			    arch ? seccomp_arch_resolve_name(
+				       strncasecmp(arch, "SCMP_ARCH_", 10) ? arch : arch + 10)
+				 : 0;
 			/* unknown or foreign architectures cannot run in this VM anyway */
 			if (token && token != seccomp_arch_native())
 				seccomp_arch_add(ctx, token);
 		}
 	}
-	if (json_object_object_get_ex(sc, "syscalls", &a) && json_object_is_type(a, json_type_array)) {
+	if (json_object_object_get_ex(sc, "syscalls", &a) &&
+	    json_object_is_type(a, json_type_array)) {
 		for (size_t i = 0; r == 0 && i < json_object_array_length(a); i++) {
 			struct json_object *rule = json_object_array_get_idx(a, i), *names;
 			struct scmp_arg_cmp cmp[6];
@@ -134,8 +152,10 @@ int agent_seccomp_compile(struct json_object *sc, struct agent_bpf *out, struct 
 			    !json_object_is_type(names, json_type_array))
 				continue;
 			for (size_t k = 0; k < json_object_array_length(names); k++) {
-				const char *name = json_object_get_string(json_object_array_get_idx(names, k));
-				int nr = name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
+				const char *name =
+				    json_object_get_string(json_object_array_get_idx(names, k));
+				int nr =
+				    name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
 				if (nr == __NR_SCMP_ERROR)
 					continue; /* unknown here: as runc, skip it */
 				int e = seccomp_rule_add_array(ctx, act, nr, ncmp, cmp);
@@ -149,8 +169,9 @@ int agent_seccomp_compile(struct json_object *sc, struct agent_bpf *out, struct 
 	if (r == 0) {
 		int fd = memfd_create("seccomp", MFD_CLOEXEC);
 		off_t len;
-		if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || (len = lseek(fd, 0, SEEK_END)) <= 0 ||
-		    !(out->prog = malloc(len)) || pread(fd, out->prog, len, 0) != len)
+		if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 ||
+		    (len = lseek(fd, 0, SEEK_END)) <= 0 || !(out->prog = malloc(len)) ||
+		    pread(fd, out->prog, len, 0) != len)
 			r = husk_err_set(err, EIO, "cannot compile the seccomp profile");
 		else
 			out->len = (size_t)len;
@@ -169,7 +190,7 @@ int agent_seccomp_load(const struct agent_bpf *bpf)
 {
 	if (!bpf->prog)
 		return 0;
-	struct sock_fprog prog = { .len = (unsigned short)(bpf->len / sizeof(struct sock_filter)),
-				   .filter = bpf->prog };
+	struct sock_fprog prog = {.len = (unsigned short)(bpf->len / sizeof(struct sock_filter)),
+				  .filter = bpf->prog};
 	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }

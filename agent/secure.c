@@ -22,7 +22,8 @@
 int agent_secure_before_user(const struct spec_process *sp)
 {
 	for (size_t i = 0; i < sp->nrlimits; i++) {
-		struct rlimit rl = { .rlim_cur = sp->rlimits[i].soft, .rlim_max = sp->rlimits[i].hard };
+		struct rlimit rl = {.rlim_cur = sp->rlimits[i].soft,
+				    .rlim_max = sp->rlimits[i].hard};
 		if (setrlimit(sp->rlimits[i].resource, &rl) < 0)
 			return -1;
 	}
@@ -42,8 +43,8 @@ int agent_secure_before_user(const struct spec_process *sp)
 	if (!sp->has_caps)
 		return 0;
 	for (int cap = 0; cap < CAP_COUNT; cap++)
-		if (!(sp->cap_bounding & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
+		if (!(sp->cap_bounding & (1ull << cap)) &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return -1;
 	return prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
 }
@@ -60,12 +61,12 @@ int agent_secure_user(const struct husk_process *spec)
 int agent_secure_after_user(const struct spec_process *sp)
 {
 	if (sp->has_caps) {
-		struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 		struct __user_cap_data_struct d[2] = {
-			{ (uint32_t)sp->cap_effective, (uint32_t)sp->cap_permitted,
-			  (uint32_t)sp->cap_inheritable },
-			{ (uint32_t)(sp->cap_effective >> 32), (uint32_t)(sp->cap_permitted >> 32),
-			  (uint32_t)(sp->cap_inheritable >> 32) },
+		    {(uint32_t)sp->cap_effective, (uint32_t)sp->cap_permitted,
+		     (uint32_t)sp->cap_inheritable},
+		    {(uint32_t)(sp->cap_effective >> 32), (uint32_t)(sp->cap_permitted >> 32),
+		     (uint32_t)(sp->cap_inheritable >> 32)},
 		};
 		if (syscall(SYS_capset, &h, d) < 0)
 			return -1;

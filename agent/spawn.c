@@ -44,12 +44,13 @@ static int markers_pending; /* 'T' (pty master) and 'U' (user ns) owed to the ag
 
 static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
 {
-	int msg[3] = { stage, e, agent_fail_detail };
+	int msg[3] = {stage, e, agent_fail_detail};
 	if (markers_pending && write(errfd, "E", 1) < 0)
 		_exit(127);
 	ssize_t n = write(errfd, msg, sizeof msg);
 	(void)n;
-	_exit(stage == SPAWN_STAGE_EXEC && (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127);
+	_exit(stage == SPAWN_STAGE_EXEC && (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126
+											: 127);
 }
 
 /* Enter every namespace of the container's first process that differs from
@@ -59,10 +60,13 @@ static int join_namespaces(const struct agent_container *c)
 	static const struct {
 		const char *name;
 		int flag;
-	} ns[] = { { "ipc", CLONE_NEWIPC },     { "uts", CLONE_NEWUTS }, { "net", CLONE_NEWNET },
-		   { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS },
-		   /* last: after it the agent's privilege over the others is gone */
-		   { "user", CLONE_NEWUSER } };
+	} ns[] = {{"ipc", CLONE_NEWIPC},
+		  {"uts", CLONE_NEWUTS},
+		  {"net", CLONE_NEWNET},
+		  {"cgroup", CLONE_NEWCGROUP},
+		  {"mnt", CLONE_NEWNS},
+		  /* last: after it the agent's privilege over the others is gone */
+		  {"user", CLONE_NEWUSER}};
 	/* open them all first: once in the container's mount namespace, /proc
 	 * is the container's own and the agent's pid numbers mean nothing */
 	int fds[sizeof ns / sizeof ns[0]];
@@ -89,8 +93,9 @@ static int new_namespaces(const struct agent_container *c)
 {
 	/* the cgroup namespace too: the process has joined its cgroup already,
 	 * and a cgroup2 mount in the container must show that as its root */
-	int flags = (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)) |
-		    CLONE_NEWNS;
+	int flags =
+	    (c->spec.ns_new & (CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP)) |
+	    CLONE_NEWNS;
 	/* for a slave container root, its mounts need a master: the agent's
 	 * tree, made shared before the copy */
 	if ((c->spec.rootfs_propagation & MS_SLAVE) &&
@@ -98,7 +103,8 @@ static int new_namespaces(const struct agent_container *c)
 		return -1;
 	if (unshare(flags) < 0)
 		return -1;
-	if ((flags & CLONE_NEWUTS) && c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+	if ((flags & CLONE_NEWUTS) && c->hostname &&
+	    sethostname(c->hostname, strlen(c->hostname)) < 0)
 		return -1;
 	return 0;
 }
@@ -147,7 +153,7 @@ static int setup_tty(const struct husk_process *spec, int errfd)
 	if (slave < 0)
 		return -1;
 	if (spec->rows || spec->cols) {
-		struct winsize ws = { .ws_row = spec->rows, .ws_col = spec->cols };
+		struct winsize ws = {.ws_row = spec->rows, .ws_col = spec->cols};
 		ioctl(slave, TIOCSWINSZ, &ws);
 	}
 	if (fchown(slave, spec->user.uid, spec->user.gid) < 0 && errno != EPERM)
@@ -177,7 +183,7 @@ static const char *env_path(char *const *env)
 /* execvpe with the container's PATH, not the agent's. */
 static int exec_in_path(char *const *args, char *const *env)
 {
-	static char *const empty[] = { NULL };
+	static char *const empty[] = {NULL};
 	char *const *e = env ? env : empty;
 	if (strchr(args[0], '/')) {
 		execve(args[0], args, e);

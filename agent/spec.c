@@ -11,13 +11,47 @@
 #include "spec.h"
 
 static const char *const cap_names[] = {
-	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-	"SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-	"SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-	"SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-	"AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-	"BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
 };
 
 int agent_cap_from_name(const char *name)
@@ -34,23 +68,24 @@ static const struct {
 	const char *name;
 	int resource;
 } rlimit_names[] = {
-	{ "RLIMIT_CPU", RLIMIT_CPU },         { "RLIMIT_FSIZE", RLIMIT_FSIZE },
-	{ "RLIMIT_DATA", RLIMIT_DATA },       { "RLIMIT_STACK", RLIMIT_STACK },
-	{ "RLIMIT_CORE", RLIMIT_CORE },       { "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
-	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },     { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+    {"RLIMIT_CPU", RLIMIT_CPU},		  {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},	  {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},	  {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},	  {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},	  {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},	  {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},	  {"RLIMIT_RTTIME", RLIMIT_RTTIME},
 };
 
 static const struct {
 	const char *name;
 	int flag;
 } ns_names[] = {
-	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET }, { "ipc", CLONE_NEWIPC },
-	{ "uts", CLONE_NEWUTS },   { "mount", CLONE_NEWNS },    { "cgroup", CLONE_NEWCGROUP },
-	{ "user", CLONE_NEWUSER }, { "time", 0 },
+    {"pid", CLONE_NEWPID},   {"network", CLONE_NEWNET},
+    {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},
+    {"mount", CLONE_NEWNS},  {"cgroup", CLONE_NEWCGROUP},
+    {"user", CLONE_NEWUSER}, {"time", 0},
 };
 
 /* ---- small readers ---- */
@@ -73,7 +108,8 @@ static int array_at(struct json_object *o, const char *key, struct json_object *
 		    const char *where, struct husk_err *err)
 {
 	*out = NULL;
-	if (!o || !json_object_object_get_ex(o, key, out) || json_object_is_type(*out, json_type_null)) {
+	if (!o || !json_object_object_get_ex(o, key, out) ||
+	    json_object_is_type(*out, json_type_null)) {
 		*out = NULL;
 		return 0;
 	}
@@ -98,8 +134,10 @@ static int strv_at(struct json_object *o, const char *key, char ***out, const ch
 		return husk_err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *s = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(s, json_type_string) || json_object_get_string(s)[0] != '/')
-			return husk_err_set(err, EINVAL, "%s%s[%zu] must be an absolute path", where, key, i);
+		if (!json_object_is_type(s, json_type_string) ||
+		    json_object_get_string(s)[0] != '/')
+			return husk_err_set(err, EINVAL, "%s%s[%zu] must be an absolute path",
+					    where, key, i);
 		(*out)[i] = strdup(json_object_get_string(s));
 	}
 	return 0;
@@ -128,28 +166,40 @@ static const struct {
 	bool clear;
 	unsigned long flag;
 } mount_flags[] = {
-	{ "ro", false, MS_RDONLY },        { "rw", true, MS_RDONLY },
-	{ "nosuid", false, MS_NOSUID },    { "suid", true, MS_NOSUID },
-	{ "nodev", false, MS_NODEV },      { "dev", true, MS_NODEV },
-	{ "noexec", false, MS_NOEXEC },    { "exec", true, MS_NOEXEC },
-	{ "sync", false, MS_SYNCHRONOUS }, { "async", true, MS_SYNCHRONOUS },
-	{ "dirsync", false, MS_DIRSYNC },  { "remount", false, MS_REMOUNT },
-	{ "mand", false, MS_MANDLOCK },    { "nomand", true, MS_MANDLOCK },
-	{ "atime", true, MS_NOATIME },     { "noatime", false, MS_NOATIME },
-	{ "diratime", true, MS_NODIRATIME }, { "nodiratime", false, MS_NODIRATIME },
-	{ "relatime", false, MS_RELATIME }, { "norelatime", true, MS_RELATIME },
-	{ "strictatime", false, MS_STRICTATIME }, { "nostrictatime", true, MS_STRICTATIME },
-	{ "silent", false, MS_SILENT },    { "loud", true, MS_SILENT },
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},
+    {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},
+    {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"remount", false, MS_REMOUNT},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"atime", true, MS_NOATIME},
+    {"noatime", false, MS_NOATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"silent", false, MS_SILENT},
+    {"loud", true, MS_SILENT},
 };
 
 static const struct {
 	const char *name;
 	unsigned long flag;
 } propagation_flags[] = {
-	{ "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
-	{ "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
-	{ "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
-	{ "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC },
+    {"private", MS_PRIVATE},	   {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},	   {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},	   {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 static unsigned long propagation_of(const char *name)
@@ -168,7 +218,8 @@ int agent_spec_mount_options(struct json_object *options, struct spec_mount *m,
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(options, i);
 		if (!json_object_is_type(o, json_type_string))
-			return husk_err_set(err, EINVAL, "mount %s: options must be strings", m->dst);
+			return husk_err_set(err, EINVAL, "mount %s: options must be strings",
+					    m->dst);
 		const char *opt = json_object_get_string(o);
 		bool known = false;
 		for (size_t k = 0; !known && k < sizeof mount_flags / sizeof mount_flags[0]; k++) {
@@ -225,18 +276,21 @@ static int parse_mounts(struct json_object *mounts, struct agent_spec *s, struct
 		    str_at(o, "source", false, &m->src, where, err) < 0)
 			return -1;
 		if (m->dst[0] != '/')
-			return husk_err_set(err, EINVAL, "%s.destination %s must be absolute", where, m->dst);
+			return husk_err_set(err, EINVAL, "%s.destination %s must be absolute",
+					    where, m->dst);
 		if (array_at(o, "options", &opts, "", err) < 0 ||
 		    agent_spec_mount_options(opts, m, err) < 0)
 			return -1;
 		if (m->type && !strcmp(m->type, "bind"))
 			m->bind = true;
 		if (!m->type && !m->bind)
-			return husk_err_set(err, EINVAL, "%s (%s) has no type and is not a bind mount",
-					    where, m->dst);
+			return husk_err_set(err, EINVAL,
+					    "%s (%s) has no type and is not a bind mount", where,
+					    m->dst);
 		if (m->bind && (!m->src || m->src[0] != '/'))
-			return husk_err_set(err, EINVAL, "%s (%s): a bind mount needs an absolute source",
-					    where, m->dst);
+			return husk_err_set(err, EINVAL,
+					    "%s (%s): a bind mount needs an absolute source", where,
+					    m->dst);
 	}
 	return 0;
 }
@@ -248,7 +302,8 @@ static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, st
 		return -1;
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *t, *p;
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "type", &t) ||
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "type", &t) ||
 		    !json_object_is_type(t, json_type_string))
 			return husk_err_set(err, EINVAL, "linux.namespaces[%zu] needs a type", i);
 		const char *type = json_object_get_string(t);
@@ -256,9 +311,10 @@ static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, st
 		while (k < sizeof ns_names / sizeof ns_names[0] && strcmp(ns_names[k].name, type))
 			k++;
 		if (k == sizeof ns_names / sizeof ns_names[0])
-			return husk_err_set(err, EINVAL, "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
-		if (json_object_object_get_ex(o, "path", &p) && json_object_is_type(p, json_type_string) &&
-		    json_object_get_string(p)[0])
+			return husk_err_set(err, EINVAL,
+					    "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
+		if (json_object_object_get_ex(o, "path", &p) &&
+		    json_object_is_type(p, json_type_string) && json_object_get_string(p)[0])
 			/* A path names a namespace on the host, which does not
 			 * exist in this VM: the VM is already a separate one. */
 			continue;
@@ -292,7 +348,8 @@ static int parse_devices(struct json_object *linux_, struct agent_spec *s, struc
 		bool bad = strlen(type) != 1 || !strchr("cbup", type[0]);
 		free(type);
 		if (bad || d->path[0] != '/')
-			return husk_err_set(err, EINVAL, "%s: type must be c, b, u or p and path absolute", where);
+			return husk_err_set(
+			    err, EINVAL, "%s: type must be c, b, u or p and path absolute", where);
 		strcat(where, ".");
 		if (int_at(o, "major", 0, 0xfff, &has, &d->major, where, err) < 0 ||
 		    int_at(o, "minor", 0, 0xfffff, &has, &d->minor, where, err) < 0)
@@ -337,7 +394,8 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 		    int_at(m, "size", 1, UINT32_MAX, &hn, &n, where, err) < 0)
 			return -1;
 		if (!hc || !hh || !hn)
-			return husk_err_set(err, EINVAL, "%s needs containerID, hostID and size", where);
+			return husk_err_set(err, EINVAL, "%s needs containerID, hostID and size",
+					    where);
 		len += snprintf(buf + len, sizeof buf - len, "%lld %lld %lld\n", (long long)c,
 				(long long)h, (long long)n);
 	}
@@ -345,8 +403,8 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
 }
 
-int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
-		     struct agent_spec *s, struct husk_err *err)
+int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, struct agent_spec *s,
+		     struct husk_err *err)
 {
 	struct json_object *sysctl, *prop;
 	memset(s, 0, sizeof *s);
@@ -373,7 +431,9 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 		{
 			if (!json_object_is_type(val, json_type_string) || strstr(key, "..") ||
 			    strchr(key, '/') || !key[0]) {
-				husk_err_set(err, EINVAL, "linux.sysctl.%s must be a string and a valid name", key);
+				husk_err_set(err, EINVAL,
+					     "linux.sysctl.%s must be a string and a valid name",
+					     key);
 				goto fail;
 			}
 			s->sysctl[s->nsysctl].key = strdup(key);
@@ -394,10 +454,10 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 			size_t off;
 			int64_t lo;
 		} fields[] = {
-			{ "memory", "limit", offsetof(struct agent_spec, memory_limit), -1 },
-			{ "cpu", "quota", offsetof(struct agent_spec, cpu_quota), -1 },
-			{ "cpu", "period", offsetof(struct agent_spec, cpu_period), 0 },
-			{ "pids", "limit", offsetof(struct agent_spec, pids_limit), -1 },
+		    {"memory", "limit", offsetof(struct agent_spec, memory_limit), -1},
+		    {"cpu", "quota", offsetof(struct agent_spec, cpu_quota), -1},
+		    {"cpu", "period", offsetof(struct agent_spec, cpu_period), 0},
+		    {"pids", "limit", offsetof(struct agent_spec, pids_limit), -1},
 		};
 		for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 			char where[48];
@@ -405,7 +465,8 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 			if (!json_object_object_get_ex(res, fields[i].group, &g) ||
 			    !json_object_is_type(g, json_type_object))
 				continue;
-			if (int_at(g, fields[i].key, fields[i].lo, INT64_MAX, &has, &v, where, err) < 0)
+			if (int_at(g, fields[i].key, fields[i].lo, INT64_MAX, &has, &v, where,
+				   err) < 0)
 				goto fail;
 			if (has && v > 0)
 				*(int64_t *)((char *)s + fields[i].off) = v;
@@ -415,7 +476,8 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
 	    json_object_is_type(prop, json_type_string) && json_object_get_string(prop)[0]) {
 		s->rootfs_propagation = propagation_of(json_object_get_string(prop));
 		if (!s->rootfs_propagation) {
-			husk_err_set(err, EINVAL, "linux.rootfsPropagation \"%s\" is not a propagation",
+			husk_err_set(err, EINVAL,
+				     "linux.rootfsPropagation \"%s\" is not a propagation",
 				     json_object_get_string(prop));
 			goto fail;
 		}
@@ -468,10 +530,11 @@ static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, st
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *c = json_object_array_get_idx(a, i);
 		int cap = json_object_is_type(c, json_type_string)
-				  ? agent_cap_from_name(json_object_get_string(c))
-				  : -1;
+			      ? agent_cap_from_name(json_object_get_string(c))
+			      : -1;
 		if (cap < 0)
-			return husk_err_set(err, EINVAL, "process.capabilities.%s[%zu]: unknown capability %s",
+			return husk_err_set(err, EINVAL,
+					    "process.capabilities.%s[%zu]: unknown capability %s",
 					    key, i, json_object_get_string(c));
 		*mask |= 1ull << cap;
 	}
@@ -492,9 +555,12 @@ int agent_spec_process(struct json_object *process, struct spec_process *p, stru
 	p->rlimits = calloc(nr + 1, sizeof *p->rlimits);
 	for (size_t i = 0; i < nr; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *t, *h, *s;
-		if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "type", &t) ||
-		    !json_object_object_get_ex(o, "hard", &h) || !json_object_object_get_ex(o, "soft", &s) ||
-		    !json_object_is_type(h, json_type_int) || !json_object_is_type(s, json_type_int))
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, "type", &t) ||
+		    !json_object_object_get_ex(o, "hard", &h) ||
+		    !json_object_object_get_ex(o, "soft", &s) ||
+		    !json_object_is_type(h, json_type_int) ||
+		    !json_object_is_type(s, json_type_int))
 			goto bad_rlimit;
 		size_t k = 0;
 		while (k < sizeof rlimit_names / sizeof rlimit_names[0] &&
@@ -503,12 +569,12 @@ int agent_spec_process(struct json_object *process, struct spec_process *p, stru
 		if (k == sizeof rlimit_names / sizeof rlimit_names[0])
 			goto bad_rlimit;
 		p->rlimits[p->nrlimits++] = (struct spec_rlimit){
-			rlimit_names[k].resource, json_object_get_uint64(s), json_object_get_uint64(h)
-		};
+		    rlimit_names[k].resource, json_object_get_uint64(s), json_object_get_uint64(h)};
 		continue;
-bad_rlimit:
+	bad_rlimit:
 		agent_spec_process_free(p);
-		return husk_err_set(err, EINVAL, "process.rlimits[%zu] needs a known type, soft and hard", i);
+		return husk_err_set(err, EINVAL,
+				    "process.rlimits[%zu] needs a known type, soft and hard", i);
 	}
 	if (json_object_object_get_ex(process, "capabilities", &caps) &&
 	    json_object_is_type(caps, json_type_object)) {

@@ -18,7 +18,7 @@ struct spec_mount {
 	char *dst;
 	char *type;
 	char *src;
-	unsigned long flags;       /* MS_* for the mount itself */
+	unsigned long flags;	   /* MS_* for the mount itself */
 	unsigned long propagation; /* MS_SHARED/SLAVE/PRIVATE/UNBINDABLE (| MS_REC) */
 	bool bind, recursive;
 	char *data; /* the options that are not flags, comma-joined */
@@ -38,8 +38,8 @@ struct spec_kv {
 struct agent_spec {
 	struct spec_mount *mounts;
 	size_t nmounts;
-	int ns_new;      /* CLONE_NEW* flags for namespaces without a path */
-	char **masked;   /* NULL-terminated */
+	int ns_new;	 /* CLONE_NEW* flags for namespaces without a path */
+	char **masked;	 /* NULL-terminated */
 	char **readonly; /* NULL-terminated */
 	struct spec_kv *sysctl;
 	size_t nsysctl;
@@ -70,8 +70,8 @@ struct spec_process {
 };
 
 /* config.json's "mounts" and "linux" objects (either may be NULL). */
-int agent_spec_parse(struct json_object *mounts, struct json_object *linux_,
-		     struct agent_spec *s, struct husk_err *err);
+int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, struct agent_spec *s,
+		     struct husk_err *err);
 void agent_spec_free(struct agent_spec *s);
 /* An OCI process object's rlimits, capabilities, noNewPrivileges,
  * oomScoreAdj and user.umask. */

@@ -12,7 +12,7 @@
 #include "proxy.h"
 #include "state.h"
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, const char *what, unsigned *out,
+int husk_parse_uint(const char *s, unsigned lo, unsigned hi, const char *what, unsigned *out,
 		      struct husk_err *err)
 {
 	char *end;
@@ -36,7 +36,7 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 	case 1001: log_debug("--no-pivot: the container always gets its own root in its VM"); return 1;
 	case 1002: log_debug("--no-new-keyring: keyrings are the guest kernel's own"); return 1;
 	case 1003:
-		if (parse_uint(arg, 0, 1024, "--preserve-fds", &n, err) < 0)
+		if (husk_parse_uint(arg, 0, 1024, "--preserve-fds", &n, err) < 0)
 			return -1;
 		if (n)
 			log_warn("--preserve-fds %u: host descriptors cannot cross into the VM", n);
@@ -48,10 +48,10 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 	case 'A': return husk_accel_parse(arg, &o->vo.accel, err) < 0 ? -1 : 1;
 	case 1004: o->vo.accel = HUSK_ACCEL_KVM; return 1;
 	case 1005: o->vo.accel = HUSK_ACCEL_TCG; return 1;
-	case 'm': return parse_uint(arg, 32, 1 << 20, "--memory", &o->vo.mem_mib, err) < 0 ? -1 : 1;
-	case 'c': return parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err) < 0 ? -1 : 1;
+	case 'm': return husk_parse_uint(arg, 32, 1 << 20, "--memory", &o->vo.mem_mib, err) < 0 ? -1 : 1;
+	case 'c': return husk_parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err) < 0 ? -1 : 1;
 	case 'T':
-		return parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err) < 0 ? -1 : 1;
+		return husk_parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err) < 0 ? -1 : 1;
 	case 'S':
 		o->share_set = true;
 		return husk_share_parse(arg, &o->vo.virtiofs, err) < 0 ? -1 : 1;
@@ -165,8 +165,10 @@ int husk_cmd_create(int argc, char **argv)
 	struct create_args a = { .bundle = "." };
 	struct husk_err err = { 0 };
 	int c;
-	if (getenv("HUSK_BOOT_TIMEOUT"))
-		o.boot_timeout_s = (unsigned)atoi(getenv("HUSK_BOOT_TIMEOUT")) ?: 30;
+	if (getenv("HUSK_BOOT_TIMEOUT") &&
+	    husk_parse_uint(getenv("HUSK_BOOT_TIMEOUT"), 1, 3600, "HUSK_BOOT_TIMEOUT", &o.boot_timeout_s,
+		       &err) < 0)
+		return husk_fail(&err);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
 		if (c == 'h') {

@@ -30,6 +30,9 @@ void husk_log_to_state(const char *state_dir);
 int husk_fail(const struct husk_err *err);
 /* Write a pid file atomically, as runc does. */
 int husk_write_pid_file(const char *path, pid_t pid, struct husk_err *err);
+/* A whole number in [lo, hi]; err names what (a flag or variable). */
+int husk_parse_uint(const char *s, unsigned lo, unsigned hi, const char *what, unsigned *out,
+		    struct husk_err *err);
 int husk_parse_signal(const char *s, int *sig, struct husk_err *err);
 const char *husk_signal_name(int sig);
 

@@ -19,11 +19,10 @@ int husk_cmd_run(int argc, char **argv)
 	struct husk_err err = { 0 };
 	bool detach = false;
 	int c;
-	if (getenv("HUSK_BOOT_TIMEOUT") && (!(o.boot_timeout_s = (unsigned)atoi(getenv("HUSK_BOOT_TIMEOUT"))) ||
-					    o.boot_timeout_s > 3600)) {
-		husk_err_set(&err, EINVAL, "HUSK_BOOT_TIMEOUT must be a number of seconds from 1 to 3600");
+	if (getenv("HUSK_BOOT_TIMEOUT") &&
+	    husk_parse_uint(getenv("HUSK_BOOT_TIMEOUT"), 1, 3600, "HUSK_BOOT_TIMEOUT",
+			    &o.boot_timeout_s, &err) < 0)
 		return husk_fail(&err);
-	}
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+b:dh", opts, NULL)) != -1) {
 		if (c == 'd') {
