@@ -868,6 +868,26 @@ static int init_stdio(struct husk_err *err)
 	return 0;
 }
 
+static void nothing(uv_work_t *w)
+{
+	(void)w;
+}
+
+static void nothing_done(uv_work_t *w, int status)
+{
+	(void)status;
+	free(w);
+}
+
+/* libuv starts its whole thread pool at the first request: 64 threads, about
+ * 20 ms. Start it now, while the guest boots, not when output first flows. */
+static void warm_thread_pool(void)
+{
+	uv_work_t *w = malloc(sizeof *w);
+	if (w && uv_queue_work(P.loop, w, nothing, nothing_done) < 0)
+		free(w);
+}
+
 void husk_proxy_main(struct proxy_opts *o)
 {
 	struct husk_err err = { 0 };
@@ -907,6 +927,7 @@ void husk_proxy_main(struct proxy_opts *o)
 	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
 		fail(&err, false);
 	P.st.vm_pid = P.s.vm.pid;
+	warm_thread_pool();
 	P.st.vm_start_time = husk_proc_start_time(P.s.vm.pid);
 	set_status("creating");
 	uv_run(P.loop, UV_RUN_DEFAULT);
