@@ -75,7 +75,7 @@ $(B)/husk-mkinitrd: $(call hobj,protocol/err.c $(MKINITRD_SRC) initrd-builder/ma
 $(B)/initrd.img: $(B)/husk-mkinitrd $(B)/husk-agent initrd-builder/initrd.list
 	$(B)/husk-mkinitrd -z -o $@ initrd-builder/initrd.list
 
-$(B)/kernel/vmlinux: kernel/husk.config kernel/build.sh | $(DEPS_STAMP)
+$(B)/kernel/vmlinux: kernel/husk.config kernel/build.sh $(wildcard kernel/patches/*.patch) | $(DEPS_STAMP)
 	kernel/build.sh $(B)/kernel
 kernel: $(KERNEL)
 

@@ -11,7 +11,7 @@ cache=${HUSK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/husk}
 [ -r "$tarball" ] || { echo "kernel: $tarball missing (install linux-source-6.1)" >&2; exit 1; }
 
 pkgver=$(dpkg-query -W -f '${Version}' linux-source-6.1 2>/dev/null || echo unknown)
-key=$( { echo "$pkgver"; cat "$here/husk.config" "$here/build.sh"; gcc --version | head -1; } \
+key=$( { echo "$pkgver"; cat "$here/husk.config" "$here/build.sh" "$here"/patches/*.patch; gcc --version | head -1; } \
        | sha256sum | cut -c1-16)
 dir=$cache/kernel/$key
 if [ ! -f "$dir/bzImage" ]; then
@@ -21,6 +21,10 @@ if [ ! -f "$dir/bzImage" ]; then
 	trap 'rm -rf "$work"' EXIT
 	tar -C "$work" -xf "$tarball"
 	src=$(echo "$work"/linux-source-*)
+	# Our changes to Debian's source, each explained in its own header.
+	for p in "$here"/patches/*.patch; do
+		patch -s -p1 -d "$src" < "$p"
+	done
 	# Reproducible build: fixed identity and time stamps.
 	export KBUILD_BUILD_USER=husk KBUILD_BUILD_HOST=husk
 	export KBUILD_BUILD_TIMESTAMP='1970-01-01 00:00:00 UTC'
@@ -31,6 +35,10 @@ if [ ! -f "$dir/bzImage" ]; then
 	missing=0
 	grep -E '^CONFIG_[A-Z0-9_]+=' "$here/husk.config" | while IFS= read -r line; do
 		grep -qxF "$line" "$src/.config" || { echo "kernel: $line did not stick" >&2; exit 1; }
+	done || missing=1
+	grep -E '^# CONFIG_[A-Z0-9_]+ is not set' "$here/husk.config" | while IFS= read -r line; do
+		opt=${line#\# }; opt=${opt%% *}
+		! grep -q "^$opt=" "$src/.config" || { echo "kernel: $opt is still on" >&2; exit 1; }
 	done || missing=1
 	[ $missing = 0 ] || exit 1
 	make -C "$src" -s -j"$(nproc)" bzImage vmlinux

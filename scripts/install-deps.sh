@@ -2,7 +2,7 @@
 # Install the Debian packages husk needs to build, test and run.
 # Idempotent: does nothing when every package is already installed.
 set -eu
-PKGS="make gcc clang pkg-config musl-tools musl-dev dpkg-dev
+PKGS="make gcc clang pkg-config musl-tools musl-dev dpkg-dev patch
  cmake qemu-system-x86 linux-source-6.1 bc bison flex libelf-dev libssl-dev xz-utils
  busybox-static gperf linux-libc-dev libseccomp-dev libarchive-dev libjson-c-dev libuv1-dev libcmocka-dev clang libclang-rt-14-dev
  python3 python3-pytest cpio gzip containerd podman conmon"
