@@ -94,7 +94,12 @@ int agent_channel_open(struct husk_err *err);
 void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len);
 /* Queue a buffer that already has HUSK_FRAME_HDR bytes of room in front of
  * len payload bytes; takes ownership of buf. */
-void agent_send_owned(uint16_t type, uint32_t stream, uint8_t *buf, uint32_t len);
+/* Buffers of HUSK_FRAME_HDR + HUSK_DATA_MAX bytes for DATA frames, reused. */
+uint8_t *agent_data_buf(void);
+void agent_data_buf_put(uint8_t *buf);
+/* Send a DATA frame whose payload follows the header's room in buf, a
+ * buffer from agent_data_buf that the channel now owns. */
+void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len);
 void agent_send_json(uint16_t type, struct json_object *o);
 void agent_send_window(uint32_t stream, uint32_t n);
 void agent_reply_error(uint32_t id, const struct husk_err *err);

@@ -127,7 +127,7 @@ static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	    (struct agent_stream *)((char *)h - offsetof(struct agent_stream, pipe));
 	(void)suggested;
 	uint32_t n = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
-	uint8_t *mem = n ? malloc(HUSK_FRAME_HDR + n) : NULL;
+	uint8_t *mem = n ? agent_data_buf() : NULL;
 	*buf = mem ? uv_buf_init((char *)mem + HUSK_FRAME_HDR, n) : uv_buf_init(NULL, 0);
 }
 
@@ -140,14 +140,14 @@ static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 	if (n > 0) {
 		st->credit -= (uint32_t)n;
-		agent_send_owned(HUSK_FRAME_DATA, st->id, mem, (uint32_t)n);
+		agent_send_data(st->id, mem, (uint32_t)n);
 		if (st->credit == 0) {
 			uv_read_stop(s);
 			st->reading = false;
 		}
 		return;
 	}
-	free(mem);
+	agent_data_buf_put(mem);
 	if (n == 0 || n == UV_ENOBUFS) {
 		if (n == UV_ENOBUFS) {
 			uv_read_stop(s);
@@ -397,6 +397,11 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 			husk_err_sys(err, errno, "pipe");
 			goto fail_fds;
 		}
+		/* An output pipe as deep as the stream's credit: the writer and
+		 * the agent trade places once per window, not once per 64 KiB
+		 * (70 -> 120 MB/s under TCG). Best effort: the default works. */
+		if (i > 0)
+			fcntl(fds[i][0], F_SETPIPE_SZ, HUSK_INITIAL_WINDOW);
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds[3]) < 0) {
 		husk_err_sys(err, errno, "socketpair");
