@@ -48,8 +48,6 @@ def test_thousand_execs_leave_the_agent_as_it_was(make_bundle, husk_cli):
     assert husk_cli("delete", "--force", c.cid).returncode == 0
 
 
-@pytest.mark.skipif(not os.environ.get("HUSK_SOAK"),
-                    reason="make soak: failed once in 15 runs, cause not yet found (issue 5)")
 def test_twenty_containers_at_once(make_bundle, husk_runner, tmp_path):
     """20 VMs started together on a 2-core machine all finish with their
     process's status, and none is left running."""
