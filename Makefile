@@ -97,6 +97,7 @@ UNIT_BINS := $(addprefix $(B)/tests/,$(UNIT_TESTS))
 test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
+test_spec_SRC := agent/spec.c
 $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(SAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \

@@ -388,16 +388,21 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 		bool hc, hh, hn;
 		char where[40];
 		snprintf(where, sizeof where, "linux.%s[%zu].", key, i);
-		if (!json_object_is_type(m, json_type_object) ||
-		    int_at(m, "containerID", 0, UINT32_MAX, &hc, &c, where, err) < 0 ||
+		if (!json_object_is_type(m, json_type_object))
+			return husk_err_set(err, EINVAL, "linux.%s[%zu] must be an object", key, i);
+		if (int_at(m, "containerID", 0, UINT32_MAX, &hc, &c, where, err) < 0 ||
 		    int_at(m, "hostID", 0, UINT32_MAX, &hh, &h, where, err) < 0 ||
 		    int_at(m, "size", 1, UINT32_MAX, &hn, &n, where, err) < 0)
 			return -1;
 		if (!hc || !hh || !hn)
 			return husk_err_set(err, EINVAL, "%s needs containerID, hostID and size",
 					    where);
-		len += snprintf(buf + len, sizeof buf - len, "%lld %lld %lld\n", (long long)c,
-				(long long)h, (long long)n);
+		/* the kernel takes the map in one write of less than a page */
+		int w = snprintf(buf + len, sizeof buf - len, "%lld %lld %lld\n", (long long)c,
+				 (long long)h, (long long)n);
+		if (w < 0 || (size_t)w >= sizeof buf - len)
+			return husk_err_set(err, E2BIG, "linux.%s is longer than a page", key);
+		len += (size_t)w;
 	}
 	*out = strdup(buf);
 	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
@@ -427,6 +432,10 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, str
 			goto fail;
 		}
 		s->sysctl = calloc(json_object_object_length(sysctl) + 1, sizeof *s->sysctl);
+		if (!s->sysctl) {
+			husk_err_set(err, ENOMEM, "out of memory");
+			goto fail;
+		}
 		json_object_object_foreach(sysctl, key, val)
 		{
 			if (!json_object_is_type(val, json_type_string) || strstr(key, "..") ||
@@ -535,7 +544,7 @@ static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, st
 		if (cap < 0)
 			return husk_err_set(err, EINVAL,
 					    "process.capabilities.%s[%zu]: unknown capability %s",
-					    key, i, json_object_get_string(c));
+					    key, i, c ? json_object_get_string(c) : "null");
 		*mask |= 1ull << cap;
 	}
 	return 0;
@@ -544,7 +553,7 @@ static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, st
 int agent_spec_process(struct json_object *process, struct spec_process *p, struct husk_err *err)
 {
 	struct json_object *a, *caps, *v, *user;
-	int64_t n;
+	int64_t n = 0;
 	bool has;
 	memset(p, 0, sizeof *p);
 	if (!process)
@@ -553,10 +562,13 @@ int agent_spec_process(struct json_object *process, struct spec_process *p, stru
 		return -1;
 	size_t nr = a ? json_object_array_length(a) : 0;
 	p->rlimits = calloc(nr + 1, sizeof *p->rlimits);
+	if (!p->rlimits)
+		return husk_err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < nr; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *t, *h, *s;
 		if (!json_object_is_type(o, json_type_object) ||
 		    !json_object_object_get_ex(o, "type", &t) ||
+		    !json_object_is_type(t, json_type_string) ||
 		    !json_object_object_get_ex(o, "hard", &h) ||
 		    !json_object_object_get_ex(o, "soft", &s) ||
 		    !json_object_is_type(h, json_type_int) ||
