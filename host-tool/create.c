@@ -161,7 +161,7 @@ int husk_create_detached(struct proxy_opts *o, const struct create_args *a, stru
 int husk_cmd_create(int argc, char **argv)
 {
 	static const struct option opts[] = { HUSK_CREATE_LONGOPTS, { 0 } };
-	struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30 };
+	_cleanup_proxy_opts_ struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30 };
 	struct create_args a = { .bundle = "." };
 	struct husk_err err = { 0 };
 	int c;

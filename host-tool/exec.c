@@ -197,12 +197,14 @@ int husk_cmd_exec(int argc, char **argv)
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	if (strcmp(husk_state_status(&st), "running") != 0) {
 		husk_err_set(&err, EINVAL, "cannot exec in a container that is %s", husk_state_status(&st));
+		husk_state_free(&st);
 		return husk_fail(&err);
 	}
 	_cleanup_json_ struct json_object *proc = NULL;
-	if (build_process(&st, &a, argv + optind + 1, argc - optind - 1, &proc, &err) < 0)
-		return husk_fail(&err);
+	int built = build_process(&st, &a, argv + optind + 1, argc - optind - 1, &proc, &err);
 	husk_state_free(&st);
+	if (built < 0)
+		return husk_fail(&err);
 	struct json_object *tv;
 	if (json_object_object_get_ex(proc, "terminal", &tv) && json_object_get_boolean(tv))
 		a.tty = true;

@@ -1089,3 +1089,12 @@ int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 	o->vo.debug = husk_global.debug;
 	return husk_vm_resolve(&o->vo, err);
 }
+
+void husk_proxy_opts_free(struct proxy_opts *o)
+{
+	free(o->bundle);
+	free(o->rootfs);
+	free(o->state_dir);
+	o->bundle = o->rootfs = o->state_dir = NULL;
+	husk_config_free(&o->cfg);
+}

@@ -31,5 +31,9 @@ void husk_proxy_main(struct proxy_opts *o) __attribute__((noreturn));
 /* Common bundle checks for create and run: config, rootfs, VM files. */
 int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 		       struct husk_err *err);
+/* What prepare and husk_state_create allocated: for the create and run
+ * processes that return rather than become the proxy. */
+void husk_proxy_opts_free(struct proxy_opts *o);
+#define _cleanup_proxy_opts_ __attribute__((cleanup(husk_proxy_opts_free)))
 
 #endif

@@ -14,7 +14,8 @@ int husk_cmd_run(int argc, char **argv)
 	static const struct option opts[] = { HUSK_CREATE_LONGOPTS,
 					      { "detach", no_argument, NULL, 'd' },
 					      { 0 } };
-	struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30, .autostart = true };
+	_cleanup_proxy_opts_ struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30,
+						     .autostart = true };
 	struct create_args a = { .bundle = "." };
 	struct husk_err err = { 0 };
 	bool detach = false;

@@ -76,7 +76,9 @@ int husk_session_request(struct husk_session *s, struct husk_request *r, husk_re
 	if (!p)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	r->id = ++s->next_id;
-	int64_t n = husk_frame_json(HUSK_FRAME_REQUEST, husk_request_encode(r), &buf, err);
+	struct json_object *o = husk_request_encode(r);
+	int64_t n = husk_frame_json(HUSK_FRAME_REQUEST, o, &buf, err);
+	json_object_put(o); /* the frame holds its own copy of the text */
 	if (n < 0) {
 		free(p);
 		return -1;
