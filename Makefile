@@ -40,7 +40,8 @@ gobj = $(patsubst %.c,$(B)/guest/%.o,$(1))
 
 DEPS_STAMP := $(B)/.deps-installed
 
-.PHONY: all deps kernel check unit fuzz-replay integration fuzz demo bench install clean soak
+.PHONY: all deps kernel check unit fuzz-replay integration fuzz demo bench install clean soak \
+	sanitize sanitize-unit sanitize-integration valgrind
 all: $(B)/husk $(B)/husk-agent $(B)/husk-mkinitrd $(INITRD) $(KERNEL)
 
 # Debian packages; re-checked when the list changes.
@@ -105,6 +106,54 @@ $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_ST
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# ---- sanitizers and valgrind (docs/architecture.md, "Sanitizer and valgrind passes") ----
+# build/asan/ holds its own objects: the host tool, the unit tests and the
+# agent's pure logic (agent/spec.c in test_spec) built with glibc under
+# ASan+UBSan, every report fatal. The guest stays the normal kernel and initrd.
+ASAN := $(B)/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(ASAN_FLAGS)
+ASAN_UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
+ASAN_REPORTS := $(abspath $(ASAN))/reports
+ASAN_OPTS := detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1
+UBSAN_OPTS := halt_on_error=1:print_stacktrace=1
+SAN_ENV := ASAN_OPTIONS=$(ASAN_OPTS) UBSAN_OPTIONS=$(UBSAN_OPTS)
+# Every husk process (the proxy is a forked child of create and run -d)
+# writes its reports to a file <asan|ubsan>.<pid>; any file fails the pass.
+SAN_LOG_ENV := ASAN_OPTIONS=$(ASAN_OPTS):log_path=$(ASAN_REPORTS)/asan \
+	UBSAN_OPTIONS=$(UBSAN_OPTS):log_path=$(ASAN_REPORTS)/ubsan
+aobj = $(patsubst %.c,$(ASAN)/obj/%.o,$(1))
+$(ASAN)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(ASAN_CFLAGS) -c $< -o $@
+# ubsan-log.c: gcc's libubsan ignores log_path beside libasan; see the file.
+$(ASAN)/husk: $(call aobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c tests/sanitize/ubsan-log.c)
+	$(HOST_CC) $(ASAN_FLAGS) $^ -o $@ -luv -ljson-c -lutil
+$(ASAN)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(ASAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
+		-lcmocka -ljson-c $(test_$*_LIBS)
+sanitize-unit: $(ASAN_UNIT_BINS)
+	@set -e; for t in $(ASAN_UNIT_BINS); do echo "== asan $$t"; $(SAN_ENV) $$t; done
+# One pass of the run and lifecycle tests driving build/asan/husk; it finds
+# the normal kernel and initrd next to itself, as husk in build/ does.
+sanitize-integration: $(ASAN)/husk $(KERNEL) $(INITRD) $(B)/husk-mkinitrd $(B)/tests/husk-testhelper
+	@mkdir -p $(ASAN)/kernel
+	@ln -sfn $(abspath $(KERNEL)) $(ASAN)/kernel/vmlinux
+	@ln -sfn $(abspath $(INITRD)) $(ASAN)/initrd.img
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	@rc=0; $(SAN_LOG_ENV) HUSK_BUILD=$(abspath $(B)) HUSK_BIN=$(abspath $(ASAN))/husk \
+		$(PYTHON) -m pytest -q tests/integration/test_run.py tests/integration/test_lifecycle.py \
+		|| rc=$$?; \
+	if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
+		for f in $(ASAN_REPORTS)/*; do echo "== sanitizer report $$f"; cat "$$f"; done; \
+		echo "sanitize: reports from husk processes above"; exit 1; fi; \
+	exit $$rc
+sanitize: sanitize-unit sanitize-integration
+# The host tool (normal build) under memcheck, with and without a VM.
+valgrind: $(B)/husk $(KERNEL) $(INITRD)
+	scripts/valgrind-host.sh $(B)
+
 # ---- fuzz targets: one libFuzzer binary replays the corpus or fuzzes ----
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
@@ -130,7 +179,7 @@ integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 	HUSK_BUILD=$(abspath $(B)) HUSK_SHARE=virtiofs $(PYTHON) -m pytest -q \
 		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py
 
-check: unit fuzz-replay integration
+check: unit fuzz-replay integration sanitize valgrind
 
 # Load tests not yet stable enough for check (see the issue notes).
 # The load tests are part of check; soak repeats them SOAK_RUNS times.

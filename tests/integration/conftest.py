@@ -4,6 +4,7 @@ real VMs (TCG here). Run one test process at a time: the machine is small.
 Environment: HUSK_BUILD points at the build directory (default <repo>/build),
 which must hold husk, husk-mkinitrd, initrd.img, a kernel (kernel/vmlinux) and
 tests/husk-testhelper (`make all build/tests/husk-testhelper`).
+HUSK_BIN, if set, is the husk binary to drive instead of HUSK_BUILD/husk.
 """
 
 import json
@@ -49,6 +50,14 @@ def build_dir():
 
 @pytest.fixture(scope="session")
 def husk(build_dir):
+    """HUSK_BIN: another husk binary (make sanitize runs build/asan/husk) with
+    the kernel, initrd and helpers still taken from HUSK_BUILD."""
+    b = os.environ.get("HUSK_BIN")
+    if b:
+        p = Path(b).resolve()
+        if not p.exists():
+            pytest.fail(f"HUSK_BIN={b} does not exist")
+        return p
     return build_dir / "husk"
 
 
