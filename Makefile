@@ -74,7 +74,7 @@ $(B)/husk-mkinitrd: $(call hobj,protocol/err.c $(MKINITRD_SRC) initrd-builder/ma
 	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -larchive -ljson-c
 
 $(B)/initrd.img: $(B)/husk-mkinitrd $(B)/husk-agent initrd-builder/initrd.list
-	$(B)/husk-mkinitrd -z -o $@ initrd-builder/initrd.list
+	$(B)/husk-mkinitrd -o $@ initrd-builder/initrd.list
 
 $(B)/kernel/vmlinux: kernel/husk.config kernel/build.sh $(wildcard kernel/patches/*.patch) | $(DEPS_STAMP)
 	kernel/build.sh $(B)/kernel
