@@ -247,33 +247,47 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	/* The host went away (EOF or error). Drop any half frame and listen
 	 * again shortly: a host that reconnects starts from a frame boundary. */
-	log_warn("channel: %s; waiting for the host", uv_strerror((int)n));
+	if (agent.rlen)
+		log_warn("channel: %s, dropping %zu bytes of a partial frame; waiting for the host",
+			 uv_strerror((int)n), agent.rlen);
+	else if (!host_gone)
+		log_warn("channel: %s; waiting for the host", uv_strerror((int)n));
+	host_gone = true;
 	agent.rlen = 0;
 	uv_read_stop(s);
 	uv_timer_start(&agent.reopen, reopen_cb, 200, 0);
 }
 
+static bool port_is_ours(const char *port)
+{
+	char path[300], name[64] = "";
+	snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", port);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, name, sizeof name - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	name[n] = '\0';
+	name[strcspn(name, "\n")] = '\0';
+	return strcmp(name, AGENT_PORT_NAME) == 0;
+}
+
 static int find_port(char *dev, size_t size, struct husk_err *err)
 {
+	/* husk puts the agent's port first on the first device: try it before
+	 * walking sysfs, which costs milliseconds under emulation */
+	if (port_is_ours("vport0p1")) {
+		snprintf(dev, size, "/dev/vport0p1");
+		return 0;
+	}
 	DIR *d = opendir("/sys/class/virtio-ports");
 	struct dirent *e;
 	if (!d)
 		return husk_err_sys(err, errno, "no virtio-serial ports (/sys/class/virtio-ports)");
 	while ((e = readdir(d))) {
-		char path[300], name[64] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/sys/class/virtio-ports/%s/name", e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, name, sizeof name - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		name[n] = '\0';
-		name[strcspn(name, "\n")] = '\0';
-		if (strcmp(name, AGENT_PORT_NAME) == 0) {
+		if (e->d_name[0] != '.' && port_is_ours(e->d_name)) {
 			snprintf(dev, size, "/dev/%s", e->d_name);
 			closedir(d);
 			return 0;
