@@ -237,8 +237,10 @@ static void reopen_cb(uv_timer_t *t)
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
+	static bool host_gone; /* said so once: the port reads EOF until it is back */
 	(void)buf;
 	if (n > 0) {
+		host_gone = false;
 		agent.rlen += n;
 		consume();
 		return;

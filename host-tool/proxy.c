@@ -519,6 +519,25 @@ static void forward(struct conn *c, struct husk_request *req)
 	}
 }
 
+static void hook_done(struct husk_session *s, const struct husk_err *err, void *data)
+{
+	struct conn *c = data;
+	(void)s;
+	conn_reply(c, err ? jerror(err->msg, 0) : jok());
+	conn_unref(c);
+}
+
+/* inject, reconnect: test hooks (testhooks.c), refused unless enabled */
+static void ctl_test_hook(struct conn *c, const char *op, struct json_object *req)
+{
+	struct husk_err err;
+	c->refs++;
+	if (husk_test_hook(&P.s, op, req, hook_done, c, &err) < 0) {
+		conn_reply(c, jerror(err.msg, 0));
+		conn_unref(c);
+	}
+}
+
 static void ctl_message(struct conn *c, struct json_object *req, int *fds, int nfds)
 {
 	struct json_object *v;
@@ -568,6 +587,8 @@ static void ctl_message(struct conn *c, struct json_object *req, int *fds, int n
 		struct husk_request r = { .op = HUSK_OP_CONTAINER_PS };
 		r.u.ps.container = (char *)P.o->id;
 		forward(c, &r);
+	} else if (!strcmp(op, "inject") || !strcmp(op, "reconnect")) {
+		ctl_test_hook(c, op, req);
 	} else {
 		conn_reply(c, jerror("unknown control request", 0));
 	}

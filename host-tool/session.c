@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -206,10 +207,17 @@ static void chan_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		int r = husk_frame_parse(s->rbuf + off, s->rlen - off, &h, &err);
 		if (r == HUSK_PARSE_NEED_MORE)
 			break;
+		if (r == HUSK_PARSE_BAD && s->resync) {
+			/* the tail of a frame cut by a reconnect */
+			log_debug("skipping bytes after the reconnect: %s", err.msg);
+			off += husk_frame_resync(s->rbuf + off, s->rlen - off);
+			continue;
+		}
 		if (r == HUSK_PARSE_BAD) {
 			lost(s, EPROTO, "protocol error from the agent: %s", err.msg);
 			return;
 		}
+		s->resync = false;
 		dispatch(s, &h, s->rbuf + off + HUSK_FRAME_HDR);
 		off += HUSK_FRAME_HDR + h.length;
 	}
@@ -303,6 +311,12 @@ void husk_session_kill_vm(struct husk_session *s)
 			;
 		s->vm.virtiofsd = 0;
 	}
+	if (s->keep_agent_sock) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/" HUSK_AGENT_SOCK, s->state_dir);
+		unlink(path);
+		s->keep_agent_sock = false;
+	}
 	if (s->vm_exited || s->vm.pid <= 0)
 		return;
 	kill(s->vm.pid, SIGKILL);
@@ -311,6 +325,19 @@ void husk_session_kill_vm(struct husk_session *s)
 	s->vm_exited = true;
 	s->vm_status = status;
 	uv_signal_stop(&s->sigchld);
+}
+
+int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err)
+{
+	uv_pipe_init(s->loop, &s->chan, 0);
+	s->chan.data = s;
+	s->rlen = 0;
+	if (uv_pipe_open(&s->chan, fd) < 0) {
+		close(fd);
+		return husk_err_set(err, EIO, "cannot watch the VM's channel");
+	}
+	uv_read_start((uv_stream_t *)&s->chan, chan_alloc, chan_read);
+	return 0;
 }
 
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
@@ -322,6 +349,8 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	s->ops = ops;
 	s->console_log = -1;
 	s->console_echo = o->debug;
+	s->state_dir = o->state_dir;
+	s->keep_agent_sock = husk_test_hooks();
 	s->rbuf = malloc(RBUF_CAP);
 	if (!s->rbuf)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -334,14 +363,16 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	uv_signal_init(loop, &s->sigchld);
 	s->sigchld.data = s;
 	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
-	if (husk_vm_start(o, &s->vm, err) < 0)
+	struct husk_vm_opts vo = *o;
+	vo.keep_agent_sock = s->keep_agent_sock;
+	if (husk_vm_start(&vo, &s->vm, err) < 0)
 		return -1;
-	uv_pipe_init(loop, &s->chan, 0);
+	if (husk_session_attach(s, s->vm.chan_fd, err) < 0)
+		return -1;
 	uv_pipe_init(loop, &s->console, 0);
-	s->chan.data = s->console.data = s;
-	if (uv_pipe_open(&s->chan, s->vm.chan_fd) < 0 || uv_pipe_open(&s->console, s->vm.console_fd) < 0)
-		return husk_err_set(err, EIO, "cannot watch the VM's channel");
-	uv_read_start((uv_stream_t *)&s->chan, chan_alloc, chan_read);
+	s->console.data = s;
+	if (uv_pipe_open(&s->console, s->vm.console_fd) < 0)
+		return husk_err_set(err, EIO, "cannot watch the VM's console");
 	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
 	uv_timer_init(loop, &s->greet_timer);
 	s->greet_timer.data = s;

@@ -49,6 +49,9 @@ struct husk_session {
 	uint8_t *rbuf;
 	size_t rlen;
 	bool greeted;
+	bool resync; /* reconnected: skip a cut frame up to the next good one */
+	const char *state_dir;
+	bool keep_agent_sock; /* test hooks: agent.sock stays for reconnects */
 	struct husk_hello hello;
 	uint32_t next_id;
 	struct husk_pending *pending;
@@ -63,10 +66,24 @@ int husk_session_request(struct husk_session *s, struct husk_request *r, husk_re
 			 void *data, struct husk_err *err);
 void husk_session_send(struct husk_session *s, uint16_t type, uint32_t stream, const void *p,
 		       uint32_t len);
+/* Watch fd (a connection to the agent's port, now owned) as the channel. */
+int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err);
 /* Last console lines, for error messages. */
 void husk_session_console_tail(struct husk_session *s, char *buf, size_t size);
 /* SIGKILL QEMU and wait for it. */
 void husk_session_kill_vm(struct husk_session *s);
+
+/* testhooks.c: fault injection for the integration tests, off unless the
+ * proxy started with HUSK_TEST_HOOKS=1 in its environment. */
+bool husk_test_hooks(void);
+typedef void (*husk_hook_cb)(struct husk_session *s, const struct husk_err *err, void *data);
+/* Control requests {"op":"inject","data":base64} (raw bytes onto the
+ * channel, past the frame encoder) and {"op":"reconnect","after":base64,
+ * "hold":bool} (write those bytes, drop the connection and connect again:
+ * at once, or with hold at the next reconnect). cb runs once done (err
+ * NULL) unless this returns -1. */
+int husk_test_hook(struct husk_session *s, const char *op, struct json_object *req,
+		   husk_hook_cb cb, void *data, struct husk_err *err);
 
 /* relay.c: one process's stdio between host fds and the agent's streams. */
 struct husk_relay {

@@ -96,6 +96,62 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, 
 	return 0;
 }
 
+/* The agent's port: QEMU gets a listening socket (server=on,wait=off, as
+ * libvirt passes pre-opened sockets) at <state>/agent.sock, and we connect
+ * to it. A listener rather than a connected pair lets the host drop the
+ * connection and connect again (the test hooks do, see testhooks.c): QEMU
+ * accepts the next client and the guest sees the port close and reopen. */
+static int agent_addr(const char *state_dir, int *dirfd, struct sockaddr_un *a,
+		      struct husk_err *err)
+{
+	*dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", state_dir);
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/" HUSK_AGENT_SOCK, *dirfd);
+	return 0;
+}
+
+int husk_vm_agent_connect(const char *state_dir, int *fd, struct husk_err *err)
+{
+	struct sockaddr_un a;
+	_cleanup_close_ int dirfd = -1;
+	if (agent_addr(state_dir, &dirfd, &a, err) < 0)
+		return -1;
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 || connect(*fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		husk_err_sys(err, errno, "cannot connect to the agent's port %s/" HUSK_AGENT_SOCK,
+			     state_dir);
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Listen for QEMU (*lfd goes to it) and connect to it (*conn is ours). */
+static int agent_listen(const struct husk_vm_opts *o, int *lfd, int *conn, struct husk_err *err)
+{
+	struct sockaddr_un a;
+	_cleanup_close_ int dirfd = -1;
+	if (!o->state_dir)
+		return husk_err_set(err, EINVAL,
+				    "internal error: no state directory for the agent's port");
+	if (agent_addr(o->state_dir, &dirfd, &a, err) < 0)
+		return -1;
+	*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*lfd < 0 || bind(*lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(*lfd, 1) < 0)
+		return husk_err_sys(err, errno, "agent socket in %s", o->state_dir);
+	if (husk_vm_agent_connect(o->state_dir, conn, err) < 0)
+		return -1;
+	/* nobody else may connect: the name goes unless a reconnect needs it */
+	if (!o->keep_agent_sock)
+		unlinkat(dirfd, HUSK_AGENT_SOCK, 0);
+	return 0;
+}
+
 static bool cpu_has_virt(void)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
@@ -230,7 +286,8 @@ __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const cha
 	add(a, a->store[a->ns++]);
 }
 
-/* Child after fork: the fds QEMU inherits land on 3 and 4. */
+/* Child after fork: the fds QEMU inherits land on 3 (the agent port's
+ * listening socket) and 4 (the console). */
 static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
 						int chan, int con, int vfs, pid_t parent)
 {
@@ -319,7 +376,7 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-device");
 	add(&a, micro ? "virtio-serial-device,max_ports=2" : "virtio-serial-pci,max_ports=2");
 	add(&a, "-chardev");
-	add(&a, "socket,id=agent,fd=3");
+	add(&a, "socket,id=agent,fd=3,server=on,wait=off");
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=agent,name=" HUSK_AGENT_PORT);
 	if (o->virtiofs) {
@@ -352,8 +409,9 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		return husk_err_set(err, EINVAL, "rootfs path %s contains a comma, which QEMU cannot take",
 				    o->share_path);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
+	if (agent_listen(o, &chan[1], &chan[0], err) < 0)
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
 		husk_err_sys(err, errno, "socketpair");
 		goto fail;
 	}

@@ -10,6 +10,7 @@
 #define HUSK_SHARE_TAG "rootfs"
 #define HUSK_BINDS_TAG "binds"
 #define HUSK_AGENT_PORT "org.husk.agent.0"
+#define HUSK_AGENT_SOCK "agent.sock" /* in the state dir: QEMU listens for us */
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
 
@@ -28,12 +29,13 @@ struct husk_vm_opts {
 	const char *state_dir;  /* for virtiofsd's socket and log */
 	const char *qemu_log; /* QEMU's own stdout/stderr */
 	bool debug;           /* kernel messages on the console */
+	bool keep_agent_sock; /* leave agent.sock for husk_vm_agent_connect */
 };
 
 struct husk_vm {
 	pid_t pid;
 	pid_t virtiofsd; /* or 0 */
-	int chan_fd;    /* our end of the agent's virtio-serial port */
+	int chan_fd;    /* our connection to the agent's virtio-serial port */
 	int console_fd; /* our end of the serial console */
 	enum husk_accel accel;
 };
@@ -48,5 +50,8 @@ int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err);
 bool husk_kvm_usable(void);
 /* Fork and exec QEMU; it gets SIGKILL when the calling process dies. */
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err);
+/* A new connection to the agent's port (QEMU accepts it once the previous
+ * one has closed); needs keep_agent_sock. */
+int husk_vm_agent_connect(const char *state_dir, int *fd, struct husk_err *err);
 
 #endif

@@ -373,9 +373,11 @@ class HuskCli:
     def argv(self, *args, global_flags=()):
         return [str(self.husk), "--root", str(self.root), *global_flags, *map(str, args)]
 
-    def env(self):
-        return {k: v for k, v in os.environ.items()
-                if not k.startswith("HUSK_") or k in ("HUSK_BUILD", "HUSK_SHARE")}
+    def env(self, extra=None):
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("HUSK_") or k in ("HUSK_BUILD", "HUSK_SHARE")}
+        e.update(extra or {})
+        return e
 
     def __call__(self, *args, global_flags=(), input=None, stdin=subprocess.DEVNULL,
                  timeout=HANG_GUARD_S):
@@ -387,10 +389,11 @@ class HuskCli:
                               env=self.env(), timeout=timeout, **kw)
 
     def create(self, bundle, cid=None, flags=(), verb=("create",), stdin=subprocess.DEVNULL,
-               stdout=None, stderr=None, global_flags=()):
+               stdout=None, stderr=None, global_flags=(), env=None):
         """`husk create` (or verb=("run", "-d")). The container's proxy keeps
         create's stdio, so by default stdout/stderr go to files
-        <tmp>/<id>.out/.err; only create itself is waited for."""
+        <tmp>/<id>.out/.err; only create itself is waited for. env: extra
+        environment variables (the proxy inherits them)."""
         if cid is None:
             cid = self.next_id()
         self.ids.append(cid)
@@ -404,7 +407,7 @@ class HuskCli:
         try:
             p = subprocess.Popen(
                 self.argv(*verb, *flags, "--bundle", bundle, cid, global_flags=global_flags),
-                stdin=stdin, stdout=stdout, stderr=stderr, env=self.env())
+                stdin=stdin, stdout=stdout, stderr=stderr, env=self.env(env))
         finally:
             for f, path in ((stdout, out), (stderr, err)):
                 if path is not None:
