@@ -53,51 +53,38 @@ int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct hu
 	return 0;
 }
 
-/* AF_UNIX paths are short; reach the socket through the directory's fd. */
-static int ctl_addr(const char *state_dir, int *dirfd, struct sockaddr_un *a, struct husk_err *err)
+int husk_sock_at(const char *dir, const char *name, int type, int backlog, struct husk_err *err)
 {
-	*dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return husk_err_sys(err, errno, "cannot open %s", state_dir);
-	memset(a, 0, sizeof *a);
-	a->sun_family = AF_UNIX;
-	snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/ctl.sock", *dirfd);
-	return 0;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", dir);
+	/* AF_UNIX paths are short; reach the socket through the directory's fd */
+	snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dirfd, name);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return husk_err_sys(err, errno, "socket");
+	int r = backlog > 0 ? bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog) < 0
+			    : connect(fd, (struct sockaddr *)&a, sizeof a) < 0;
+	if (r) {
+		husk_err_sys(err, errno, "cannot %s %s/%s", backlog > 0 ? "listen on" : "connect to",
+			     dir, name);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int husk_ctl_listen(const char *state_dir, struct husk_err *err)
 {
-	struct sockaddr_un a;
-	int dirfd;
-	if (ctl_addr(state_dir, &dirfd, &a, err) < 0)
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 16) < 0) {
-		husk_err_sys(err, errno, "cannot listen on %s/ctl.sock", state_dir);
-		if (fd >= 0)
-			close(fd);
-		close(dirfd);
-		return -1;
-	}
-	close(dirfd);
-	return fd;
+	return husk_sock_at(state_dir, "ctl.sock", SOCK_SEQPACKET | SOCK_NONBLOCK, 16, err);
 }
 
 int husk_ctl_connect(const char *state_dir, struct husk_err *err)
 {
-	struct sockaddr_un a;
-	int dirfd;
-	if (ctl_addr(state_dir, &dirfd, &a, err) < 0)
-		return -1;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		husk_err_sys(err, errno, "cannot reach the container's proxy");
-		if (fd >= 0)
-			close(fd);
-		close(dirfd);
-		return -1;
-	}
-	close(dirfd);
+	int fd = husk_sock_at(state_dir, "ctl.sock", SOCK_SEQPACKET, 0, err);
+	if (fd < 0)
+		husk_err_sys(err, err->code, "cannot reach the container's proxy");
 	return fd;
 }
 

@@ -14,6 +14,9 @@ struct json_object;
 int husk_ctl_send(int fd, struct json_object *o, const int *fds, int nfds, struct husk_err *err);
 /* Blocking receive; *o is NULL at EOF. Received fds are close-on-exec. */
 int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct husk_err *err);
+/* A unix socket of TYPE named NAME in DIR: bound and listening with BACKLOG
+ * when it is positive, else connected. The fd or -1. */
+int husk_sock_at(const char *dir, const char *name, int type, int backlog, struct husk_err *err);
 int husk_ctl_listen(const char *state_dir, struct husk_err *err);
 int husk_ctl_connect(const char *state_dir, struct husk_err *err);
 /* Send one request and wait for its answer; an {"error": msg} answer fails

@@ -8,12 +8,12 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "husk-log.h"
+#include "ctl.h"
 #include "vm.h"
 
 #ifndef HUSK_DATADIR
@@ -48,24 +48,33 @@ int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err)
 
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 
+/* A listening socket NAME in DIR (*lfd) and our connection to it (*conn).
+ * Once connected the name has served its purpose, unless KEEP. */
+static int listen_and_connect(const char *dir, const char *name, int *lfd, int *conn, bool keep,
+			      struct husk_err *err)
+{
+	*lfd = husk_sock_at(dir, name, SOCK_STREAM, 1, err);
+	if (*lfd < 0)
+		return -1;
+	*conn = husk_sock_at(dir, name, SOCK_STREAM, 0, err);
+	if (!keep) {
+		_cleanup_free_ char *path = NULL;
+		if (asprintf(&path, "%s/%s", dir, name) >= 0)
+			unlink(path);
+	}
+	return *conn < 0 ? -1 : 0;
+}
+
 /* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
  * a connection to it, so no socket path has to fit QEMU's limits. It dies
  * with its parent, and exits when QEMU goes away. */
 static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, struct husk_err *err)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	_cleanup_close_ int dirfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int lfd = -1;
 	if (access(VIRTIOFSD, X_OK) < 0)
 		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)", VIRTIOFSD);
-	if (dirfd < 0)
-		return husk_err_sys(err, errno, "cannot open %s", o->state_dir);
-	snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/virtiofsd.sock", dirfd);
-	_cleanup_close_ int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1) < 0)
-		return husk_err_sys(err, errno, "virtiofsd socket in %s", o->state_dir);
-	*conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*conn < 0 || connect(*conn, (struct sockaddr *)&a, sizeof a) < 0)
-		return husk_err_sys(err, errno, "virtiofsd socket in %s", o->state_dir);
+	if (listen_and_connect(o->state_dir, "virtiofsd.sock", &lfd, conn, false, err) < 0)
+		return -1;
 	char src[PATH_MAX + 16], logp[PATH_MAX];
 	snprintf(src, sizeof src, "source=%s", o->share_path);
 	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
@@ -91,8 +100,6 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, 
 		      "-o", "xattr", "--rlimit-nofile=0", (char *)NULL);
 		_exit(125);
 	}
-	/* the socket file has served its purpose: the fds carry on */
-	unlinkat(dirfd, "virtiofsd.sock", 0);
 	return 0;
 }
 
@@ -101,55 +108,20 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, 
  * to it. A listener rather than a connected pair lets the host drop the
  * connection and connect again (the test hooks do, see testhooks.c): QEMU
  * accepts the next client and the guest sees the port close and reopen. */
-static int agent_addr(const char *state_dir, int *dirfd, struct sockaddr_un *a,
-		      struct husk_err *err)
-{
-	*dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*dirfd < 0)
-		return husk_err_sys(err, errno, "cannot open %s", state_dir);
-	memset(a, 0, sizeof *a);
-	a->sun_family = AF_UNIX;
-	snprintf(a->sun_path, sizeof a->sun_path, "/proc/self/fd/%d/" HUSK_AGENT_SOCK, *dirfd);
-	return 0;
-}
-
 int husk_vm_agent_connect(const char *state_dir, int *fd, struct husk_err *err)
 {
-	struct sockaddr_un a;
-	_cleanup_close_ int dirfd = -1;
-	if (agent_addr(state_dir, &dirfd, &a, err) < 0)
-		return -1;
-	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*fd < 0 || connect(*fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		husk_err_sys(err, errno, "cannot connect to the agent's port %s/" HUSK_AGENT_SOCK,
-			     state_dir);
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
-		return -1;
-	}
-	return 0;
+	*fd = husk_sock_at(state_dir, HUSK_AGENT_SOCK, SOCK_STREAM, 0, err);
+	return *fd < 0 ? -1 : 0;
 }
 
 /* Listen for QEMU (*lfd goes to it) and connect to it (*conn is ours). */
 static int agent_listen(const struct husk_vm_opts *o, int *lfd, int *conn, struct husk_err *err)
 {
-	struct sockaddr_un a;
-	_cleanup_close_ int dirfd = -1;
 	if (!o->state_dir)
 		return husk_err_set(err, EINVAL,
 				    "internal error: no state directory for the agent's port");
-	if (agent_addr(o->state_dir, &dirfd, &a, err) < 0)
-		return -1;
-	*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*lfd < 0 || bind(*lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(*lfd, 1) < 0)
-		return husk_err_sys(err, errno, "agent socket in %s", o->state_dir);
-	if (husk_vm_agent_connect(o->state_dir, conn, err) < 0)
-		return -1;
 	/* nobody else may connect: the name goes unless a reconnect needs it */
-	if (!o->keep_agent_sock)
-		unlinkat(dirfd, HUSK_AGENT_SOCK, 0);
-	return 0;
+	return listen_and_connect(o->state_dir, HUSK_AGENT_SOCK, lfd, conn, o->keep_agent_sock, err);
 }
 
 static bool cpu_has_virt(void)
