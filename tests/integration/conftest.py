@@ -7,8 +7,11 @@ tests/husk-testhelper (`make all build/tests/husk-testhelper`).
 HUSK_BIN, if set, is the husk binary to drive instead of HUSK_BUILD/husk.
 """
 
+import errno
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import subprocess
@@ -22,6 +25,46 @@ BUSYBOX = Path("/bin/busybox")
 
 # Only a guard against a hung run; no test asserts on timing.
 HANG_GUARD_S = 300
+
+
+def pty_read(fd):
+    """One read of a pty master; b"" once the slave side is gone (EIO)."""
+    try:
+        return os.read(fd, 4096)
+    except OSError as e:
+        if e.errno != errno.EIO:
+            raise
+        return b""
+
+
+def pty_read_until(fd, token, limit=HANG_GUARD_S):
+    """Read a pty master until token appears (a regex if compiled); returns
+    all that was read. The limit is a hang guard, not a time limit."""
+    buf = b""
+    deadline = time.monotonic() + limit
+
+    def found():
+        return token.search(buf) if isinstance(token, re.Pattern) else token in buf
+
+    while not found():
+        if time.monotonic() > deadline:
+            pytest.fail(f"hang guard: {token!r} never came from the pty; got {buf!r}")
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if not r:
+            continue
+        chunk = pty_read(fd)
+        if not chunk:
+            pytest.fail(f"pty closed before {token!r}; got {buf!r}")
+        buf += chunk
+    return buf
+
+
+def pty_read_all(fd):
+    """Everything a pty master gives until its slave side is gone."""
+    out = b""
+    while chunk := pty_read(fd):
+        out += chunk
+    return out
 
 
 def pattern_bytes(n):

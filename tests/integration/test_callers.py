@@ -10,7 +10,7 @@ import time
 import pytest
 
 import ociimage
-from conftest import live_qemus, pid_gone
+from conftest import live_qemus, pty_read_all
 
 HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
 
@@ -157,15 +157,7 @@ def test_podman_run_tty(podman):
     if pid == 0:
         os.execvp(podman.base[0], podman.base + list(RUN) + ["--rm", "-t", ociimage.IMAGE,
                                                              "sh", "-c", "tty; exit 4"])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = pty_read_all(fd)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 4, out
     assert b"/dev/pts/" in out, out

@@ -4,7 +4,6 @@ the console's other end, as containerd's or podman's receiver would be.
 """
 
 import array
-import errno
 import fcntl
 import os
 import re
@@ -19,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, wait_child, wait_pid_gone
+from conftest import HANG_GUARD_S, live_qemus, pty_read_until, wait_child, wait_pid_gone
 
 # ---------------------------------------------------------------- helpers
 
@@ -93,33 +92,6 @@ def console_socket():
     cs.close()
 
 
-def read_until(master, token, limit=HANG_GUARD_S):
-    """Read the pty master until token appears (a regex if compiled);
-    returns all that was read. Bounded loop; the limit is a hang guard."""
-    buf = b""
-    deadline = time.monotonic() + limit
-
-    def found():
-        return token.search(buf) if isinstance(token, re.Pattern) else token in buf
-
-    while not found():
-        if time.monotonic() > deadline:
-            pytest.fail(f"hang guard: {token!r} never came from the console; got {buf!r}")
-        r, _, _ = select.select([master], [], [], 0.5)
-        if not r:
-            continue
-        try:
-            chunk = os.read(master, 4096)
-        except OSError as e:
-            if e.errno != errno.EIO:  # EIO: the slave side is closed
-                raise
-            chunk = b""
-        if not chunk:
-            pytest.fail(f"console closed before {token!r}; got {buf!r}")
-        buf += chunk
-    return buf
-
-
 def set_winsize(master, rows, cols):
     fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -171,20 +143,20 @@ def test_create_console_socket(make_bundle, husk_cli, console_socket, state_root
     # input reaches the shell, its output comes back (the echo of the input
     # line says "hi-$((1+2))", only the shell's output says "hi-3")
     os.write(master, b"echo hi-$((1+2))\n")
-    read_until(master, b"hi-3")
+    pty_read_until(master, b"hi-3")
 
     # it is a terminal in the guest
     os.write(master, b"tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-$((7*6))-ttys\n")
-    out = read_until(master, b"all-42-ttys")
+    out = pty_read_until(master, b"all-42-ttys")
     assert re.search(rb"/dev/(pts/\d+|console|tty\w*)", out), out
 
     # the window size set on the master reaches the process
     set_winsize(master, 33, 101)
     os.write(master, b"stty size\n")
-    read_until(master, re.compile(rb"\r?\n33 101\r?\n"))
+    pty_read_until(master, re.compile(rb"\r?\n33 101\r?\n"))
     set_winsize(master, 50, 132)
     os.write(master, b"stty size\n")
-    read_until(master, re.compile(rb"\r?\n50 132\r?\n"))
+    pty_read_until(master, re.compile(rb"\r?\n50 132\r?\n"))
 
     os.write(master, b"exit 3\n")
     assert wait_child(pid) == 3
@@ -199,7 +171,7 @@ def test_run_detached_console_socket(make_bundle, husk_cli, console_socket):
     cid, master, pid = create_with_console(husk_cli, b, console_socket, verb=("run", "-d"))
     assert husk_cli.state(cid)["status"] == "running"
     os.write(master, b"abc\n")
-    read_until(master, b"got-abc")
+    pty_read_until(master, b"got-abc")
     assert wait_child(pid) == 4
     husk_cli.wait_status(cid, "stopped")
     assert husk_cli("delete", cid).returncode == 0
@@ -227,7 +199,7 @@ def test_exec_tty_console_socket(make_bundle, husk_cli, console_socket):
     b = terminal_bundle(make_bundle)
     cid, master, pid = create_with_console(husk_cli, b, console_socket, verb=("run", "-d"))
     os.write(master, b"echo init-tty=$(tty)\n")
-    init_tty = re.search(rb"init-tty=(/dev/\S+)\r?\n", read_until(
+    init_tty = re.search(rb"init-tty=(/dev/\S+)\r?\n", pty_read_until(
         master, re.compile(rb"init-tty=/dev/\S+\r?\n"))).group(1)
 
     p = subprocess.Popen(
@@ -238,7 +210,7 @@ def test_exec_tty_console_socket(make_bundle, husk_cli, console_socket):
     try:
         emaster = console_socket.receive(p)
         assert emaster != master
-        tty_out = read_until(emaster, b"x-42")
+        tty_out = pty_read_until(emaster, b"x-42")
         out, err = p.communicate(timeout=HANG_GUARD_S)
     finally:
         if p.poll() is None:
@@ -252,7 +224,7 @@ def test_exec_tty_console_socket(make_bundle, husk_cli, console_socket):
 
     # the container's own terminal still works
     os.write(master, b"echo still-$((2+2))\n")
-    read_until(master, b"still-4")
+    pty_read_until(master, b"still-4")
     os.write(master, b"exit 0\n")
     assert wait_child(pid) == 0
     husk_cli.wait_status(cid, "stopped")
@@ -284,10 +256,10 @@ def test_exec_tty_detached_resize(make_bundle, husk_cli, console_socket, tmp_pat
 
     set_winsize(emaster, 33, 101)
     os.write(emaster, b"stty size\n")
-    read_until(emaster, re.compile(rb"\r?\n33 101\r?\n"))
+    pty_read_until(emaster, re.compile(rb"\r?\n33 101\r?\n"))
     set_winsize(emaster, 44, 55)
     os.write(emaster, b"stty size\n")
-    read_until(emaster, re.compile(rb"\r?\n44 55\r?\n"))
+    pty_read_until(emaster, re.compile(rb"\r?\n44 55\r?\n"))
     os.write(emaster, b"exit 6\n")
     assert wait_child(epid) == 6
     assert husk_cli.state(c.cid)["status"] == "running"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, pattern_bytes, pid_gone, wait_child, wait_pid_gone
+from conftest import HANG_GUARD_S, live_qemus, pattern_bytes, wait_child, wait_pid_gone
 
 
 def children(pid):
