@@ -43,10 +43,15 @@ struct agent_stream {
 	uint32_t id;
 	enum agent_stream_kind kind;
 	struct agent_process *proc;
-	uv_pipe_t pipe;
-	bool open;	  /* pipe handle initialised and not yet closing */
-	bool eof;	  /* OUT/ERR: pipe reached EOF and CLOSE was queued */
-	bool reading;	  /* OUT/ERR: uv_read_start in effect */
+	union {
+		uv_pipe_t pipe; /* IN: writes to the process */
+		uv_poll_t poll; /* OUT/ERR: readiness of fd, which we read */
+	} h;
+	int fd;		  /* OUT/ERR: the pipe's read end or the pty master */
+	bool is_pipe;	  /* OUT/ERR: fd is a pipe, so it can be spliced */
+	bool open;	  /* handle initialised and not yet closing */
+	bool eof;	  /* OUT/ERR: fd reached EOF and CLOSE was queued */
+	bool reading;	  /* OUT/ERR: polling for input */
 	uint32_t credit;  /* OUT/ERR: bytes we may still send to the host */
 	uint32_t pending; /* IN: bytes queued to the pipe, not yet written */
 	bool close_req;	  /* IN: the host sent CLOSE */
@@ -100,6 +105,9 @@ void agent_data_buf_put(uint8_t *buf);
 /* Send a DATA frame whose payload follows the header's room in buf, a
  * buffer from agent_data_buf that the channel now owns. */
 void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len);
+/* A DATA frame of n bytes spliced from the pipe fd straight into the
+ * channel; n, 0 when the channel is busy (nothing was sent), -1 on error. */
+ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t n);
 void agent_send_json(uint16_t type, struct json_object *o);
 void agent_send_window(uint32_t stream, uint32_t n);
 void agent_reply_error(uint32_t id, const struct husk_err *err);

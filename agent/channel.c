@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -84,6 +85,91 @@ void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len)
 {
 	husk_frame_encode_hdr(buf, HUSK_FRAME_DATA, stream, len);
 	send_buf(buf, HUSK_FRAME_HDR + len, true, NULL);
+}
+
+/* Write all of buf to the channel now, waiting for room: only to finish a
+ * frame that has begun, when nothing else may come between. */
+/* Wait until the port takes more; false if the host is gone. */
+static bool wait_writable(void)
+{
+	struct pollfd pf = {.fd = agent.chan_fd, .events = POLLOUT};
+	while (poll(&pf, 1, -1) < 0)
+		if (errno != EINTR)
+			return false;
+	return (pf.revents & POLLOUT) != 0;
+}
+
+static int write_now(const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(agent.chan_fd, buf, len);
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			if (!wait_writable())
+				return -1;
+		} else if (w < 0 && errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The rest of a spliced frame when splice will not: copy it over. */
+static int finish_by_copy(int fd, uint32_t left)
+{
+	uint8_t *buf = agent_data_buf();
+	if (!buf)
+		return -1;
+	while (left > 0) {
+		ssize_t n = read(fd, buf, left < HUSK_DATA_MAX ? left : HUSK_DATA_MAX);
+		if (n <= 0 || write_now(buf, (size_t)n) < 0) {
+			agent_data_buf_put(buf);
+			return -1;
+		}
+		left -= (uint32_t)n;
+	}
+	agent_data_buf_put(buf);
+	return 0;
+}
+
+/* A short splice into a port is only sent whole by a kernel with our fix
+ * (kernel/patches/virtio-console-splice-sg-end.patch), which says so. */
+static bool splice_ok;
+
+ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t n)
+{
+	uint8_t hdr[HUSK_FRAME_HDR];
+	/* Only with nothing queued: the frame must follow everything before it
+	 * and nothing may come between its header and its bytes. */
+	if (!splice_ok || uv_stream_get_write_queue_size((uv_stream_t *)&agent.chan) > 0)
+		return 0;
+	husk_frame_encode_hdr(hdr, HUSK_FRAME_DATA, stream, n);
+	ssize_t w = write(agent.chan_fd, hdr, sizeof hdr);
+	if (w < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (w != sizeof hdr && (w < 0 || write_now(hdr + w, sizeof hdr - (size_t)w) < 0))
+		return -1;
+	/* The frame has begun. Fewer bytes than n are never waiting: the fd is
+	 * ours alone to read and held at least n. */
+	for (uint32_t left = n; left > 0;) {
+		ssize_t m =
+		    splice(fd, NULL, agent.chan_fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (m > 0) {
+			left -= (uint32_t)m;
+		} else if (m < 0 && errno == EAGAIN) {
+			if (!wait_writable()) /* the host is behind: wait for room */
+				return -1;
+		} else if (m < 0 && errno == EINTR) {
+			continue;
+		} else {
+			if (m < 0 && (errno == EINVAL || errno == ENOSYS))
+				splice_ok = false; /* the port refused: do not ask again */
+			return finish_by_copy(fd, left) < 0 ? -1 : (ssize_t)n;
+		}
+	}
+	return n;
 }
 
 void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len)
@@ -321,6 +407,7 @@ int agent_channel_open(struct husk_err *err)
 	if (r < 0)
 		return husk_err_set(err, -r, "channel %s: %s", dev, uv_strerror(r));
 	uv_timer_init(agent.loop, &agent.reopen);
+	splice_ok = access("/sys/module/virtio_console/parameters/splice_sg_end", F_OK) == 0;
 	uname(&u);
 	struct husk_hello hello = {.agent_version = HUSK_VERSION,
 				   .protocol = HUSK_PROTO_VERSION,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -75,7 +76,9 @@ static void stream_close(struct agent_stream *st)
 		return;
 	st->open = false;
 	st->reading = false;
-	uv_close((uv_handle_t *)&st->pipe, handle_closed);
+	uv_close((uv_handle_t *)&st->h, handle_closed);
+	if (st->kind != STREAM_IN)
+		close(st->fd); /* uv_poll leaves it to us; out of epoll by now */
 }
 
 static void close_everything(struct agent_process *p)
@@ -121,52 +124,72 @@ static void maybe_finish(struct agent_process *p)
 
 /* ---- output streams: pipe -> DATA frames, within the host's credit ---- */
 
-static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* One frame's worth from an output fd: spliced into the channel when it is
+ * a pipe and the channel is idle (no copy: virtio_console takes the pipe's
+ * pages), read and queued otherwise. Bytes moved, 0 at EOF, or -errno. */
+static ssize_t out_move(struct agent_stream *st)
 {
-	struct agent_stream *st =
-	    (struct agent_stream *)((char *)h - offsetof(struct agent_stream, pipe));
-	(void)suggested;
-	uint32_t n = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
-	uint8_t *mem = n ? agent_data_buf() : NULL;
-	*buf = mem ? uv_buf_init((char *)mem + HUSK_FRAME_HDR, n) : uv_buf_init(NULL, 0);
+	uint32_t want = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
+	int avail = 0;
+	if (st->is_pipe && ioctl(st->fd, FIONREAD, &avail) == 0 && avail > 0) {
+		uint32_t n = (uint32_t)avail < want ? (uint32_t)avail : want;
+		ssize_t r = agent_send_spliced(st->id, st->fd, n);
+		if (r != 0)
+			return r < 0 ? -EIO : r;
+	}
+	uint8_t *buf = agent_data_buf();
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = read(st->fd, buf + HUSK_FRAME_HDR, want);
+	if (n > 0) {
+		agent_send_data(st->id, buf, (uint32_t)n);
+		return n;
+	}
+	int e = errno;
+	agent_data_buf_put(buf);
+	if (n == 0 || e == EIO) /* EIO: a pty whose other side is gone */
+		return 0;
+	return -e;
 }
 
-static void out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void out_stop(struct agent_stream *st)
+{
+	if (st->reading)
+		uv_poll_stop(&st->h.poll);
+	st->reading = false;
+}
+
+static void out_ready(uv_poll_t *h, int status, int events)
 {
 	struct agent_stream *st =
-	    (struct agent_stream *)((char *)s - offsetof(struct agent_stream, pipe));
-	struct agent_process *p = st->proc;
-	uint8_t *mem = buf->base ? (uint8_t *)buf->base - HUSK_FRAME_HDR : NULL;
-
+	    (struct agent_stream *)((char *)h - offsetof(struct agent_stream, h));
+	(void)events;
+	ssize_t n = status < 0 ? status : out_move(st);
 	if (n > 0) {
 		st->credit -= (uint32_t)n;
-		agent_send_data(st->id, mem, (uint32_t)n);
-		if (st->credit == 0) {
-			uv_read_stop(s);
-			st->reading = false;
-		}
+		if (st->credit == 0)
+			out_stop(st);
 		return;
 	}
-	agent_data_buf_put(mem);
-	if (n == 0 || n == UV_ENOBUFS) {
-		if (n == UV_ENOBUFS) {
-			uv_read_stop(s);
-			st->reading = false;
-		}
+	if (n == -EAGAIN || n == -EINTR)
+		return;
+	if (n == -ENOMEM) {
+		log_error("out of memory for output of stream %u", st->id);
+		out_stop(st); /* the next WINDOW tries again */
 		return;
 	}
-	if (n != UV_EOF)
-		log_warn("stream %u: %s", st->id, uv_strerror((int)n));
+	if (n < 0)
+		log_warn("stream %u: %s", st->id, strerror((int)-n));
 	st->eof = true;
 	agent_send_frame(HUSK_FRAME_CLOSE, st->id, NULL, 0);
 	stream_close(st);
-	maybe_finish(p);
+	maybe_finish(st->proc);
 }
 
 static void out_start(struct agent_stream *st)
 {
 	if (st->open && !st->reading && !st->eof && st->credit > 0 &&
-	    uv_read_start((uv_stream_t *)&st->pipe, out_alloc, out_read) == 0)
+	    uv_poll_start(&st->h.poll, UV_READABLE, out_ready) == 0)
 		st->reading = true;
 }
 
@@ -232,7 +255,7 @@ void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t le
 	memcpy(w->data, data, len);
 	uv_buf_t b = uv_buf_init((char *)w->data, len);
 	st->pending += len;
-	if (uv_write(&w->req, (uv_stream_t *)&st->pipe, &b, 1, stdin_written) < 0) {
+	if (uv_write(&w->req, (uv_stream_t *)&st->h.pipe, &b, 1, stdin_written) < 0) {
 		st->pending -= len;
 		agent_send_window(st->id, len);
 		free(w);
@@ -286,13 +309,11 @@ int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
 			 struct husk_err *err)
 {
 	struct winsize ws = {.ws_row = rows, .ws_col = cols};
-	uv_os_fd_t fd;
 	if (!p->terminal)
 		return husk_err_set(err, ENOTTY, "process %u has no terminal", p->id);
-	if (!p->streams[STREAM_OUT].open ||
-	    uv_fileno((uv_handle_t *)&p->streams[STREAM_OUT].pipe, &fd) < 0)
+	if (!p->streams[STREAM_OUT].open)
 		return husk_err_set(err, EBADF, "the terminal of process %u is closed", p->id);
-	if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+	if (ioctl(p->streams[STREAM_OUT].fd, TIOCSWINSZ, &ws) < 0)
 		return husk_err_sys(err, errno, "resize the terminal of process %u", p->id);
 	return 0;
 }
@@ -380,6 +401,22 @@ static int open_pipe(struct agent_process *p, uv_pipe_t *h, int fd, struct husk_
 		close(fd);
 		return husk_err_set(err, -r, "pipe: %s", uv_strerror(r));
 	}
+	return 0;
+}
+
+static int open_output(struct agent_process *p, struct agent_stream *st, int fd,
+		       struct husk_err *err)
+{
+	struct stat sb;
+	int r = uv_poll_init(agent.loop, &st->h.poll, fd);
+	if (r < 0) {
+		close(fd);
+		return husk_err_set(err, -r, "output: %s", uv_strerror(r));
+	}
+	st->h.poll.data = p;
+	p->handles++;
+	st->fd = fd;
+	st->is_pipe = fstat(fd, &sb) == 0 && S_ISFIFO(sb.st_mode);
 	return 0;
 }
 
@@ -487,7 +524,8 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		st->kind = i;
 		st->proc = p;
 		st->credit = i == STREAM_IN ? 0 : HUSK_INITIAL_WINDOW;
-		if (mine[i] >= 0 && open_pipe(p, &st->pipe, mine[i], err) == 0)
+		if (mine[i] >= 0 && (i == STREAM_IN ? open_pipe(p, &st->h.pipe, mine[i], err)
+						    : open_output(p, st, mine[i], err)) == 0)
 			st->open = true;
 		else if (i != STREAM_IN)
 			st->eof = true; /* nothing to read; CLOSE goes out after the reply */
