@@ -99,7 +99,10 @@ int agent_channel_open(struct husk_err *err);
 void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len);
 /* Queue a buffer that already has HUSK_FRAME_HDR bytes of room in front of
  * len payload bytes; takes ownership of buf. */
-/* Buffers of HUSK_FRAME_HDR + HUSK_DATA_MAX bytes for DATA frames, reused. */
+/* Output read into a buffer goes out in frames of at most this much (a
+ * spliced frame may carry up to HUSK_DATA_MAX). */
+#define AGENT_COPY_MAX (64u * 1024u)
+/* Buffers of HUSK_FRAME_HDR + AGENT_COPY_MAX bytes for DATA frames, reused. */
 uint8_t *agent_data_buf(void);
 void agent_data_buf_put(uint8_t *buf);
 /* Send a DATA frame whose payload follows the header's room in buf, a

@@ -32,7 +32,7 @@ static int pool_n;
 
 uint8_t *agent_data_buf(void)
 {
-	return pool_n ? pool[--pool_n] : malloc(HUSK_FRAME_HDR + HUSK_DATA_MAX);
+	return pool_n ? pool[--pool_n] : malloc(HUSK_FRAME_HDR + AGENT_COPY_MAX);
 }
 
 void agent_data_buf_put(uint8_t *buf)
@@ -123,7 +123,7 @@ static int finish_by_copy(int fd, uint32_t left)
 	if (!buf)
 		return -1;
 	while (left > 0) {
-		ssize_t n = read(fd, buf, left < HUSK_DATA_MAX ? left : HUSK_DATA_MAX);
+		ssize_t n = read(fd, buf, left < AGENT_COPY_MAX ? left : AGENT_COPY_MAX);
 		if (n <= 0 || write_now(buf, (size_t)n) < 0) {
 			agent_data_buf_put(buf);
 			return -1;

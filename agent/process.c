@@ -140,7 +140,8 @@ static ssize_t out_move(struct agent_stream *st)
 	uint8_t *buf = agent_data_buf();
 	if (!buf)
 		return -ENOMEM;
-	ssize_t n = read(st->fd, buf + HUSK_FRAME_HDR, want);
+	ssize_t n =
+	    read(st->fd, buf + HUSK_FRAME_HDR, want < AGENT_COPY_MAX ? want : AGENT_COPY_MAX);
 	if (n > 0) {
 		agent_send_data(st->id, buf, (uint32_t)n);
 		return n;
@@ -435,10 +436,10 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 			goto fail_fds;
 		}
 		/* An output pipe as deep as the stream's credit: the writer and
-		 * the agent trade places once per window, not once per 64 KiB
-		 * (70 -> 120 MB/s under TCG). Best effort: the default works. */
+		 * the agent trade places once per window, not once per 64 KiB,
+		 * and a splice can take a whole frame. Best effort. */
 		if (i > 0)
-			fcntl(fds[i][0], F_SETPIPE_SZ, HUSK_INITIAL_WINDOW);
+			fcntl(fds[i][0], F_SETPIPE_SZ, HUSK_OUTPUT_WINDOW);
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds[3]) < 0) {
 		husk_err_sys(err, errno, "socketpair");
@@ -523,7 +524,7 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		st->id = ids[i];
 		st->kind = i;
 		st->proc = p;
-		st->credit = i == STREAM_IN ? 0 : HUSK_INITIAL_WINDOW;
+		st->credit = i == STREAM_IN ? 0 : HUSK_OUTPUT_WINDOW;
 		if (mine[i] >= 0 && (i == STREAM_IN ? open_pipe(p, &st->h.pipe, mine[i], err)
 						    : open_output(p, st, mine[i], err)) == 0)
 			st->open = true;

@@ -18,8 +18,9 @@ struct json_object;
 #define HUSK_FRAME_MAGIC 0x484bu
 #define HUSK_FRAME_HDR 12u
 #define HUSK_FRAME_MAX_PAYLOAD (1u << 20)   /* any frame */
-#define HUSK_DATA_MAX (64u * 1024u)          /* one DATA frame */
-#define HUSK_INITIAL_WINDOW (256u * 1024u)   /* credit each stream starts with */
+#define HUSK_DATA_MAX (256u * 1024u)         /* one DATA frame */
+#define HUSK_INITIAL_WINDOW (256u * 1024u)   /* credit a stdin stream starts with */
+#define HUSK_OUTPUT_WINDOW (1024u * 1024u)   /* credit stdout, stderr start with */
 #define HUSK_STREAM_CONTROL 0u
 
 enum husk_frame_type {

@@ -112,7 +112,7 @@ def test_proxy_killed_takes_qemu_and_virtiofsd(make_bundle, husk_cli, subreaper,
 
 # ---------------------------------------------------------------- a slow reader
 
-WINDOW = 256 * 1024  # HUSK_INITIAL_WINDOW in protocol/husk-proto.h: credit per stream
+WINDOW = 1024 * 1024  # HUSK_OUTPUT_WINDOW in protocol/husk-proto.h: credit per output stream
 STALL_S = 10
 
 
@@ -191,7 +191,7 @@ def test_slow_reader_stalls_its_process_with_bounded_agent_memory(make_bundle, h
 
 HELLO, REQUEST, REPLY, EVENT, DATA, WINDOW_FRAME, CLOSE, ERROR = range(1, 9)
 MAX_PAYLOAD = 1 << 20  # HUSK_FRAME_MAX_PAYLOAD
-DATA_MAX = 64 * 1024  # HUSK_DATA_MAX
+DATA_MAX = 256 * 1024  # HUSK_DATA_MAX
 HOOKS = {"HUSK_TEST_HOOKS": "1"}
 NEVER_USED = 0x40000000  # a stream id the proxy never picks in a test
 
