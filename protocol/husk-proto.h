@@ -11,7 +11,7 @@
 
 struct json_object;
 
-#define HUSK_PROTO_VERSION 1
+#define HUSK_PROTO_VERSION 2
 
 /* Frame header: 12 bytes, all fields big-endian.
  *   magic u16 0x484b ("HK") | type u16 | stream u32 | length u32 */
