@@ -99,7 +99,9 @@ test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
 test_spec_SRC := agent/spec.c
-$(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
+# unit tests and fuzzers are built in one step: they depend on the headers directly
+TEST_HDRS := $(wildcard protocol/*.h agent/*.h host-tool/*.h initrd-builder/*.h)
+$(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(SAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
 		-lcmocka -ljson-c $(test_$*_LIBS)
@@ -129,7 +131,7 @@ $(ASAN)/obj/%.o: %.c | $(DEPS_STAMP)
 # ubsan-log.c: gcc's libubsan ignores log_path beside libasan; see the file.
 $(ASAN)/husk: $(call aobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c tests/sanitize/ubsan-log.c)
 	$(HOST_CC) $(ASAN_FLAGS) $^ -o $@ -luv -ljson-c -lutil
-$(ASAN)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) | $(DEPS_STAMP)
+$(ASAN)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(ASAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
 		-lcmocka -ljson-c $(test_$*_LIBS)
@@ -159,7 +161,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
 fuzz_config_SRC := host-tool/config.c
 fuzz_spec_SRC := agent/spec.c
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) | $(DEPS_STAMP)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(PROTO_SRC) \
 		$(fuzz_$*_SRC) -o $@ -ljson-c

@@ -159,7 +159,7 @@ static void expect_rootfs_fail(const char *rootfs, int code, const char *words)
 
 static void test_hello_roundtrip(void **state)
 {
-	struct husk_hello h = { "0.1.0", HUSK_PROTO_VERSION, "6.1.0-husk" }, d;
+	struct husk_hello h = { "0.1.0", 7, "6.1.0-husk" }, d;
 	struct husk_err err = { 0 };
 	const char *p;
 	size_t len;
@@ -167,14 +167,14 @@ static void test_hello_roundtrip(void **state)
 
 	assert_int_equal(husk_hello_decode(p, len, &d, &err), 0);
 	assert_string_equal(d.agent_version, "0.1.0");
-	assert_int_equal(d.protocol, 1);
+	assert_int_equal(d.protocol, 7);
 	assert_string_equal(d.kernel_release, "6.1.0-husk");
 	husk_hello_free(&d);
 	assert_null(d.agent_version);
 	free(frame);
 
 	assert_json(husk_hello_encode(&h),
-		    "{\"agent_version\":\"0.1.0\",\"protocol\":1,\"kernel\":\"6.1.0-husk\"}");
+		    "{\"agent_version\":\"0.1.0\",\"protocol\":7,\"kernel\":\"6.1.0-husk\"}");
 }
 
 static void test_ping_shutdown_roundtrip(void **state)
