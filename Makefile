@@ -183,7 +183,6 @@ integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 
 check: unit fuzz-replay integration sanitize valgrind
 
-# Load tests not yet stable enough for check (see the issue notes).
 # The load tests are part of check; soak repeats them SOAK_RUNS times.
 SOAK_RUNS ?= 10
 soak: all $(B)/tests/husk-testhelper

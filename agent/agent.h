@@ -94,11 +94,12 @@ struct agent {
 
 extern struct agent agent;
 
+/* handlers.c: write value to dir/name in one write(2); -1 with errno */
+int agent_write_file(const char *dir, const char *name, const char *value);
+
 /* channel.c */
 int agent_channel_open(struct husk_err *err);
 void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint32_t len);
-/* Queue a buffer that already has HUSK_FRAME_HDR bytes of room in front of
- * len payload bytes; takes ownership of buf. */
 /* Output read into a buffer goes out in frames of at most this much (a
  * spliced frame may carry up to HUSK_DATA_MAX). */
 #define AGENT_COPY_MAX (64u * 1024u)
@@ -108,9 +109,10 @@ void agent_data_buf_put(uint8_t *buf);
 /* Send a DATA frame whose payload follows the header's room in buf, a
  * buffer from agent_data_buf that the channel now owns. */
 void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len);
-/* A DATA frame of n bytes spliced from the pipe fd straight into the
- * channel; n, 0 when the channel is busy (nothing was sent), -1 on error. */
-ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t n);
+/* A DATA frame of up to max bytes spliced from the pipe fd straight into
+ * the channel: the bytes sent, 0 when nothing was (the channel is busy,
+ * splicing is off, or the pipe is empty), -1 once a frame broke off. */
+ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max);
 void agent_send_json(uint16_t type, struct json_object *o);
 void agent_send_window(uint32_t stream, uint32_t n);
 void agent_reply_error(uint32_t id, const struct husk_err *err);

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -87,8 +88,6 @@ void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len)
 	send_buf(buf, HUSK_FRAME_HDR + len, true, NULL);
 }
 
-/* Write all of buf to the channel now, waiting for room: only to finish a
- * frame that has begun, when nothing else may come between. */
 /* Wait until the port takes more; false if the host is gone. */
 static bool wait_writable(void)
 {
@@ -99,6 +98,8 @@ static bool wait_writable(void)
 	return (pf.revents & POLLOUT) != 0;
 }
 
+/* Write all of buf to the channel now, waiting for room: only to finish a
+ * frame that has begun, when nothing else may come between. */
 static int write_now(const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
@@ -138,18 +139,21 @@ static int finish_by_copy(int fd, uint32_t left)
  * (kernel/patches/virtio-console-splice-sg-end.patch), which says so. */
 static bool splice_ok;
 
-ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t n)
+ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max)
 {
 	uint8_t hdr[HUSK_FRAME_HDR];
+	int avail = 0;
 	/* Only with nothing queued: the frame must follow everything before it
 	 * and nothing may come between its header and its bytes. */
-	if (!splice_ok || uv_stream_get_write_queue_size((uv_stream_t *)&agent.chan) > 0)
+	if (!splice_ok || uv_stream_get_write_queue_size((uv_stream_t *)&agent.chan) > 0 ||
+	    ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
 		return 0;
+	uint32_t n = (uint32_t)avail < max ? (uint32_t)avail : max;
 	husk_frame_encode_hdr(hdr, HUSK_FRAME_DATA, stream, n);
 	ssize_t w = write(agent.chan_fd, hdr, sizeof hdr);
-	if (w < 0 && (errno == EAGAIN || errno == EINTR))
+	if (w < 0) /* nothing of the frame went: the queued path takes over */
 		return 0;
-	if (w != sizeof hdr && (w < 0 || write_now(hdr + w, sizeof hdr - (size_t)w) < 0))
+	if (w != sizeof hdr && write_now(hdr + w, sizeof hdr - (size_t)w) < 0)
 		return -1;
 	/* The frame has begun. Fewer bytes than n are never waiting: the fd is
 	 * ours alone to read and held at least n. */

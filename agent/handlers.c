@@ -58,7 +58,7 @@ static int mount_share(const struct husk_rootfs *rf, const char *dst, struct hus
 	return 0;
 }
 
-static int write_file(const char *dir, const char *name, const char *value)
+int agent_write_file(const char *dir, const char *name, const char *value)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -86,19 +86,19 @@ static int make_cgroup(struct agent_container *c, struct husk_err *err)
 		return husk_err_sys(err, errno, "mkdir %s", c->cgroup);
 	if (s->memory_limit > 0) {
 		snprintf(v, sizeof v, "%lld", (long long)s->memory_limit);
-		if (write_file(c->cgroup, "memory.max", v) < 0)
+		if (agent_write_file(c->cgroup, "memory.max", v) < 0)
 			return husk_err_sys(err, errno, "linux.resources.memory.limit %s", v);
-		write_file(c->cgroup, "memory.swap.max", "0");
+		agent_write_file(c->cgroup, "memory.swap.max", "0");
 	}
 	if (s->pids_limit > 0) {
 		snprintf(v, sizeof v, "%lld", (long long)s->pids_limit);
-		if (write_file(c->cgroup, "pids.max", v) < 0)
+		if (agent_write_file(c->cgroup, "pids.max", v) < 0)
 			return husk_err_sys(err, errno, "linux.resources.pids.limit %s", v);
 	}
 	if (s->cpu_quota > 0) {
 		snprintf(v, sizeof v, "%lld %lld", (long long)s->cpu_quota,
 			 (long long)(s->cpu_period > 0 ? s->cpu_period : 100000));
-		if (write_file(c->cgroup, "cpu.max", v) < 0)
+		if (agent_write_file(c->cgroup, "cpu.max", v) < 0)
 			return husk_err_sys(err, errno, "linux.resources.cpu %s", v);
 	}
 	return 0;

@@ -130,10 +130,8 @@ static void maybe_finish(struct agent_process *p)
 static ssize_t out_move(struct agent_stream *st)
 {
 	uint32_t want = st->credit < HUSK_DATA_MAX ? st->credit : HUSK_DATA_MAX;
-	int avail = 0;
-	if (st->is_pipe && ioctl(st->fd, FIONREAD, &avail) == 0 && avail > 0) {
-		uint32_t n = (uint32_t)avail < want ? (uint32_t)avail : want;
-		ssize_t r = agent_send_spliced(st->id, st->fd, n);
+	if (st->is_pipe) {
+		ssize_t r = agent_send_spliced(st->id, st->fd, want);
 		if (r != 0)
 			return r < 0 ? -EIO : r;
 	}
@@ -286,23 +284,13 @@ static int recv_master(int fd)
 	return master;
 }
 
-static bool write_map(pid_t pid, const char *file, const char *map)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = write(fd, map, strlen(map));
-	close(fd);
-	return n == (ssize_t)strlen(map);
-}
-
 /* Without mappings the namespace still needs one: root to root. */
 static bool write_id_maps(pid_t pid, const struct agent_spec *s)
 {
-	return write_map(pid, "uid_map", s->uid_map ? s->uid_map : "0 0 1\n") &&
-	       write_map(pid, "gid_map", s->gid_map ? s->gid_map : "0 0 1\n");
+	char dir[32];
+	snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+	return agent_write_file(dir, "uid_map", s->uid_map ? s->uid_map : "0 0 1\n") == 0 &&
+	       agent_write_file(dir, "gid_map", s->gid_map ? s->gid_map : "0 0 1\n") == 0;
 }
 
 /* Container-wide operations, for process.resize and container.ps. */

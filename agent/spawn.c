@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <termios.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -69,22 +68,23 @@ static int join_namespaces(const struct agent_container *c)
 		  {"mnt", CLONE_NEWNS},
 		  /* last: after it the agent's privilege over the others is gone */
 		  {"user", CLONE_NEWUSER}};
-	/* open them all first: once in the container's mount namespace, /proc
-	 * is the container's own and the agent's pid numbers mean nothing */
+	/* open and compare them all first: once in the container's mount
+	 * namespace, /proc is the container's own (or none), and the agent's pid
+	 * numbers mean nothing */
 	int fds[sizeof ns / sizeof ns[0]];
-	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init_pid, ns[i].name);
-		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (fds[i] < 0)
-			return -1;
-	}
+	bool differs[sizeof ns / sizeof ns[0]];
 	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
 		char path[64];
 		struct stat theirs, ours;
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init_pid, ns[i].name);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		snprintf(path, sizeof path, "/proc/self/ns/%s", ns[i].name);
-		if (fstat(fds[i], &theirs) == 0 && stat(path, &ours) == 0 &&
-		    theirs.st_ino != ours.st_ino && setns(fds[i], ns[i].flag) < 0)
+		if (fds[i] < 0 || fstat(fds[i], &theirs) < 0 || stat(path, &ours) < 0)
+			return -1;
+		differs[i] = theirs.st_ino != ours.st_ino;
+	}
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		if (differs[i] && setns(fds[i], ns[i].flag) < 0)
 			return -1;
 		close(fds[i]);
 	}
@@ -252,9 +252,8 @@ static pid_t fork_into_cgroup(const struct agent_container *c, bool *in_cgroup)
 	int dir = open(c->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return fork(); /* the child's cgroup.procs write names the error */
-	struct clone_args args = {.flags = CLONE_INTO_CGROUP,
-				  .exit_signal = SIGCHLD,
-				  .cgroup = (uint64_t)dir};
+	struct clone_args args = {
+	    .flags = CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)dir};
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
 	int e = errno;
 	close(dir);

@@ -40,7 +40,8 @@ static int dup_str(struct json_object *o, const char *key, const char *where, ch
 	if (!json_object_is_type(v, json_type_string))
 		return husk_err_set(err, EINVAL, "config.json: %s%s must be a string", where, key);
 	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-		return husk_err_set(err, EINVAL, "config.json: %s%s contains a NUL byte", where, key);
+		return husk_err_set(err, EINVAL, "config.json: %s%s contains a NUL byte", where,
+				    key);
 	*out = strdup(json_object_get_string(v));
 	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
 }
@@ -48,10 +49,12 @@ static int dup_str(struct json_object *o, const char *key, const char *where, ch
 static int parse_annotations(struct json_object *o, struct husk_config *c, struct husk_err *err)
 {
 	struct json_object *a;
-	if (!json_object_object_get_ex(o, "annotations", &a) || json_object_is_type(a, json_type_null))
+	if (!json_object_object_get_ex(o, "annotations", &a) ||
+	    json_object_is_type(a, json_type_null))
 		return 0;
 	if (!json_object_is_type(a, json_type_object))
-		return husk_err_set(err, EINVAL, "config.json: annotations must be an object of strings");
+		return husk_err_set(err, EINVAL,
+				    "config.json: annotations must be an object of strings");
 	c->annotations = calloc(json_object_object_length(a) + 1, sizeof *c->annotations);
 	if (!c->annotations)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -59,8 +62,8 @@ static int parse_annotations(struct json_object *o, struct husk_config *c, struc
 	{
 		if (!json_object_is_type(val, json_type_string) ||
 		    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
-			return husk_err_set(err, EINVAL, "config.json: annotations.%s must be a string",
-					    key);
+			return husk_err_set(err, EINVAL,
+					    "config.json: annotations.%s must be a string", key);
 		struct husk_annotation *an = &c->annotations[c->nannotations++];
 		an->key = strdup(key);
 		an->value = strdup(json_object_get_string(val));
@@ -102,11 +105,12 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 	if (!o || jerr != json_tokener_success) {
 		return husk_err_set(err, EINVAL, "config.json is not valid JSON: %s",
 				    jerr == json_tokener_continue ? "unexpected end of file"
-								   : json_tokener_error_desc(jerr));
+								  : json_tokener_error_desc(jerr));
 	}
 	for (; end < len; end++)
 		if (buf[end] != ' ' && buf[end] != '\t' && buf[end] != '\r' && buf[end] != '\n')
-			return husk_err_set(err, EINVAL, "config.json has data after the JSON object");
+			return husk_err_set(err, EINVAL,
+					    "config.json has data after the JSON object");
 	if (!json_object_is_type(o, json_type_object))
 		return husk_err_set(err, EINVAL, "config.json must hold a JSON object");
 	if (dup_str(o, "ociVersion", "", &c->oci_version, err) < 0)
@@ -124,7 +128,8 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 		process_err(err);
 		goto fail;
 	}
-	if (!json_object_object_get_ex(o, "root", &root) || json_object_is_type(root, json_type_null)) {
+	if (!json_object_object_get_ex(o, "root", &root) ||
+	    json_object_is_type(root, json_type_null)) {
 		husk_err_set(err, EINVAL, "config.json: root is missing");
 		goto fail;
 	}
@@ -140,7 +145,8 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 	}
 	if (json_object_object_get_ex(root, "readonly", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			husk_err_set(err, EINVAL, "config.json: root.readonly must be true or false");
+			husk_err_set(err, EINVAL,
+				     "config.json: root.readonly must be true or false");
 			goto fail;
 		}
 		c->root_readonly = json_object_get_boolean(v);
@@ -192,8 +198,8 @@ int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err 
 	if (fstat(fd, &st) < 0)
 		return husk_err_sys(err, errno, "cannot stat %s", path);
 	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES)
-		return husk_err_set(err, EINVAL, "%s is not a regular file of at most %u bytes", path,
-				    CONFIG_MAX_BYTES);
+		return husk_err_set(err, EINVAL, "%s is not a regular file of at most %u bytes",
+				    path, CONFIG_MAX_BYTES);
 	buf = malloc(st.st_size + 1);
 	if (!buf)
 		return husk_err_set(err, ENOMEM, "out of memory");

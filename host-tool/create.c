@@ -13,14 +13,14 @@
 #include "state.h"
 
 int husk_parse_uint(const char *s, unsigned lo, unsigned hi, const char *what, unsigned *out,
-		      struct husk_err *err)
+		    struct husk_err *err)
 {
 	char *end;
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || !*s || *end || v < lo || v > hi)
-		return husk_err_set(err, EINVAL, "%s must be a number from %u to %u, not \"%s\"", what,
-				    lo, hi, s);
+		return husk_err_set(err, EINVAL, "%s must be a number from %u to %u, not \"%s\"",
+				    what, lo, hi, s);
 	*out = (unsigned)v;
 	return 0;
 }
@@ -33,7 +33,9 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 	case 'b': a->bundle = arg; return 1;
 	case 'p': a->pid_file = arg; return 1;
 	case 'C': a->console_socket = arg; return 1;
-	case 1001: log_debug("--no-pivot: the container always gets its own root in its VM"); return 1;
+	case 1001:
+		log_debug("--no-pivot: the container always gets its own root in its VM");
+		return 1;
 	case 1002: log_debug("--no-new-keyring: keyrings are the guest kernel's own"); return 1;
 	case 1003:
 		if (husk_parse_uint(arg, 0, 1024, "--preserve-fds", &n, err) < 0)
@@ -48,10 +50,14 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 	case 'A': return husk_accel_parse(arg, &o->vo.accel, err) < 0 ? -1 : 1;
 	case 1004: o->vo.accel = HUSK_ACCEL_KVM; return 1;
 	case 1005: o->vo.accel = HUSK_ACCEL_TCG; return 1;
-	case 'm': return husk_parse_uint(arg, 32, 1 << 20, "--memory", &o->vo.mem_mib, err) < 0 ? -1 : 1;
+	case 'm':
+		return husk_parse_uint(arg, 32, 1 << 20, "--memory", &o->vo.mem_mib, err) < 0 ? -1
+											      : 1;
 	case 'c': return husk_parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err) < 0 ? -1 : 1;
 	case 'T':
-		return husk_parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err) < 0 ? -1 : 1;
+		return husk_parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err) < 0
+			   ? -1
+			   : 1;
 	case 'S':
 		o->share_set = true;
 		return husk_share_parse(arg, &o->vo.virtiofs, err) < 0 ? -1 : 1;
@@ -61,23 +67,25 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 
 void husk_create_usage(FILE *f, const char *verb, const char *what)
 {
-	fprintf(f,
-		"Usage: husk %s [options] ID\n%s\n\n"
-		"  -b, --bundle DIR         bundle with config.json and the rootfs (default: .)\n"
-		"      --pid-file FILE      write the container's PID (its proxy) there\n"
-		"      --console-socket S   send the pty master there (process.terminal)\n"
-		"      --no-pivot, --no-new-keyring, --preserve-fds N  accepted for runc callers\n"
-		"      --kernel FILE        guest kernel (env HUSK_KERNEL)\n"
-		"      --initrd FILE        initrd with husk-agent (env HUSK_INITRD)\n"
-		"      --qemu FILE          QEMU binary (env HUSK_QEMU)\n"
-		"      --machine TYPE       microvm, q35 or pc (env HUSK_MACHINE; default microvm)\n"
-		"      --accel A            kvm, tcg or auto (env HUSK_ACCEL; default auto)\n"
-		"      --kvm, --tcg         force an accelerator\n"
-		"      --memory MIB         guest memory (default 256)\n"
-		"      --cpus N             guest vCPUs (default 1)\n"
-		"      --boot-timeout S     seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)\n"
-		"      --share MODE         rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)\n",
-		verb, what);
+	fprintf(
+	    f,
+	    "Usage: husk %s [options] ID\n%s\n\n"
+	    "  -b, --bundle DIR         bundle with config.json and the rootfs (default: .)\n"
+	    "      --pid-file FILE      write the container's PID (its proxy) there\n"
+	    "      --console-socket S   send the pty master there (process.terminal)\n"
+	    "      --no-pivot, --no-new-keyring, --preserve-fds N  accepted for runc callers\n"
+	    "      --kernel FILE        guest kernel (env HUSK_KERNEL)\n"
+	    "      --initrd FILE        initrd with husk-agent (env HUSK_INITRD)\n"
+	    "      --qemu FILE          QEMU binary (env HUSK_QEMU)\n"
+	    "      --machine TYPE       microvm, q35 or pc (env HUSK_MACHINE; default microvm)\n"
+	    "      --accel A            kvm, tcg or auto (env HUSK_ACCEL; default auto)\n"
+	    "      --kvm, --tcg         force an accelerator\n"
+	    "      --memory MIB         guest memory (default 256)\n"
+	    "      --cpus N             guest vCPUs (default 1)\n"
+	    "      --boot-timeout S     seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)\n"
+	    "      --share MODE         rootfs share: 9p or virtiofs (env HUSK_SHARE; default "
+	    "9p)\n",
+	    verb, what);
 }
 
 int husk_write_pid_file(const char *path, pid_t pid, struct husk_err *err)
@@ -147,7 +155,8 @@ int husk_create_detached(struct proxy_opts *o, const struct create_args *a, stru
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		husk_state_remove(o->state_dir);
-		return husk_err_set(err, EIO, "%s", got ? msg : "the container's proxy died while starting");
+		return husk_err_set(err, EIO, "%s",
+				    got ? msg : "the container's proxy died while starting");
 	}
 	if (a->pid_file && husk_write_pid_file(a->pid_file, pid, err) < 0) {
 		kill(pid, SIGKILL);
@@ -158,21 +167,27 @@ int husk_create_detached(struct proxy_opts *o, const struct create_args *a, stru
 	return 0;
 }
 
+int husk_create_env(struct proxy_opts *o, struct husk_err *err)
+{
+	const char *t = getenv("HUSK_BOOT_TIMEOUT");
+	return t ? husk_parse_uint(t, 1, 3600, "HUSK_BOOT_TIMEOUT", &o->boot_timeout_s, err) : 0;
+}
+
 int husk_cmd_create(int argc, char **argv)
 {
-	static const struct option opts[] = { HUSK_CREATE_LONGOPTS, { 0 } };
-	_cleanup_proxy_opts_ struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30 };
-	struct create_args a = { .bundle = "." };
-	struct husk_err err = { 0 };
+	static const struct option opts[] = {HUSK_CREATE_LONGOPTS, {0}};
+	_cleanup_proxy_opts_ struct proxy_opts o = {.notify_fd = -1, .boot_timeout_s = 30};
+	struct create_args a = {.bundle = "."};
+	struct husk_err err = {0};
 	int c;
-	if (getenv("HUSK_BOOT_TIMEOUT") &&
-	    husk_parse_uint(getenv("HUSK_BOOT_TIMEOUT"), 1, 3600, "HUSK_BOOT_TIMEOUT", &o.boot_timeout_s,
-		       &err) < 0)
+	if (husk_create_env(&o, &err) < 0)
 		return husk_fail(&err);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
 		if (c == 'h') {
-			husk_create_usage(stdout, "create", "Boot a VM and create the container in it; start runs its process.");
+			husk_create_usage(
+			    stdout, "create",
+			    "Boot a VM and create the container in it; start runs its process.");
 			return 0;
 		}
 		int r = husk_create_opt(c, optarg, &a, &o, &err);

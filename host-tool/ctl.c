@@ -64,11 +64,12 @@ int husk_sock_at(const char *dir, const char *name, int type, int backlog, struc
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return husk_err_sys(err, errno, "socket");
-	int r = backlog > 0 ? bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog) < 0
-			    : connect(fd, (struct sockaddr *)&a, sizeof a) < 0;
+	int r = backlog > 0
+		    ? bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog) < 0
+		    : connect(fd, (struct sockaddr *)&a, sizeof a) < 0;
 	if (r) {
-		husk_err_sys(err, errno, "cannot %s %s/%s", backlog > 0 ? "listen on" : "connect to",
-			     dir, name);
+		husk_err_sys(err, errno, "cannot %s %s/%s",
+			     backlog > 0 ? "listen on" : "connect to", dir, name);
 		close(fd);
 		return -1;
 	}

@@ -5,9 +5,10 @@
 #define HUSK_CTL_H
 
 #include "husk-err.h"
+#include "husk-fdpass.h"
 
 #define CTL_MAX_MSG 65536
-#define CTL_MAX_FDS 4
+#define CTL_MAX_FDS HUSK_MAX_PASSED_FDS
 
 struct json_object;
 

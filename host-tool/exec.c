@@ -30,15 +30,16 @@ struct exec_args {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: husk exec [options] ID [ARGS...]\n"
-		   "  -p, --process FILE      the process as OCI process JSON\n"
-		   "  -t, --tty               give the process a terminal\n"
-		   "  -d, --detach            return once it runs; --pid-file gets its proxy's PID\n"
-		   "      --pid-file FILE     write the PID of the process's proxy\n"
-		   "      --console-socket S  send the pty master there\n"
-		   "      --cwd DIR           working directory\n"
-		   "  -e, --env K=V           add an environment variable (repeatable)\n"
-		   "  -u, --user UID[:GID]    user to run as\n");
+	fprintf(f,
+		"Usage: husk exec [options] ID [ARGS...]\n"
+		"  -p, --process FILE      the process as OCI process JSON\n"
+		"  -t, --tty               give the process a terminal\n"
+		"  -d, --detach            return once it runs; --pid-file gets its proxy's PID\n"
+		"      --pid-file FILE     write the PID of the process's proxy\n"
+		"      --console-socket S  send the pty master there\n"
+		"      --cwd DIR           working directory\n"
+		"  -e, --env K=V           add an environment variable (repeatable)\n"
+		"  -u, --user UID[:GID]    user to run as\n");
 }
 
 static int build_process(const struct husk_state *st, const struct exec_args *a, char **args,
@@ -48,7 +49,8 @@ static int build_process(const struct husk_state *st, const struct exec_args *a,
 	if (a->process_file) {
 		_cleanup_json_ struct json_object *o = json_object_from_file(a->process_file);
 		if (!o)
-			return husk_err_set(err, EINVAL, "cannot read process file %s", a->process_file);
+			return husk_err_set(err, EINVAL, "cannot read process file %s",
+					    a->process_file);
 		if (husk_process_from_json(o, &p, err) < 0)
 			return -1;
 	} else {
@@ -98,7 +100,8 @@ static int build_process(const struct husk_state *st, const struct exec_args *a,
 	return 0;
 bad_user:
 	husk_process_free(&p);
-	return husk_err_set(err, EINVAL, "--user must be UID[:GID] in numbers, not \"%s\"", a->user);
+	return husk_err_set(err, EINVAL, "--user must be UID[:GID] in numbers, not \"%s\"",
+			    a->user);
 }
 
 /* Wait for the exit message, forwarding signals and window sizes. */
@@ -107,7 +110,7 @@ static __attribute__((noreturn)) void exec_wait(int conn, int tty_fd, const sigs
 	struct husk_err err;
 	int sfd = signalfd(-1, mask, SFD_CLOEXEC);
 	for (;;) {
-		struct pollfd pf[2] = { { conn, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd pf[2] = {{conn, POLLIN, 0}, {sfd, POLLIN, 0}};
 		if (poll(pf, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (pf[1].revents & POLLIN) {
@@ -120,12 +123,17 @@ static __attribute__((noreturn)) void exec_wait(int conn, int tty_fd, const sigs
 						json_object_put(m);
 						continue;
 					}
-					json_object_object_add(m, "op", json_object_new_string("resize"));
-					json_object_object_add(m, "rows", json_object_new_int(rows));
-					json_object_object_add(m, "cols", json_object_new_int(cols));
+					json_object_object_add(m, "op",
+							       json_object_new_string("resize"));
+					json_object_object_add(m, "rows",
+							       json_object_new_int(rows));
+					json_object_object_add(m, "cols",
+							       json_object_new_int(cols));
 				} else {
-					json_object_object_add(m, "op", json_object_new_string("kill"));
-					json_object_object_add(m, "signal", json_object_new_int((int)si.ssi_signo));
+					json_object_object_add(m, "op",
+							       json_object_new_string("kill"));
+					json_object_object_add(
+					    m, "signal", json_object_new_int((int)si.ssi_signo));
 				}
 				husk_ctl_send(conn, m, NULL, 0, &err);
 				json_object_put(m);
@@ -154,21 +162,28 @@ static __attribute__((noreturn)) void exec_wait(int conn, int tty_fd, const sigs
 int husk_cmd_exec(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "process", required_argument, NULL, 'p' }, { "tty", no_argument, NULL, 't' },
-		{ "detach", no_argument, NULL, 'd' },         { "pid-file", required_argument, NULL, 'P' },
-		{ "console-socket", required_argument, NULL, 'C' },
-		{ "cwd", required_argument, NULL, 'w' },      { "env", required_argument, NULL, 'e' },
-		{ "user", required_argument, NULL, 'u' },     { "additional-gids", required_argument, NULL, 'g' },
-		{ "no-new-privs", no_argument, NULL, 'n' },   { "cap", required_argument, NULL, 'c' },
-		{ "preserve-fds", required_argument, NULL, 'f' },
-		{ "process-label", required_argument, NULL, 'l' },
-		{ "apparmor", required_argument, NULL, 'a' }, { "ignore-paused", no_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },           { 0 },
+	    {"process", required_argument, NULL, 'p'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"pid-file", required_argument, NULL, 'P'},
+	    {"console-socket", required_argument, NULL, 'C'},
+	    {"cwd", required_argument, NULL, 'w'},
+	    {"env", required_argument, NULL, 'e'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"additional-gids", required_argument, NULL, 'g'},
+	    {"no-new-privs", no_argument, NULL, 'n'},
+	    {"cap", required_argument, NULL, 'c'},
+	    {"preserve-fds", required_argument, NULL, 'f'},
+	    {"process-label", required_argument, NULL, 'l'},
+	    {"apparmor", required_argument, NULL, 'a'},
+	    {"ignore-paused", no_argument, NULL, 'i'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
-	struct exec_args a = { 0 };
-	struct husk_err err = { 0 };
+	struct exec_args a = {0};
+	struct husk_err err = {0};
 	struct husk_state st;
-	int c, notify[2] = { -1, -1 };
+	int c, notify[2] = {-1, -1};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:tdP:e:u:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -183,7 +198,13 @@ int husk_cmd_exec(int argc, char **argv)
 				a.env[a.nenv++] = optarg;
 			break;
 		case 'u': a.user = optarg; break;
-		case 'g': case 'n': case 'c': case 'f': case 'l': case 'a': case 'i': break;
+		case 'g':
+		case 'n':
+		case 'c':
+		case 'f':
+		case 'l':
+		case 'a':
+		case 'i': break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return HUSK_EXIT_RUNTIME;
 		}
@@ -196,7 +217,8 @@ int husk_cmd_exec(int argc, char **argv)
 		return husk_fail(&err);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	if (strcmp(husk_state_status(&st), "running") != 0) {
-		husk_err_set(&err, EINVAL, "cannot exec in a container that is %s", husk_state_status(&st));
+		husk_err_set(&err, EINVAL, "cannot exec in a container that is %s",
+			     husk_state_status(&st));
 		husk_state_free(&st);
 		return husk_fail(&err);
 	}
@@ -209,7 +231,7 @@ int husk_cmd_exec(int argc, char **argv)
 	if (json_object_object_get_ex(proc, "terminal", &tv) && json_object_get_boolean(tv))
 		a.tty = true;
 
-	int fds[3] = { 0, 1, 2 }, tty_fd = -1;
+	int fds[3] = {0, 1, 2}, tty_fd = -1;
 	if (a.tty) {
 		if (a.console_socket) {
 			int master, slave;
@@ -225,7 +247,8 @@ int husk_cmd_exec(int argc, char **argv)
 			fds[2] = 1;
 			tty_fd = STDIN_FILENO;
 		} else {
-			husk_err_set(&err, EINVAL, "--tty needs --console-socket or a terminal on stdin");
+			husk_err_set(&err, EINVAL,
+				     "--tty needs --console-socket or a terminal on stdin");
 			return husk_fail(&err);
 		}
 	}
@@ -255,8 +278,10 @@ int husk_cmd_exec(int argc, char **argv)
 			ssize_t n = read(notify[0], msg, sizeof msg - 1);
 			msg[n > 0 ? n : 0] = '\0';
 			if (strncmp(msg, "ok", 2) != 0) {
-				fprintf(stderr, "husk: %s\n", n > 0 ? msg + 4 : "the exec proxy died");
-				husk_err_set(&err, EIO, "%s", n > 0 ? msg + 4 : "the exec proxy died");
+				fprintf(stderr, "husk: %s\n",
+					n > 0 ? msg + 4 : "the exec proxy died");
+				husk_err_set(&err, EIO, "%s",
+					     n > 0 ? msg + 4 : "the exec proxy died");
 				log_error("%s", err.msg);
 				return n > 4 ? atoi(msg + 1) : HUSK_EXIT_RUNTIME;
 			}

@@ -35,11 +35,13 @@ static int run_one(struct json_object *hook, const char *phase, size_t i, const 
 {
 	struct json_object *path, *args = NULL, *env = NULL, *to;
 	int timeout = 0, in[2];
-	if (!json_object_object_get_ex(hook, "path", &path) || !json_object_is_type(path, json_type_string))
+	if (!json_object_object_get_ex(hook, "path", &path) ||
+	    !json_object_is_type(path, json_type_string))
 		return husk_err_set(err, EINVAL, "hooks.%s[%zu] has no path", phase, i);
 	json_object_object_get_ex(hook, "args", &args);
 	json_object_object_get_ex(hook, "env", &env);
-	if (json_object_object_get_ex(hook, "timeout", &to) && json_object_is_type(to, json_type_int))
+	if (json_object_object_get_ex(hook, "timeout", &to) &&
+	    json_object_is_type(to, json_type_int))
 		timeout = json_object_get_int(to);
 	_cleanup_free_ char **argv = strv(args, json_object_get_string(path));
 	_cleanup_free_ char **envp = strv(env, NULL);
@@ -78,16 +80,18 @@ static int run_one(struct json_object *hook, const char *phase, size_t i, const 
 		if (timeout > 0 && now.tv_sec - start.tv_sec >= timeout) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			return husk_err_set(err, ETIMEDOUT, "hooks.%s[%zu] (%s) timed out after %d s",
-					    phase, i, json_object_get_string(path), timeout);
+			return husk_err_set(err, ETIMEDOUT,
+					    "hooks.%s[%zu] (%s) timed out after %d s", phase, i,
+					    json_object_get_string(path), timeout);
 		}
 		if (r == 0)
-			nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return husk_err_set(err, EIO, "hooks.%s[%zu] (%s) failed with status %d", phase, i,
 				    json_object_get_string(path),
-				    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+				    WIFEXITED(status) ? WEXITSTATUS(status)
+						      : 128 + WTERMSIG(status));
 	return 0;
 }
 
@@ -99,7 +103,7 @@ int husk_hooks_run(struct json_object *hooks, const char *phase, struct json_obj
 	    !json_object_is_type(list, json_type_array))
 		return 0;
 	const char *s = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
+								  JSON_C_TO_STRING_NOSLASHESCAPE);
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		log_debug("running hooks.%s[%zu]", phase, i);
 		if (run_one(json_object_array_get_idx(list, i), phase, i, s, err) < 0)

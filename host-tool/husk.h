@@ -8,7 +8,7 @@
 #include "husk-err.h"
 
 #define HUSK_EXIT_RUNTIME 125 /* failure before the process ran */
-#define HUSK_EXIT_LOST 255    /* the VM was lost while the process ran */
+#define HUSK_EXIT_LOST	  255 /* the VM was lost while the process ran */
 
 struct husk_global {
 	const char *root; /* state directory, default /run/husk */
@@ -50,24 +50,21 @@ int husk_cmd_features(int argc, char **argv);
 int husk_cmd_ping(int argc, char **argv);
 
 /* Options create and run share: runc's, and the VM's. */
-#define HUSK_CREATE_LONGOPTS                                                               \
-	{ "bundle", required_argument, NULL, 'b' },                                        \
-		{ "pid-file", required_argument, NULL, 'p' },                              \
-		{ "console-socket", required_argument, NULL, 'C' },                        \
-		{ "no-pivot", no_argument, NULL, 1001 },                                   \
-		{ "no-new-keyring", no_argument, NULL, 1002 },                             \
-		{ "preserve-fds", required_argument, NULL, 1003 },                         \
-		{ "kernel", required_argument, NULL, 'K' },                                \
-		{ "initrd", required_argument, NULL, 'I' },                                \
-		{ "qemu", required_argument, NULL, 'Q' },                                  \
-		{ "machine", required_argument, NULL, 'M' },                               \
-		{ "accel", required_argument, NULL, 'A' },                                 \
-		{ "kvm", no_argument, NULL, 1004 }, { "tcg", no_argument, NULL, 1005 },    \
-		{ "memory", required_argument, NULL, 'm' },                                \
-		{ "cpus", required_argument, NULL, 'c' },                                  \
-		{ "boot-timeout", required_argument, NULL, 'T' },                          \
-		{ "share", required_argument, NULL, 'S' },                                 \
-		{ "help", no_argument, NULL, 'h' }
+#define HUSK_CREATE_LONGOPTS                                                                       \
+	{"bundle", required_argument, NULL, 'b'}, {"pid-file", required_argument, NULL, 'p'},      \
+	    {"console-socket", required_argument, NULL, 'C'},                                      \
+	    {"no-pivot", no_argument, NULL, 1001}, {"no-new-keyring", no_argument, NULL, 1002},    \
+	    {"preserve-fds", required_argument, NULL, 1003},                                       \
+	    {"kernel", required_argument, NULL, 'K'}, {"initrd", required_argument, NULL, 'I'},    \
+	    {"qemu", required_argument, NULL, 'Q'}, {"machine", required_argument, NULL, 'M'},     \
+	    {"accel", required_argument, NULL, 'A'}, {"kvm", no_argument, NULL, 1004},             \
+	    {"tcg", no_argument, NULL, 1005}, {"memory", required_argument, NULL, 'm'},            \
+	    {"cpus", required_argument, NULL, 'c'},                                                \
+	    {"boot-timeout", required_argument, NULL, 'T'},                                        \
+	    {"share", required_argument, NULL, 'S'},                                               \
+	{                                                                                          \
+		"help", no_argument, NULL, 'h'                                                     \
+	}
 
 struct proxy_opts;
 struct create_args {
@@ -82,6 +79,9 @@ int husk_create_opt(int c, const char *arg, struct create_args *a, struct proxy_
 void husk_create_usage(FILE *f, const char *verb, const char *what);
 /* Boot the proxy in a child and wait until it reports "created" (or
  * "running" when autostart is set); writes the pid file. */
+/* Settings of create and run that come from the environment; flags
+ * parsed after this override them. */
+int husk_create_env(struct proxy_opts *o, struct husk_err *err);
 int husk_create_detached(struct proxy_opts *o, const struct create_args *a, struct husk_err *err);
 
 #endif

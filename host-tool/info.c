@@ -15,9 +15,10 @@
 
 static int parse_format(int argc, char **argv, const char *usage, const char **format, bool *quiet)
 {
-	static const struct option opts[] = { { "format", required_argument, NULL, 'f' },
-					      { "quiet", no_argument, NULL, 'q' },
-					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+					     {"quiet", no_argument, NULL, 'q'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+f:qh", opts, NULL)) != -1) {
@@ -53,22 +54,24 @@ int husk_cmd_list(int argc, char **argv)
 		n = 0; /* no root yet: no containers */
 	struct json_object *arr = json_object_new_array();
 	if (!quiet && !strcmp(format, "table"))
-		printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED",
-		       "RUNTIME");
+		printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
+		       "CREATED", "RUNTIME");
 	for (int i = 0; i < n; i++) {
 		struct husk_state st;
 		struct husk_err err;
-		if (names[i]->d_name[0] != '.' && husk_state_read(names[i]->d_name, &st, &err) == 0) {
+		if (names[i]->d_name[0] != '.' &&
+		    husk_state_read(names[i]->d_name, &st, &err) == 0) {
 			const char *status = husk_state_status(&st);
 			int pid = strcmp(status, "stopped") ? st.pid : 0;
 			if (quiet)
 				printf("%s\n", st.id);
 			else if (!strcmp(format, "table"))
-				printf("%-20s %-8d %-10s %-40s %-30s %s\n", st.id, pid, status, st.bundle,
-				       st.created, "husk");
+				printf("%-20s %-8d %-10s %-40s %-30s %s\n", st.id, pid, status,
+				       st.bundle, st.created, "husk");
 			else {
 				struct json_object *o = husk_state_to_oci(&st);
-				json_object_object_add(o, "runtime", json_object_new_string("husk"));
+				json_object_object_add(o, "runtime",
+						       json_object_new_string("husk"));
 				json_object_array_add(arr, o);
 			}
 			husk_state_free(&st);
@@ -78,8 +81,8 @@ int husk_cmd_list(int argc, char **argv)
 	if (n > 0)
 		free(names);
 	if (!quiet && !strcmp(format, "json"))
-		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
-								  JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n", json_object_to_json_string_ext(
+				   arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(arr);
 	return 0;
 }
@@ -87,7 +90,7 @@ int husk_cmd_list(int argc, char **argv)
 int husk_cmd_ps(int argc, char **argv)
 {
 	const char *format = "table";
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply, *pids;
 	parse_format(argc, argv, "ps [--format table|json] ID", &format, NULL);
@@ -113,7 +116,8 @@ int husk_cmd_ps(int argc, char **argv)
 	if (!json_object_object_get_ex(reply, "pids", &pids))
 		pids = NULL;
 	if (!strcmp(format, "json")) {
-		printf("%s\n", pids ? json_object_to_json_string_ext(pids, JSON_C_TO_STRING_PLAIN) : "[]");
+		printf("%s\n",
+		       pids ? json_object_to_json_string_ext(pids, JSON_C_TO_STRING_PLAIN) : "[]");
 	} else {
 		printf("PID\n");
 		for (size_t i = 0; pids && i < json_object_array_length(pids); i++)
@@ -124,47 +128,58 @@ int husk_cmd_ps(int argc, char **argv)
 }
 
 static const char default_spec[] =
-	"{\n"
-	"\t\"ociVersion\": \"1.0.2\",\n"
-	"\t\"process\": {\n"
-	"\t\t\"terminal\": true,\n"
-	"\t\t\"user\": {\"uid\": 0, \"gid\": 0},\n"
-	"\t\t\"args\": [\"sh\"],\n"
-	"\t\t\"env\": [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\", \"TERM=xterm\"],\n"
-	"\t\t\"cwd\": \"/\",\n"
-	"\t\t\"capabilities\": {\n"
-	"\t\t\t\"bounding\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
-	"\t\t\t\"effective\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
-	"\t\t\t\"permitted\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
-	"\t\t\t\"ambient\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"]\n"
-	"\t\t},\n"
-	"\t\t\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024}],\n"
-	"\t\t\"noNewPrivileges\": true\n"
-	"\t},\n"
-	"\t\"root\": {\"path\": \"rootfs\", \"readonly\": true},\n"
-	"\t\"hostname\": \"husk\",\n"
-	"\t\"mounts\": [\n"
-	"\t\t{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},\n"
-	"\t\t{\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\"]},\n"
-	"\t\t{\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\", \"options\": [\"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\", \"gid=5\"]},\n"
-	"\t\t{\"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\", \"options\": [\"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\"]},\n"
-	"\t\t{\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\", \"options\": [\"nosuid\", \"noexec\", \"nodev\"]},\n"
-	"\t\t{\"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\", \"options\": [\"nosuid\", \"noexec\", \"nodev\", \"ro\"]}\n"
-	"\t],\n"
-	"\t\"linux\": {\n"
-	"\t\t\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\"}, {\"type\": \"ipc\"}, {\"type\": \"uts\"}, {\"type\": \"mount\"}],\n"
-	"\t\t\"maskedPaths\": [\"/proc/kcore\", \"/proc/keys\", \"/proc/timer_list\", \"/sys/firmware\"],\n"
-	"\t\t\"readonlyPaths\": [\"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\", \"/proc/sysrq-trigger\"]\n"
-	"\t}\n"
-	"}\n";
+    "{\n"
+    "\t\"ociVersion\": \"1.0.2\",\n"
+    "\t\"process\": {\n"
+    "\t\t\"terminal\": true,\n"
+    "\t\t\"user\": {\"uid\": 0, \"gid\": 0},\n"
+    "\t\t\"args\": [\"sh\"],\n"
+    "\t\t\"env\": [\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\", "
+    "\"TERM=xterm\"],\n"
+    "\t\t\"cwd\": \"/\",\n"
+    "\t\t\"capabilities\": {\n"
+    "\t\t\t\"bounding\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
+    "\t\t\t\"effective\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
+    "\t\t\t\"permitted\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
+    "\t\t\t\"ambient\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"]\n"
+    "\t\t},\n"
+    "\t\t\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024}],\n"
+    "\t\t\"noNewPrivileges\": true\n"
+    "\t},\n"
+    "\t\"root\": {\"path\": \"rootfs\", \"readonly\": true},\n"
+    "\t\"hostname\": \"husk\",\n"
+    "\t\"mounts\": [\n"
+    "\t\t{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},\n"
+    "\t\t{\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": "
+    "[\"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\"]},\n"
+    "\t\t{\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\", "
+    "\"options\": [\"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", \"mode=0620\", "
+    "\"gid=5\"]},\n"
+    "\t\t{\"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\", \"options\": "
+    "[\"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\"]},\n"
+    "\t\t{\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\", "
+    "\"options\": [\"nosuid\", \"noexec\", \"nodev\"]},\n"
+    "\t\t{\"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\", \"options\": "
+    "[\"nosuid\", \"noexec\", \"nodev\", \"ro\"]}\n"
+    "\t],\n"
+    "\t\"linux\": {\n"
+    "\t\t\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\"}, {\"type\": \"ipc\"}, "
+    "{\"type\": \"uts\"}, {\"type\": \"mount\"}],\n"
+    "\t\t\"maskedPaths\": [\"/proc/kcore\", \"/proc/keys\", \"/proc/timer_list\", "
+    "\"/sys/firmware\"],\n"
+    "\t\t\"readonlyPaths\": [\"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\", "
+    "\"/proc/sysrq-trigger\"]\n"
+    "\t}\n"
+    "}\n";
 
 int husk_cmd_spec(int argc, char **argv)
 {
-	static const struct option opts[] = { { "bundle", required_argument, NULL, 'b' },
-					      { "rootless", no_argument, NULL, 'r' },
-					      { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = {{"bundle", required_argument, NULL, 'b'},
+					     {"rootless", no_argument, NULL, 'r'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
 	const char *bundle = ".";
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
@@ -180,7 +195,9 @@ int husk_cmd_spec(int argc, char **argv)
 		return HUSK_EXIT_RUNTIME;
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		husk_err_sys(&err, errno, errno == EEXIST ? "File %s exists. Remove it first" : "cannot create %s", path);
+		husk_err_sys(
+		    &err, errno,
+		    errno == EEXIST ? "File %s exists. Remove it first" : "cannot create %s", path);
 		return husk_fail(&err);
 	}
 	if (write(fd, default_spec, sizeof default_spec - 1) != (ssize_t)sizeof default_spec - 1) {
@@ -201,7 +218,8 @@ int husk_cmd_features(int argc, char **argv)
 	       "  \"linux\": {\n"
 	       "    \"namespaces\": [\"mount\"],\n"
 	       "    \"capabilities\": [],\n"
-	       "    \"cgroup\": {\"v1\": false, \"v2\": false, \"systemd\": false, \"systemdUser\": false},\n"
+	       "    \"cgroup\": {\"v1\": false, \"v2\": false, \"systemd\": false, "
+	       "\"systemdUser\": false},\n"
 	       "    \"seccomp\": {\"enabled\": false},\n"
 	       "    \"apparmor\": {\"enabled\": false},\n"
 	       "    \"selinux\": {\"enabled\": false}\n"
@@ -218,7 +236,7 @@ int husk_cmd_features(int argc, char **argv)
 int husk_cmd_ping(int argc, char **argv)
 {
 	const char *format = "table";
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply, *v;
 	parse_format(argc, argv, "ping ID", &format, NULL);
@@ -234,7 +252,8 @@ int husk_cmd_ping(int argc, char **argv)
 	json_object_object_add(req, "op", json_object_new_string("ping"));
 	if (husk_ctl_call(dir, req, &reply, &err) < 0)
 		return husk_fail(&err);
-	long long ns = json_object_object_get_ex(reply, "rtt_ns", &v) ? json_object_get_int64(v) : -1;
+	long long ns =
+	    json_object_object_get_ex(reply, "rtt_ns", &v) ? json_object_get_int64(v) : -1;
 	printf("%lld\n", ns / 1000);
 	json_object_put(reply);
 	return 0;

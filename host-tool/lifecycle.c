@@ -26,7 +26,7 @@ static int one_id(int argc, char **argv, const char *verb, struct husk_err *err)
 
 static int simple_opts(int argc, char **argv, const char *usage)
 {
-	static const struct option opts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -42,7 +42,7 @@ static int simple_opts(int argc, char **argv, const char *usage)
 
 int husk_cmd_start(int argc, char **argv)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
 	simple_opts(argc, argv, "start ID");
@@ -66,13 +66,14 @@ int husk_cmd_start(int argc, char **argv)
 
 int husk_cmd_state(int argc, char **argv)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct husk_state st;
 	simple_opts(argc, argv, "state ID");
 	if (one_id(argc, argv, "state", &err) < 0 || husk_state_read(argv[optind], &st, &err) < 0)
 		return husk_fail(&err);
 	struct json_object *o = husk_state_to_oci(&st);
-	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	husk_state_free(&st);
 	return 0;
@@ -82,14 +83,14 @@ static const struct {
 	const char *name;
 	int sig;
 } signames[] = {
-	{ "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT },   { "ILL", SIGILL },
-	{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT },     { "IOT", SIGIOT },     { "BUS", SIGBUS },
-	{ "FPE", SIGFPE },   { "KILL", SIGKILL },     { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },
-	{ "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },     { "ALRM", SIGALRM },   { "TERM", SIGTERM },
-	{ "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },   { "STOP", SIGSTOP },
-	{ "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU },   { "URG", SIGURG },
-	{ "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },     { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-	{ "WINCH", SIGWINCH }, { "IO", SIGIO },       { "PWR", SIGPWR },     { "SYS", SIGSYS },
+    {"HUP", SIGHUP},	   {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},	   {"ABRT", SIGABRT}, {"IOT", SIGIOT},	     {"BUS", SIGBUS},
+    {"FPE", SIGFPE},	   {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+    {"USR2", SIGUSR2},	   {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP},	   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+    {"XCPU", SIGXCPU},	   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+    {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"PWR", SIGPWR},	     {"SYS", SIGSYS},
 };
 
 const char *husk_signal_name(int sig)
@@ -132,9 +133,9 @@ int husk_parse_signal(const char *s, int *sig, struct husk_err *err)
 
 int husk_cmd_kill(int argc, char **argv)
 {
-	static const struct option opts[] = { { "all", no_argument, NULL, 'a' },
-					      { "help", no_argument, NULL, 'h' }, { 0 } };
-	struct husk_err err = { 0 };
+	static const struct option opts[] = {
+	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
 	bool all = false;
@@ -144,7 +145,8 @@ int husk_cmd_kill(int argc, char **argv)
 		if (c == 'a')
 			all = true;
 		else {
-			fprintf(c == 'h' ? stdout : stderr, "Usage: husk kill [--all] ID [SIGNAL]\n");
+			fprintf(c == 'h' ? stdout : stderr,
+				"Usage: husk kill [--all] ID [SIGNAL]\n");
 			return c == 'h' ? 0 : HUSK_EXIT_RUNTIME;
 		}
 	}
@@ -185,9 +187,9 @@ int husk_cmd_kill(int argc, char **argv)
 
 int husk_cmd_delete(int argc, char **argv)
 {
-	static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
-					      { "help", no_argument, NULL, 'h' }, { 0 } };
-	struct husk_err err = { 0 };
+	static const struct option opts[] = {
+	    {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
+	struct husk_err err = {0};
 	struct husk_state st;
 	bool force = false;
 	int c;
@@ -218,8 +220,9 @@ int husk_cmd_delete(int argc, char **argv)
 	}
 	const char *status = husk_state_status(&st);
 	if (!strcmp(status, "running") && !force) {
-		husk_err_set(&err, EBUSY, "cannot delete container %s that is not stopped: running (use --force)",
-			     st.id);
+		husk_err_set(
+		    &err, EBUSY,
+		    "cannot delete container %s that is not stopped: running (use --force)", st.id);
 		husk_state_free(&st);
 		close(lock);
 		return husk_fail(&err);
@@ -228,14 +231,14 @@ int husk_cmd_delete(int argc, char **argv)
 		kill(st.pid, SIGKILL);
 		/* wait for the proxy to be gone */
 		for (int i = 0; i < 2000 && husk_state_alive(&st); i++)
-			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	}
 	/* and its VM, which follows it (PR_SET_PDEATHSIG), as long as that pid
 	 * is still the same QEMU */
 	if (st.vm_pid > 0 && st.vm_start_time) {
-		struct husk_state vm = { .pid = st.vm_pid, .start_time = st.vm_start_time };
+		struct husk_state vm = {.pid = st.vm_pid, .start_time = st.vm_start_time};
 		for (int i = 0; i < 2000 && husk_state_alive(&vm); i++)
-			nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	}
 	/* poststop hooks run when the container is deleted */
 	struct husk_config cfg;

@@ -11,7 +11,7 @@
 #include "husk.h"
 #include "state.h"
 
-struct husk_global husk_global = { .root = "/run/husk" };
+struct husk_global husk_global = {.root = "/run/husk"};
 
 static FILE *log_file;
 
@@ -26,10 +26,15 @@ static void log_sink(enum husk_log_level level, const char *msg)
 	if (husk_global.log_json && log_file) {
 		husk_now_rfc3339(now, sizeof now);
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "level", json_object_new_string(level == HUSK_LOG_WARN ? "warning" : husk_log_level_name(level)));
+		json_object_object_add(o, "level",
+				       json_object_new_string(level == HUSK_LOG_WARN
+								  ? "warning"
+								  : husk_log_level_name(level)));
 		json_object_object_add(o, "msg", json_object_new_string(msg));
 		json_object_object_add(o, "time", json_object_new_string(now));
-		fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		fprintf(f, "%s\n",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
 		fprintf(f, "husk[%d]: %s: %s\n", (int)getpid(), husk_log_level_name(level), msg);
@@ -59,18 +64,18 @@ static const struct {
 	husk_verb_fn fn;
 	const char *help;
 } verbs[] = {
-	{ "create", husk_cmd_create, "boot a VM and create a container in it" },
-	{ "start", husk_cmd_start, "start the process of a created container" },
-	{ "run", husk_cmd_run, "create and start a container (and wait, without -d)" },
-	{ "exec", husk_cmd_exec, "run another process in a running container" },
-	{ "state", husk_cmd_state, "print a container's state as OCI JSON" },
-	{ "kill", husk_cmd_kill, "send a signal to a container's process" },
-	{ "delete", husk_cmd_delete, "remove a stopped (or, with --force, any) container" },
-	{ "list", husk_cmd_list, "list containers" },
-	{ "ps", husk_cmd_ps, "list a container's processes (guest PIDs)" },
-	{ "spec", husk_cmd_spec, "write a default config.json" },
-	{ "features", husk_cmd_features, "print what this runtime supports, as JSON" },
-	{ "ping", husk_cmd_ping, "time one round trip to a container's agent (microseconds)" },
+    {"create", husk_cmd_create, "boot a VM and create a container in it"},
+    {"start", husk_cmd_start, "start the process of a created container"},
+    {"run", husk_cmd_run, "create and start a container (and wait, without -d)"},
+    {"exec", husk_cmd_exec, "run another process in a running container"},
+    {"state", husk_cmd_state, "print a container's state as OCI JSON"},
+    {"kill", husk_cmd_kill, "send a signal to a container's process"},
+    {"delete", husk_cmd_delete, "remove a stopped (or, with --force, any) container"},
+    {"list", husk_cmd_list, "list containers"},
+    {"ps", husk_cmd_ps, "list a container's processes (guest PIDs)"},
+    {"spec", husk_cmd_spec, "write a default config.json"},
+    {"features", husk_cmd_features, "print what this runtime supports, as JSON"},
+    {"ping", husk_cmd_ping, "time one round trip to a container's agent (microseconds)"},
 };
 
 static void usage(FILE *f)
@@ -80,7 +85,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f, "\nGlobal options:\n"
-		   "  --root DIR             state directory (default /run/husk; $XDG_RUNTIME_DIR/husk if not root)\n"
+		   "  --root DIR             state directory (default /run/husk; "
+		   "$XDG_RUNTIME_DIR/husk if not root)\n"
 		   "  --log FILE             write the runtime's log there\n"
 		   "  --log-format FMT       text or json\n"
 		   "  --debug                log more, and show the guest console on stderr\n"
@@ -92,12 +98,16 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "root", required_argument, NULL, 'r' },  { "log", required_argument, NULL, 'l' },
-		{ "log-format", required_argument, NULL, 'f' },
-		{ "debug", no_argument, NULL, 'd' },       { "systemd-cgroup", no_argument, NULL, 's' },
-		{ "rootless", required_argument, NULL, 'R' },
-		{ "criu", required_argument, NULL, 'c' },  { "version", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },        { 0 },
+	    {"root", required_argument, NULL, 'r'},
+	    {"log", required_argument, NULL, 'l'},
+	    {"log-format", required_argument, NULL, 'f'},
+	    {"debug", no_argument, NULL, 'd'},
+	    {"systemd-cgroup", no_argument, NULL, 's'},
+	    {"rootless", required_argument, NULL, 'R'},
+	    {"criu", required_argument, NULL, 'c'},
+	    {"version", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	static char user_root[4096];
 	int c;
@@ -124,7 +134,8 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				fprintf(stderr, "husk: unknown log format \"%s\" (text or json)\n", optarg);
+				fprintf(stderr, "husk: unknown log format \"%s\" (text or json)\n",
+					optarg);
 				return HUSK_EXIT_RUNTIME;
 			}
 			husk_global.log_json = !strcmp(optarg, "json");

@@ -172,7 +172,7 @@ static void stop_timeout(uv_timer_t *t)
 /* Everything has exited and all output is written: flush the guest, stop. */
 static void maybe_stop(void)
 {
-	struct husk_request req = { .op = HUSK_OP_SHUTDOWN };
+	struct husk_request req = {.op = HUSK_OP_SHUTDOWN};
 	struct husk_err err;
 	if (P.stopping || !all_done())
 		return;
@@ -313,8 +313,8 @@ static void on_exit_event(struct husk_session *s, const struct husk_exit_event *
 
 static void send_signal(struct slot *x, int sig, bool all)
 {
-	struct husk_request r = { .op = HUSK_OP_PROCESS_SIGNAL,
-				  .u.signal = { .process = x->base, .signal = sig, .all = all } };
+	struct husk_request r = {.op = HUSK_OP_PROCESS_SIGNAL,
+				 .u.signal = {.process = x->base, .signal = sig, .all = all}};
 	struct husk_err err;
 	if (husk_session_request(&P.s, &r, NULL, NULL, &err) < 0)
 		log_warn("cannot forward signal %d: %s", sig, err.msg);
@@ -322,8 +322,8 @@ static void send_signal(struct slot *x, int sig, bool all)
 
 static void send_resize(struct slot *x, unsigned short rows, unsigned short cols)
 {
-	struct husk_request r = { .op = HUSK_OP_PROCESS_RESIZE,
-				  .u.resize = { .process = x->base, .rows = rows, .cols = cols } };
+	struct husk_request r = {.op = HUSK_OP_PROCESS_RESIZE,
+				 .u.resize = {.process = x->base, .rows = rows, .cols = cols}};
 	struct husk_err err;
 	if (x->started && !x->exited && husk_session_request(&P.s, &r, NULL, NULL, &err) < 0)
 		log_warn("cannot resize: %s", err.msg);
@@ -396,17 +396,17 @@ static void started(struct husk_session *s, const struct husk_reply *r, void *da
 static int start_process(struct slot *x, const struct husk_process *spec, struct conn *c,
 			 struct husk_err *err)
 {
-	struct husk_request req = { .op = HUSK_OP_PROCESS_START };
-	struct start_ctx *ctx = calloc(1, sizeof *ctx);
-	if (!ctx)
-		return husk_err_set(err, ENOMEM, "out of memory");
+	struct husk_request req = {.op = HUSK_OP_PROCESS_START};
 	husk_relay_init(&x->relay, &P.s, x->base, x->fds[0], x->fds[1], x->fds[2]);
 	x->relay.data = x;
 	x->relay.drained = slot_drained;
+	struct start_ctx *ctx = calloc(1, sizeof *ctx);
+	if (!ctx)
+		return husk_err_set(err, ENOMEM, "out of memory");
 	x->arg0 = strdup(spec->args[0]);
 	req.u.start.container = (char *)P.o->id;
 	req.u.start.process = *spec;
-	req.u.start.streams = (struct husk_streams){ x->base, x->base + 1, x->base + 2 };
+	req.u.start.streams = (struct husk_streams){x->base, x->base + 1, x->base + 2};
 	ctx->slot = x;
 	ctx->conn = c;
 	if (c)
@@ -473,6 +473,9 @@ static void ctl_exec(struct conn *c, struct json_object *req, int *fds, int nfds
 		conn_reply(c, jerror(err.msg, 0));
 		x->exited = x->done = true;
 		close_slot_fds(x);
+		c->slot = NULL;
+		x->conn = NULL;
+		husk_relay_unlink(&x->relay, slot_closed); /* frees x */
 	}
 	husk_process_free(&spec);
 	return;
@@ -491,10 +494,12 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 	(void)s;
 	if (r->err_code) {
 		/* a process that exited before its exit event reached us */
-		conn_reply(c, jerror(r->err_code == ESRCH ? "container not running" : r->message, 0));
+		conn_reply(c,
+			   jerror(r->err_code == ESRCH ? "container not running" : r->message, 0));
 	} else if (c->ping_start) {
 		struct json_object *o = jok();
-		json_object_object_add(o, "rtt_ns", json_object_new_int64((int64_t)(uv_hrtime() - c->ping_start)));
+		json_object_object_add(
+		    o, "rtt_ns", json_object_new_int64((int64_t)(uv_hrtime() - c->ping_start)));
 		c->ping_start = 0;
 		conn_reply(c, o);
 	} else if (r->has_pids) {
@@ -569,9 +574,9 @@ static void ctl_message(struct conn *c, struct json_object *req, int *fds, int n
 		} else if (x->exited)
 			conn_reply(c, jerror("container not running", 0));
 		else {
-			struct husk_request r = { .op = HUSK_OP_PROCESS_SIGNAL,
-						  .u.signal = { .process = x->base, .signal = sig,
-								.all = all } };
+			struct husk_request r = {
+			    .op = HUSK_OP_PROCESS_SIGNAL,
+			    .u.signal = {.process = x->base, .signal = sig, .all = all}};
 			forward(c, &r);
 		}
 	} else if (!strcmp(op, "resize") && c->slot) {
@@ -580,11 +585,11 @@ static void ctl_message(struct conn *c, struct json_object *req, int *fds, int n
 		send_resize(c->slot, (unsigned short)rows, (unsigned short)cols);
 	} else if (!strcmp(op, "ping")) {
 		/* one request/reply round trip on the channel, timed here */
-		struct husk_request r = { .op = HUSK_OP_PING };
+		struct husk_request r = {.op = HUSK_OP_PING};
 		c->ping_start = uv_hrtime();
 		forward(c, &r);
 	} else if (!strcmp(op, "ps")) {
-		struct husk_request r = { .op = HUSK_OP_CONTAINER_PS };
+		struct husk_request r = {.op = HUSK_OP_CONTAINER_PS};
 		r.u.ps.container = (char *)P.o->id;
 		forward(c, &r);
 	} else if (!strcmp(op, "inject") || !strcmp(op, "reconnect")) {
@@ -647,7 +652,8 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 	struct husk_err err;
 	(void)s, (void)data;
 	if (r->err_code) {
-		husk_err_set(&err, r->err_code, "cannot create the container in the VM: %s", r->message);
+		husk_err_set(&err, r->err_code, "cannot create the container in the VM: %s",
+			     r->message);
 		fail(&err, false);
 	}
 	P.created = true;
@@ -678,33 +684,32 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
  * proxy (and QEMU, its child), and that directory is one more 9p share. The
  * mounts vanish with the namespace when the proxy and QEMU are gone, on
  * every path, SIGKILL included. */
-static bool is_bind(struct json_object *m)
+static bool has_option(struct json_object *m, const char *a, const char *b)
 {
-	struct json_object *t, *opts;
-	if (json_object_object_get_ex(m, "type", &t) && json_object_is_type(t, json_type_string) &&
-	    !strcmp(json_object_get_string(t), "bind"))
-		return true;
-	if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
+	struct json_object *opts;
+	if (!json_object_object_get_ex(m, "options", &opts) ||
+	    !json_object_is_type(opts, json_type_array))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(opts); i++) {
 		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
-		if (o && (!strcmp(o, "bind") || !strcmp(o, "rbind")))
+		if (o && (!strcmp(o, a) || (b && !strcmp(o, b))))
 			return true;
 	}
 	return false;
 }
 
+static bool is_bind(struct json_object *m)
+{
+	struct json_object *t;
+	if (json_object_object_get_ex(m, "type", &t) && json_object_is_type(t, json_type_string) &&
+	    !strcmp(json_object_get_string(t), "bind"))
+		return true;
+	return has_option(m, "bind", "rbind");
+}
+
 static bool is_rbind(struct json_object *m)
 {
-	struct json_object *opts;
-	if (!json_object_object_get_ex(m, "options", &opts) || !json_object_is_type(opts, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(opts); i++) {
-		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
-		if (o && !strcmp(o, "rbind"))
-			return true;
-	}
-	return false;
+	return has_option(m, "rbind", NULL);
 }
 
 static struct json_object *spec_mounts; /* config's mounts, bind sources rewritten */
@@ -724,8 +729,11 @@ static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
 		struct json_object *m = json_object_array_get_idx(spec_mounts, i), *src;
 		if (!json_object_is_type(m, json_type_object) || !is_bind(m))
 			continue;
-		if (!json_object_object_get_ex(m, "source", &src) || !json_object_is_type(src, json_type_string))
-			return husk_err_set(err, EINVAL, "config.json: mounts[%zu] is a bind mount without a source", i);
+		if (!json_object_object_get_ex(m, "source", &src) ||
+		    !json_object_is_type(src, json_type_string))
+			return husk_err_set(
+			    err, EINVAL,
+			    "config.json: mounts[%zu] is a bind mount without a source", i);
 		char host[PATH_MAX], stage[PATH_MAX + 32], guest[300];
 		const char *s0 = json_object_get_string(src);
 		if (s0[0] == '/')
@@ -734,17 +742,21 @@ static int prepare_binds(struct proxy_opts *o, struct husk_err *err)
 			snprintf(host, sizeof host, "%s/%s", o->bundle, s0);
 		struct stat st;
 		if (stat(host, &st) < 0)
-			return husk_err_sys(err, errno, "config.json: mounts[%zu] source %s", i, host);
+			return husk_err_sys(err, errno, "config.json: mounts[%zu] source %s", i,
+					    host);
 		if (nbinds == 0) {
-			if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-				return husk_err_sys(err, errno, "cannot make a private mount namespace");
+			if (unshare(CLONE_NEWNS) < 0 ||
+			    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+				return husk_err_sys(err, errno,
+						    "cannot make a private mount namespace");
 			if (mkdir(dir, 0700) < 0)
 				return husk_err_sys(err, errno, "mkdir %s", dir);
 		}
 		snprintf(stage, sizeof stage, "%s/%zu", dir, nbinds);
 		int r = S_ISDIR(st.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
 		/* submounts of the source come along only for rbind */
-		if (r < 0 || mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0)
+		if (r < 0 ||
+		    mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0)
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
 		snprintf(guest, sizeof guest, "/run/husk/%s/binds/%zu", o->id, nbinds);
 		json_object_object_add(m, "source", json_object_new_string(guest));
@@ -769,7 +781,7 @@ static void create_timeout(uv_timer_t *t)
 static void on_hello(struct husk_session *s)
 {
 	struct husk_err err;
-	struct husk_request req = { .op = HUSK_OP_CONTAINER_CREATE };
+	struct husk_request req = {.op = HUSK_OP_CONTAINER_CREATE};
 	_cleanup_json_ struct json_object *spec = json_object_new_object();
 	if (spec_mounts)
 		json_object_object_add(spec, "mounts", json_object_get(spec_mounts));
@@ -779,9 +791,10 @@ static void on_hello(struct husk_session *s)
 		json_object_object_add(spec, "binds", json_object_new_string(HUSK_BINDS_TAG));
 	req.u.create.spec = spec;
 	req.u.create.id = (char *)P.o->id;
-	req.u.create.rootfs = (struct husk_rootfs){ .tag = HUSK_SHARE_TAG,
-						    .fstype = P.o->vo.virtiofs ? "virtiofs" : "9p",
-						    .path = "", .readonly = P.o->cfg.root_readonly };
+	req.u.create.rootfs = (struct husk_rootfs){.tag = HUSK_SHARE_TAG,
+						   .fstype = P.o->vo.virtiofs ? "virtiofs" : "9p",
+						   .path = "",
+						   .readonly = P.o->cfg.root_readonly};
 	req.u.create.hostname = P.o->cfg.hostname;
 	if (husk_session_request(s, &req, created, NULL, &err) < 0)
 		fail(&err, false);
@@ -797,9 +810,9 @@ static void on_lost(struct husk_session *s, const struct husk_err *err)
 }
 
 static const struct husk_session_ops ops = {
-	.hello = on_hello,
-	.exit = on_exit_event,
-	.lost = on_lost,
+    .hello = on_hello,
+    .exit = on_exit_event,
+    .lost = on_lost,
 };
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -823,8 +836,8 @@ static void on_signal(uv_signal_t *h, int sig)
 
 static void catch_signals(void)
 {
-	static const int skip[] = { SIGKILL, SIGSTOP, SIGCHLD, SIGPIPE, SIGSEGV, SIGBUS, SIGFPE,
-				    SIGILL, SIGTRAP, SIGSYS, SIGABRT, SIGTTIN, SIGTTOU, SIGTSTP };
+	static const int skip[] = {SIGKILL, SIGSTOP, SIGCHLD, SIGPIPE, SIGSEGV, SIGBUS,	 SIGFPE,
+				   SIGILL,  SIGTRAP, SIGSYS,  SIGABRT, SIGTTIN, SIGTTOU, SIGTSTP};
 	for (int sig = 1; sig < 32 && P.nsigs < 40; sig++) {
 		bool skipped = false;
 		for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
@@ -852,7 +865,8 @@ static int init_stdio(struct husk_err *err)
 		if (husk_pty_open(&master, &slave, err) < 0)
 			return -1;
 		if (o->cfg.process.rows || o->cfg.process.cols) {
-			struct winsize ws = { .ws_row = o->cfg.process.rows, .ws_col = o->cfg.process.cols };
+			struct winsize ws = {.ws_row = o->cfg.process.rows,
+					     .ws_col = o->cfg.process.cols};
 			ioctl(slave, TIOCSWINSZ, &ws);
 		}
 		int r = husk_console_send(o->console_socket, master, err);
@@ -877,8 +891,8 @@ static int init_stdio(struct husk_err *err)
 		return 0;
 	}
 	if (!o->foreground || !isatty(STDIN_FILENO))
-		return husk_err_set(err, EINVAL,
-				    "process.terminal needs --console-socket or a terminal on stdin");
+		return husk_err_set(
+		    err, EINVAL, "process.terminal needs --console-socket or a terminal on stdin");
 	if (husk_tty_raw(STDIN_FILENO, err) < 0)
 		return -1;
 	P.tty_raw = true;
@@ -896,22 +910,21 @@ static void nothing(uv_work_t *w)
 
 static void nothing_done(uv_work_t *w, int status)
 {
+	(void)w;
 	(void)status;
-	free(w);
 }
 
 /* libuv starts its whole thread pool at the first request: 64 threads, about
  * 20 ms. Start it now, while the guest boots, not when output first flows. */
 static void warm_thread_pool(void)
 {
-	uv_work_t *w = malloc(sizeof *w);
-	if (w && uv_queue_work(P.loop, w, nothing, nothing_done) < 0)
-		free(w);
+	static uv_work_t w;
+	uv_queue_work(P.loop, &w, nothing, nothing_done);
 }
 
 void husk_proxy_main(struct proxy_opts *o)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	_cleanup_free_ char *console = NULL, *qlog = NULL;
 	char now[64];
 
@@ -925,9 +938,14 @@ void husk_proxy_main(struct proxy_opts *o)
 	setenv("UV_THREADPOOL_SIZE", "64", 0);
 	P.loop = uv_default_loop();
 	husk_now_rfc3339(now, sizeof now);
-	P.st = (struct husk_state){ .id = (char *)o->id, .bundle = o->bundle, .rootfs = o->rootfs,
-				    .status = strdup("creating"), .created = now, .pid = getpid(),
-				    .start_time = husk_proc_start_time(getpid()), .exit_status = -1 };
+	P.st = (struct husk_state){.id = (char *)o->id,
+				   .bundle = o->bundle,
+				   .rootfs = o->rootfs,
+				   .status = strdup("creating"),
+				   .created = now,
+				   .pid = getpid(),
+				   .start_time = husk_proc_start_time(getpid()),
+				   .exit_status = -1};
 	P.st.annotations = json_object_new_object();
 	for (size_t i = 0; i < o->cfg.nannotations; i++)
 		json_object_object_add(P.st.annotations, o->cfg.annotations[i].key,
@@ -940,19 +958,20 @@ void husk_proxy_main(struct proxy_opts *o)
 		fail(&err, false);
 	if (asprintf(&console, "%s/console.log", o->state_dir) < 0 ||
 	    asprintf(&qlog, "%s/qemu.log", o->state_dir) < 0)
-		fail(&(struct husk_err){ ENOMEM, "out of memory" }, false);
+		fail(&(struct husk_err){ENOMEM, "out of memory"}, false);
 	o->vo.qemu_log = qlog;
 	o->vo.state_dir = o->state_dir;
 	if (prepare_binds(o, &err) < 0)
 		fail(&err, false);
-	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops, &err) < 0)
+	if (husk_session_start(&P.s, P.loop, &o->vo, console, o->boot_timeout_s * 1000, &ops,
+			       &err) < 0)
 		fail(&err, false);
 	P.st.vm_pid = P.s.vm.pid;
 	warm_thread_pool();
 	P.st.vm_start_time = husk_proc_start_time(P.s.vm.pid);
 	set_status("creating");
 	uv_run(P.loop, UV_RUN_DEFAULT);
-	fail(&(struct husk_err){ EIO, "internal error: event loop ended" }, false);
+	fail(&(struct husk_err){EIO, "internal error: event loop ended"}, false);
 }
 
 /* Find the program in the rootfs as the guest will, so that a missing one
@@ -960,7 +979,7 @@ void husk_proxy_main(struct proxy_opts *o)
  * Symlinks resolve inside the rootfs (RESOLVE_IN_ROOT). */
 static int rootfs_open(int root, const char *path, struct stat *st)
 {
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
 	int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 	if (fd < 0)
 		return -1;
@@ -971,7 +990,8 @@ static int rootfs_open(int root, const char *path, struct stat *st)
 
 static int check_executable(const char *rootfs, const struct husk_process *p, struct husk_err *err)
 {
-	const char *arg0 = p->args[0], *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	const char *arg0 = p->args[0],
+		   *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	struct stat st;
 	_cleanup_close_ int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
@@ -1024,45 +1044,55 @@ static int apply_vm_settings(struct proxy_opts *o, struct husk_err *err)
 	struct stat st;
 	if (!o->vo.kernel && (v = husk_config_annotation(c, "husk.vm.kernel"))) {
 		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
-			return husk_err_set(err, ENOENT, "annotation husk.vm.kernel: %s is not a file", v);
+			return husk_err_set(err, ENOENT,
+					    "annotation husk.vm.kernel: %s is not a file", v);
 		o->vo.kernel = v;
 	}
 	if (!o->vo.initrd && (v = husk_config_annotation(c, "husk.vm.initrd"))) {
 		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
-			return husk_err_set(err, ENOENT, "annotation husk.vm.initrd: %s is not a file", v);
+			return husk_err_set(err, ENOENT,
+					    "annotation husk.vm.initrd: %s is not a file", v);
 		o->vo.initrd = v;
 	}
 	if (!o->vo.machine && (v = husk_config_annotation(c, "husk.vm.machine"))) {
 		if (strcmp(v, "microvm") && strcmp(v, "q35") && strcmp(v, "pc"))
-			return husk_err_set(err, EINVAL,
-					    "annotation husk.vm.machine must be microvm, q35 or pc, not \"%s\"", v);
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.machine must be microvm, q35 or pc, not \"%s\"", v);
 		o->vo.machine = v;
 	}
 	if (!o->vo.mem_mib && (v = husk_config_annotation(c, "husk.vm.memory"))) {
 		unsigned long n = strtoul(v, &end, 10);
 		if (*end || n < 32 || n > (1u << 20))
-			return husk_err_set(err, EINVAL, "annotation husk.vm.memory must be MiB from 32, not \"%s\"", v);
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.memory must be MiB from 32, not \"%s\"", v);
 		o->vo.mem_mib = (unsigned)n;
 	}
 	if (!o->vo.cpus && (v = husk_config_annotation(c, "husk.vm.cpus"))) {
 		unsigned long n = strtoul(v, &end, 10);
 		if (*end || n < 1 || n > 64)
-			return husk_err_set(err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
+			return husk_err_set(
+			    err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
 		o->vo.cpus = (unsigned)n;
 	}
 	if (!o->share_set && (v = husk_config_annotation(c, "husk.vm.share"))) {
 		if (husk_share_parse(v, &o->vo.virtiofs, err) < 0)
-			return husk_err_set(err, EINVAL, "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
 		o->share_set = true;
 	}
-	if (!o->share_set && getenv("HUSK_SHARE") && husk_share_parse(getenv("HUSK_SHARE"), &o->vo.virtiofs, err) < 0)
+	if (!o->share_set && getenv("HUSK_SHARE") &&
+	    husk_share_parse(getenv("HUSK_SHARE"), &o->vo.virtiofs, err) < 0)
 		return -1;
 	int64_t limit = resource(c->linux_, "memory", "limit");
 	if (!o->vo.mem_mib && limit > 0) {
 		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HEADROOM_MIB;
 		o->vo.mem_mib = (unsigned)(mib < 96 ? 96 : mib > (1 << 20) ? (1 << 20) : mib);
 	}
-	int64_t quota = resource(c->linux_, "cpu", "quota"), period = resource(c->linux_, "cpu", "period");
+	int64_t quota = resource(c->linux_, "cpu", "quota"),
+		period = resource(c->linux_, "cpu", "period");
 	if (!o->vo.cpus && quota > 0) {
 		if (period <= 0)
 			period = 100000;
@@ -1097,7 +1127,8 @@ int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
 		free(p);
 	}
 	if (!o->rootfs || stat(o->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-		return husk_err_set(err, ENOENT, "rootfs %s (root.path in %s/config.json) is not a directory",
+		return husk_err_set(err, ENOENT,
+				    "rootfs %s (root.path in %s/config.json) is not a directory",
 				    o->cfg.root_path, abs_bundle);
 	if (check_executable(o->rootfs, &o->cfg.process, err) < 0) {
 		o->exec_status = err->code == ENOENT ? 127 : 126;

@@ -19,11 +19,12 @@ struct proxy_opts {
 	struct husk_vm_opts vo;
 	unsigned boot_timeout_s;
 	const char *console_socket;
-	int notify_fd;   /* create/run -d wait here for "ok" or an error; -1 if none */
+	int notify_fd;	 /* create/run -d wait here for "ok" or an error; -1 if none */
 	bool foreground; /* husk run: the caller's own process, stdio and terminal */
-	bool autostart;  /* run: start the process as soon as the container exists */
-	bool share_set;  /* --share given */
-	int exec_status; /* set by prepare when the program is missing (127) or not executable (126) */
+	bool autostart;	 /* run: start the process as soon as the container exists */
+	bool share_set;	 /* --share given */
+	int exec_status; /* set by prepare when the program is missing (127) or not executable (126)
+			  */
 };
 
 /* Never returns: exits with the container process's status. */

@@ -58,7 +58,8 @@ static void in_next(struct husk_relay *r)
 	if (!r->in_started || r->in_reading || r->in_eof || r->in_credit == 0 || r->fds[0] < 0)
 		return;
 	if (r->in_pollable) {
-		if (!r->in_polling && uv_poll_start(&r->in_poll, UV_READABLE | UV_DISCONNECT, in_polled) == 0)
+		if (!r->in_polling &&
+		    uv_poll_start(&r->in_poll, UV_READABLE | UV_DISCONNECT, in_polled) == 0)
 			r->in_polling = true;
 		return;
 	}

@@ -11,18 +11,15 @@
 
 int husk_cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = { HUSK_CREATE_LONGOPTS,
-					      { "detach", no_argument, NULL, 'd' },
-					      { 0 } };
-	_cleanup_proxy_opts_ struct proxy_opts o = { .notify_fd = -1, .boot_timeout_s = 30,
-						     .autostart = true };
-	struct create_args a = { .bundle = "." };
-	struct husk_err err = { 0 };
+	static const struct option opts[] = {
+	    HUSK_CREATE_LONGOPTS, {"detach", no_argument, NULL, 'd'}, {0}};
+	_cleanup_proxy_opts_ struct proxy_opts o = {
+	    .notify_fd = -1, .boot_timeout_s = 30, .autostart = true};
+	struct create_args a = {.bundle = "."};
+	struct husk_err err = {0};
 	bool detach = false;
 	int c;
-	if (getenv("HUSK_BOOT_TIMEOUT") &&
-	    husk_parse_uint(getenv("HUSK_BOOT_TIMEOUT"), 1, 3600, "HUSK_BOOT_TIMEOUT",
-			    &o.boot_timeout_s, &err) < 0)
+	if (husk_create_env(&o, &err) < 0)
 		return husk_fail(&err);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+b:dh", opts, NULL)) != -1) {
@@ -31,7 +28,8 @@ int husk_cmd_run(int argc, char **argv)
 			continue;
 		}
 		if (c == 'h') {
-			husk_create_usage(stdout, "run", "Run the bundle's process in a new VM (-d: and return).");
+			husk_create_usage(stdout, "run",
+					  "Run the bundle's process in a new VM (-d: and return).");
 			return 0;
 		}
 		int r = husk_create_opt(c, optarg, &a, &o, &err);
@@ -43,7 +41,8 @@ int husk_cmd_run(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		husk_err_set(&err, EINVAL, "run needs exactly one container ID (see husk run --help)");
+		husk_err_set(&err, EINVAL,
+			     "run needs exactly one container ID (see husk run --help)");
 		return husk_fail(&err);
 	}
 	if (husk_proxy_prepare(&o, a.bundle, argv[optind], &err) < 0) {

@@ -20,9 +20,9 @@ struct wreq {
 };
 
 __attribute__((format(printf, 3, 4))) static void lost(struct husk_session *s, int code,
-							const char *fmt, ...)
+						       const char *fmt, ...)
 {
-	struct husk_err err = { .code = code };
+	struct husk_err err = {.code = code};
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(err.msg, sizeof err.msg, fmt, ap);
@@ -147,12 +147,8 @@ static void dispatch(struct husk_session *s, const struct husk_frame_hdr *h, con
 	struct husk_err err;
 	char msg[600];
 	switch (h->type) {
-	case HUSK_FRAME_HELLO:
-		on_hello(s, p, h->length);
-		return;
-	case HUSK_FRAME_REPLY:
-		on_reply(s, p, h->length);
-		return;
+	case HUSK_FRAME_HELLO: on_hello(s, p, h->length); return;
+	case HUSK_FRAME_REPLY: on_reply(s, p, h->length); return;
 	case HUSK_FRAME_EVENT:
 		if (husk_exit_decode((const char *)p, h->length, &e, &err) < 0) {
 			log_warn("ignoring event: %s", err.msg);

@@ -82,8 +82,8 @@ typedef void (*husk_hook_cb)(struct husk_session *s, const struct husk_err *err,
  * "hold":bool} (write those bytes, drop the connection and connect again:
  * at once, or with hold at the next reconnect). cb runs once done (err
  * NULL) unless this returns -1. */
-int husk_test_hook(struct husk_session *s, const char *op, struct json_object *req,
-		   husk_hook_cb cb, void *data, struct husk_err *err);
+int husk_test_hook(struct husk_session *s, const char *op, struct json_object *req, husk_hook_cb cb,
+		   void *data, struct husk_err *err);
 
 /* relay.c: one process's stdio between host fds and the agent's streams. */
 struct husk_relay {

@@ -21,9 +21,11 @@ int husk_id_valid(const char *id, struct husk_err *err)
 	if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
 		return husk_err_set(err, EINVAL, "invalid container id \"%s\"", id);
 	for (const char *p = id; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *p))
-			return husk_err_set(err, EINVAL,
-					    "invalid container id \"%s\": use letters, digits, _ . -", id);
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
+			    *p))
+			return husk_err_set(
+			    err, EINVAL, "invalid container id \"%s\": use letters, digits, _ . -",
+			    id);
 	return 0;
 }
 
@@ -53,7 +55,8 @@ int husk_state_create(const char *id, char **dir, struct husk_err *err)
 	if (husk_id_valid(id, err) < 0)
 		return -1;
 	if (mkdir_p(husk_global.root, 0711) < 0)
-		return husk_err_sys(err, errno, "cannot create state directory %s", husk_global.root);
+		return husk_err_sys(err, errno, "cannot create state directory %s",
+				    husk_global.root);
 	if (!(*dir = husk_state_dir(id)))
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (mkdir(*dir, 0700) < 0) {
@@ -134,13 +137,16 @@ struct json_object *husk_state_to_oci(const struct husk_state *st)
 	json_object_object_add(o, "ociVersion", json_object_new_string("1.0.2"));
 	json_object_object_add(o, "id", json_object_new_string(st->id));
 	json_object_object_add(o, "status", json_object_new_string(status));
-	json_object_object_add(o, "pid", json_object_new_int(strcmp(status, "stopped") ? st->pid : 0));
+	json_object_object_add(o, "pid",
+			       json_object_new_int(strcmp(status, "stopped") ? st->pid : 0));
 	json_object_object_add(o, "bundle", json_object_new_string(st->bundle ? st->bundle : ""));
 	json_object_object_add(o, "rootfs", json_object_new_string(st->rootfs ? st->rootfs : ""));
-	json_object_object_add(o, "created", json_object_new_string(st->created ? st->created : ""));
+	json_object_object_add(o, "created",
+			       json_object_new_string(st->created ? st->created : ""));
 	json_object_object_add(o, "owner", json_object_new_string(""));
-	json_object_object_add(o, "annotations", st->annotations ? json_object_get(st->annotations)
-								  : json_object_new_object());
+	json_object_object_add(o, "annotations",
+			       st->annotations ? json_object_get(st->annotations)
+					       : json_object_new_object());
 	return o;
 }
 
@@ -150,11 +156,14 @@ int husk_state_write(const char *dir, const struct husk_state *st, struct husk_e
 	_cleanup_json_ struct json_object *o = husk_state_to_oci(st);
 	json_object_object_add(o, "status", json_object_new_string(st->status));
 	json_object_object_add(o, "pid", json_object_new_int(st->pid));
-	json_object_object_add(o, "husk_start_time", json_object_new_int64((int64_t)st->start_time));
+	json_object_object_add(o, "husk_start_time",
+			       json_object_new_int64((int64_t)st->start_time));
 	json_object_object_add(o, "husk_exit_status", json_object_new_int(st->exit_status));
 	json_object_object_add(o, "husk_vm_pid", json_object_new_int(st->vm_pid));
-	json_object_object_add(o, "husk_vm_start_time", json_object_new_int64((int64_t)st->vm_start_time));
-	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 || asprintf(&path, "%s/state.json", dir) < 0)
+	json_object_object_add(o, "husk_vm_start_time",
+			       json_object_new_int64((int64_t)st->vm_start_time));
+	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 ||
+	    asprintf(&path, "%s/state.json", dir) < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (json_object_to_file_ext(tmp, o, JSON_C_TO_STRING_PLAIN) < 0)
 		return husk_err_sys(err, errno, "cannot write %s", tmp);

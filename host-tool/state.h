@@ -13,12 +13,12 @@ struct husk_state {
 	char *id;
 	char *bundle;
 	char *rootfs;
-	char *status; /* creating, created, running, stopped */
-	char *created; /* RFC 3339 */
-	pid_t pid;     /* the proxy: what --pid-file holds */
+	char *status;		       /* creating, created, running, stopped */
+	char *created;		       /* RFC 3339 */
+	pid_t pid;		       /* the proxy: what --pid-file holds */
 	unsigned long long start_time; /* of pid, against pid reuse */
-	int exit_status; /* -1 until stopped */
-	pid_t vm_pid;    /* QEMU, a child of the proxy */
+	int exit_status;	       /* -1 until stopped */
+	pid_t vm_pid;		       /* QEMU, a child of the proxy */
 	unsigned long long vm_start_time;
 	struct json_object *annotations;
 };

@@ -30,7 +30,7 @@ int husk_pty_open(int *master, int *slave, struct husk_err *err)
 
 int husk_console_send(const char *path, int master, struct husk_err *err)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof a.sun_path)
 		return husk_err_set(err, ENAMETOOLONG, "console socket path %s is too long", path);
 	strcpy(a.sun_path, path);

@@ -31,7 +31,8 @@ int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err)
 	else if (!strcmp(s, "tcg"))
 		*a = HUSK_ACCEL_TCG;
 	else
-		return husk_err_set(err, EINVAL, "unknown accelerator \"%s\" (kvm, tcg or auto)", s);
+		return husk_err_set(err, EINVAL, "unknown accelerator \"%s\" (kvm, tcg or auto)",
+				    s);
 	return 0;
 }
 
@@ -68,11 +69,13 @@ static int listen_and_connect(const char *dir, const char *name, int *lfd, int *
 /* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
  * a connection to it, so no socket path has to fit QEMU's limits. It dies
  * with its parent, and exits when QEMU goes away. */
-static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, struct husk_err *err)
+static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
+			   struct husk_err *err)
 {
 	_cleanup_close_ int lfd = -1;
 	if (access(VIRTIOFSD, X_OK) < 0)
-		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)", VIRTIOFSD);
+		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)",
+				    VIRTIOFSD);
 	if (listen_and_connect(o->state_dir, "virtiofsd.sock", &lfd, conn, false, err) < 0)
 		return -1;
 	char src[PATH_MAX + 16], logp[PATH_MAX];
@@ -80,24 +83,30 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn, 
 	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
 	pid_t parent = getpid();
 	*pid = fork();
-	if (*pid < 0)
-		return husk_err_sys(err, errno, "fork");
+	if (*pid < 0) {
+		husk_err_sys(err, errno, "fork");
+		close(*conn);
+		*conn = -1;
+		return -1;
+	}
 	if (*pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(125);
-		int null = open("/dev/null", O_RDWR), log = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int null = open("/dev/null", O_RDWR),
+		    log = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(null, 0);
 		dup2(log >= 0 ? log : null, 1);
 		dup2(log >= 0 ? log : null, 2);
-		if (dup2(lfd, 3) < 0)
+		int l = fcntl(lfd, F_DUPFD, 10); /* lfd may be 3 itself */
+		if (l < 0 || dup2(l, 3) < 0)
 			_exit(125);
 		close_range(4, ~0U, 0);
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(VIRTIOFSD, "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto",
-		      "-o", "xattr", "--rlimit-nofile=0", (char *)NULL);
+		execl(VIRTIOFSD, "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o",
+		      "xattr", "--rlimit-nofile=0", (char *)NULL);
 		_exit(125);
 	}
 	return 0;
@@ -121,7 +130,8 @@ static int agent_listen(const struct husk_vm_opts *o, int *lfd, int *conn, struc
 		return husk_err_set(err, EINVAL,
 				    "internal error: no state directory for the agent's port");
 	/* nobody else may connect: the name goes unless a reconnect needs it */
-	return listen_and_connect(o->state_dir, HUSK_AGENT_SOCK, lfd, conn, o->keep_agent_sock, err);
+	return listen_and_connect(o->state_dir, HUSK_AGENT_SOCK, lfd, conn, o->keep_agent_sock,
+				  err);
 }
 
 static bool cpu_has_virt(void)
@@ -159,8 +169,8 @@ static int self_dir(char *buf, size_t size)
 
 /* First existing file among: the flag, the environment, next to the binary
  * (installed layout, then build tree), the compiled-in data directory. */
-static int find_file(const char **out, const char *env, const char *installed,
-		     const char *built, const char *what, const char *how, struct husk_err *err)
+static int find_file(const char **out, const char *env, const char *installed, const char *built,
+		     const char *what, const char *how, struct husk_err *err)
 {
 	static char found[4][PATH_MAX];
 	static int slot;
@@ -212,19 +222,21 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 	if (!q)
 		q = "qemu-system-x86_64";
 	if (find_in_path(q, qemu, sizeof qemu) < 0)
-		return husk_err_set(err, ENOENT, "QEMU %s not found (install qemu-system-x86 or set HUSK_QEMU)", q);
+		return husk_err_set(
+		    err, ENOENT, "QEMU %s not found (install qemu-system-x86 or set HUSK_QEMU)", q);
 	o->qemu = qemu;
 	if (find_file(&o->kernel, "HUSK_KERNEL", "kernel", "kernel/vmlinux", "guest kernel",
 		      "--kernel", err) < 0 ||
-	    find_file(&o->initrd, "HUSK_INITRD", "initrd.img", "initrd.img", "initrd",
-		      "--initrd", err) < 0)
+	    find_file(&o->initrd, "HUSK_INITRD", "initrd.img", "initrd.img", "initrd", "--initrd",
+		      err) < 0)
 		return -1;
 	if (!o->machine)
 		o->machine = getenv("HUSK_MACHINE");
 	if (!o->machine)
 		o->machine = "microvm";
 	if (strcmp(o->machine, "microvm") && strcmp(o->machine, "q35") && strcmp(o->machine, "pc"))
-		return husk_err_set(err, EINVAL, "unknown machine \"%s\" (microvm, q35 or pc)", o->machine);
+		return husk_err_set(err, EINVAL, "unknown machine \"%s\" (microvm, q35 or pc)",
+				    o->machine);
 	if (o->accel == HUSK_ACCEL_AUTO && getenv("HUSK_ACCEL") &&
 	    husk_accel_parse(getenv("HUSK_ACCEL"), &o->accel, err) < 0)
 		return -1;
@@ -290,8 +302,9 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err)
 {
-	struct argv a = { 0 };
-	int chan[2] = { -1, -1 }, con[2] = { -1, -1 };
+	struct argv a = {0};
+	int chan[2] = {-1, -1}, con[2] = {-1, -1};
+	vm->virtiofsd = 0; /* fail: reads it */
 	bool micro = !strcmp(o->machine, "microvm");
 	enum husk_accel accel = o->accel;
 	if (accel == HUSK_ACCEL_AUTO)
@@ -299,7 +312,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 
 	add(&a, o->qemu);
 	add(&a, "-M");
-	addf(&a, "%s%s", micro ? "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off" : o->machine,
+	addf(&a, "%s%s",
+	     micro ? "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off" : o->machine,
 	     o->virtiofs ? ",memory-backend=mem" : "");
 	if (micro) {
 		/* virtio 1.0 over MMIO: vhost-user devices refuse legacy virtio,
@@ -339,8 +353,7 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	/* no_timer_check: a loaded host can starve the guest through the IO-APIC
 	 * timer check, which then panics ("MP-BIOS bug: 8254 timer not connected") */
 	addf(&a, "console=ttyS0 reboot=t panic=-1 random.trust_cpu=on no_timer_check %s %s",
-	     o->debug ? "husk.debug" : "quiet",
-	     getenv("HUSK_KERNEL_APPEND") ?: "");
+	     o->debug ? "husk.debug" : "quiet", getenv("HUSK_KERNEL_APPEND") ?: "");
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=4");
 	add(&a, "-serial");
@@ -360,7 +373,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	} else {
 		add(&a, "-fsdev");
 		addf(&a, "local,id=rootfs,path=%s,security_model=%s%s", o->share_path,
-		     geteuid() == 0 ? "passthrough" : "none", o->share_readonly ? ",readonly=on" : "");
+		     geteuid() == 0 ? "passthrough" : "none",
+		     o->share_readonly ? ",readonly=on" : "");
 		add(&a, "-device");
 		add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
 			      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
@@ -375,10 +389,12 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	}
 	a.v[a.n] = NULL;
 	if (o->binds_path && strchr(o->binds_path, ','))
-		return husk_err_set(err, EINVAL, "state path %s contains a comma, which QEMU cannot take",
+		return husk_err_set(err, EINVAL,
+				    "state path %s contains a comma, which QEMU cannot take",
 				    o->binds_path);
 	if (strchr(o->share_path, ','))
-		return husk_err_set(err, EINVAL, "rootfs path %s contains a comma, which QEMU cannot take",
+		return husk_err_set(err, EINVAL,
+				    "rootfs path %s contains a comma, which QEMU cannot take",
 				    o->share_path);
 
 	if (agent_listen(o, &chan[1], &chan[0], err) < 0)
@@ -395,7 +411,6 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		log_debug("starting %s", line);
 	}
 	int vfs = -1;
-	vm->virtiofsd = 0;
 	if (o->virtiofs && start_virtiofsd(o, &vm->virtiofsd, &vfs, err) < 0)
 		goto fail;
 	pid_t parent = getpid();

@@ -7,8 +7,8 @@
 
 #include "husk-err.h"
 
-#define HUSK_SHARE_TAG "rootfs"
-#define HUSK_BINDS_TAG "binds"
+#define HUSK_SHARE_TAG	"rootfs"
+#define HUSK_BINDS_TAG	"binds"
 #define HUSK_AGENT_PORT "org.husk.agent.0"
 #define HUSK_AGENT_SOCK "agent.sock" /* in the state dir: QEMU listens for us */
 
@@ -25,18 +25,18 @@ struct husk_vm_opts {
 	const char *share_path;
 	bool share_readonly;
 	const char *binds_path; /* host sources of bind mounts, or NULL */
-	bool virtiofs;          /* share the rootfs with virtiofsd instead of 9p */
-	const char *state_dir;  /* for virtiofsd's socket and log */
-	const char *qemu_log; /* QEMU's own stdout/stderr */
-	bool debug;           /* kernel messages on the console */
-	bool keep_agent_sock; /* leave agent.sock for husk_vm_agent_connect */
+	bool virtiofs;		/* share the rootfs with virtiofsd instead of 9p */
+	const char *state_dir;	/* for virtiofsd's socket and log */
+	const char *qemu_log;	/* QEMU's own stdout/stderr */
+	bool debug;		/* kernel messages on the console */
+	bool keep_agent_sock;	/* leave agent.sock for husk_vm_agent_connect */
 };
 
 struct husk_vm {
 	pid_t pid;
 	pid_t virtiofsd; /* or 0 */
-	int chan_fd;    /* our connection to the agent's virtio-serial port */
-	int console_fd; /* our end of the serial console */
+	int chan_fd;	 /* our connection to the agent's virtio-serial port */
+	int console_fd;	 /* our end of the serial console */
 	enum husk_accel accel;
 };
 

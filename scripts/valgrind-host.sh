@@ -78,7 +78,7 @@ check 0 "--help" -- --help
 check 0 "--version" -- --version
 check 0 "run --help" -- run --help
 check 0 "features" -- features
-(cd "$T/spec" && check 0 "spec" -- spec)
+cd "$T/spec" && check 0 "spec" -- spec && cd - >/dev/null
 check 0 "list (empty)" -- list
 check 125 "state of a missing container" -- state nope
 check 125 "kill of a missing container" -- kill nope KILL

@@ -104,17 +104,11 @@ def terminal_bundle(make_bundle, args=("sh",), name="bundle"):
     return make_bundle(list(args), name=name, edit=edit)
 
 
-def create_with_console(husk_cli, bundle, console_socket, verb=("create",), flags=()):
-    """Start `husk create --console-socket` and receive the master while
-    it runs; returns (Created, master, proxy pid)."""
-    cid = husk_cli.next_id()
-    husk_cli.ids.append(cid)
-    pid_file = husk_cli.tmp / f"{cid}.pid"
-    p = subprocess.Popen(
-        husk_cli.argv(*verb, "--console-socket", console_socket.path, "--pid-file", pid_file,
-                      *flags, "--bundle", bundle, cid),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=husk_cli.env())
+def with_console(husk_cli, console_socket, argv):
+    """Run a husk command that hands a pty master to console_socket; receive
+    the master while it runs. Returns (master, returncode, stdout, stderr)."""
+    p = subprocess.Popen(husk_cli.argv(*argv), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=husk_cli.env())
     try:
         master = console_socket.receive(p)
         out, err = p.communicate(timeout=HANG_GUARD_S)
@@ -122,7 +116,20 @@ def create_with_console(husk_cli, bundle, console_socket, verb=("create",), flag
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, err
+    return master, p.returncode, out, err
+
+
+def create_with_console(husk_cli, bundle, console_socket, verb=("create",), flags=()):
+    """Start `husk create --console-socket` and receive the master while
+    it runs; returns (Created, master, proxy pid)."""
+    cid = husk_cli.next_id()
+    husk_cli.ids.append(cid)
+    pid_file = husk_cli.tmp / f"{cid}.pid"
+    master, code, out, err = with_console(
+        husk_cli, console_socket,
+        (*verb, "--console-socket", console_socket.path, "--pid-file", pid_file, *flags,
+         "--bundle", bundle, cid))
+    assert code == 0, err
     assert out == b"", out
     return cid, master, int(pid_file.read_text())
 
@@ -239,19 +246,11 @@ def test_exec_tty_detached_resize(make_bundle, husk_cli, console_socket, tmp_pat
     c = husk_cli.create(b, verb=("run", "-d"))
     assert c.returncode == 0, c.stderr
     pid_file = tmp_path / "exec.pid"
-    p = subprocess.Popen(
-        husk_cli.argv("exec", "-t", "-d", "--pid-file", pid_file, "--console-socket",
-                      console_socket.path, c.cid, "sh"),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=husk_cli.env())
-    try:
-        emaster = console_socket.receive(p)
-        out, err = p.communicate(timeout=HANG_GUARD_S)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, err
+    emaster, code, out, err = with_console(
+        husk_cli, console_socket,
+        ("exec", "-t", "-d", "--pid-file", pid_file, "--console-socket", console_socket.path,
+         c.cid, "sh"))
+    assert code == 0, err
     epid = int(pid_file.read_text())
 
     set_winsize(emaster, 33, 101)

@@ -70,13 +70,17 @@ def test_qemu_killed_under_husk_run(make_bundle, husk_runner, tmp_path):
     assert wait_for(lambda: not live_qemus(tmp_path))
 
 
+def detached_sleeper(make_bundle, husk_cli, share):
+    """`husk run -d` of a sleeper on the given share: (id, its state)."""
+    c = husk_cli.create(make_bundle(["sleep", "1000"]), verb=("run", "-d"),
+                        flags=("--share", share))
+    assert c.returncode == 0, c.stderr
+    return c.cid, husk_cli.state(c.cid)
+
+
 @pytest.mark.parametrize("share", ["9p", "virtiofs"])
 def test_qemu_killed_under_a_detached_container(make_bundle, husk_cli, subreaper, tmp_path, share):
-    b = make_bundle(["sleep", "1000"])
-    c = husk_cli.create(b, verb=("run", "-d"), flags=("--share", share))
-    cid = c.cid
-    assert c.returncode == 0, c.stderr
-    st = husk_cli.state(cid)
+    cid, st = detached_sleeper(make_bundle, husk_cli, share)
     assert st["status"] == "running"
     proxy = st["pid"]
     q = qemu_of(proxy)
@@ -91,11 +95,8 @@ def test_qemu_killed_under_a_detached_container(make_bundle, husk_cli, subreaper
 
 @pytest.mark.parametrize("share", ["9p", "virtiofs"])
 def test_proxy_killed_takes_qemu_and_virtiofsd(make_bundle, husk_cli, subreaper, tmp_path, share):
-    b = make_bundle(["sleep", "1000"])
-    c = husk_cli.create(b, verb=("run", "-d"), flags=("--share", share))
-    cid = c.cid
-    assert c.returncode == 0, c.stderr
-    proxy = husk_cli.state(cid)["pid"]
+    cid, st = detached_sleeper(make_bundle, husk_cli, share)
+    proxy = st["pid"]
     helpers = [k for k in children(proxy)
                if proc_name(k).startswith(("qemu-system", "virtiofsd"))]
     assert len(helpers) == (2 if share == "virtiofs" else 1), [proc_name(k) for k in helpers]

@@ -547,16 +547,23 @@ def host_tree_with_submount(tmp_path):
     return d, wrap
 
 
-def test_rbind_takes_host_submounts(spec_bundle, run_probe, husk_runner,
-                                    host_tree_with_submount):
-    d, wrap = host_tree_with_submount
+def probe_bind_of_submount(spec_bundle, run_probe, husk_runner, tree, dst, option):
+    """Bind the host tree with a submount at dst with option; the probe reads
+    dst/sub/over (on the submount) and dst/sub/under (beneath it)."""
+    d, wrap = tree
 
     def edit(cfg):
-        cfg["mounts"].append({"destination": "/mnt/r", "type": "bind", "source": str(d),
-                              "options": ["rbind"]})
+        cfg["mounts"].append({"destination": dst, "type": "bind", "source": str(d),
+                              "options": [option]})
 
-    b = spec_bundle(probe_args(cat=["/mnt/r/sub/over", "/mnt/r/sub/under"]), edit=edit)
-    r = run_probe(b, argv=wrap(husk_runner.argv(b)))
+    b = spec_bundle(probe_args(cat=[dst + "/sub/over", dst + "/sub/under"]), edit=edit)
+    return run_probe(b, argv=wrap(husk_runner.argv(b)))
+
+
+def test_rbind_takes_host_submounts(spec_bundle, run_probe, husk_runner,
+                                    host_tree_with_submount):
+    r = probe_bind_of_submount(spec_bundle, run_probe, husk_runner, host_tree_with_submount,
+                               "/mnt/r", "rbind")
     assert r["cat"]["/mnt/r/sub/over"] == "over\n"
     assert r["cat"]["/mnt/r/sub/under"] is None
 
@@ -565,14 +572,8 @@ def test_bind_without_r_leaves_host_submounts_out(spec_bundle, run_probe, husk_r
                                                   host_tree_with_submount):
     """A plain "bind" is not recursive (MS_BIND without MS_REC, as in runc):
     the directory under the host's submount shows, not the submount."""
-    d, wrap = host_tree_with_submount
-
-    def edit(cfg):
-        cfg["mounts"].append({"destination": "/mnt/b", "type": "bind", "source": str(d),
-                              "options": ["bind"]})
-
-    b = spec_bundle(probe_args(cat=["/mnt/b/sub/over", "/mnt/b/sub/under"]), edit=edit)
-    r = run_probe(b, argv=wrap(husk_runner.argv(b)))
+    r = probe_bind_of_submount(spec_bundle, run_probe, husk_runner, host_tree_with_submount,
+                               "/mnt/b", "bind")
     assert r["cat"]["/mnt/b/sub/under"] == "under the submount\n", r["cat"]
     assert r["cat"]["/mnt/b/sub/over"] is None, r["cat"]
 
