@@ -102,15 +102,18 @@ void init_early(void)
 	do_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	do_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	do_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
-	do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666");
+	do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		 "gid=5,mode=620,ptmxmode=666");
 	do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 	mkdir("/tmp", 01777);
 	/* cgroup v2 for containers' limits; the kernel has no v1 */
-	if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
-		static const char *const ctl[] = { "+memory", "+pids", "+cpu", "+cpuset" };
+	if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) ==
+	    0) {
+		static const char *const ctl[] = {"+memory", "+pids", "+cpu", "+cpuset"};
 		for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
-			int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+			int fd =
+			    open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				ssize_t n = write(fd, ctl[i], strlen(ctl[i]));
 				(void)n;

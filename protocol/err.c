@@ -7,7 +7,8 @@
 #include "husk-err.h"
 #include "husk-log.h"
 
-__attribute__((format(printf, 4, 0))) static int err_vset(struct husk_err *err, int code, int sys, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int err_vset(struct husk_err *err, int code, int sys,
+							  const char *fmt, va_list ap)
 {
 	if (!err)
 		return -1;
@@ -48,20 +49,43 @@ const char *husk_errno_name(int code)
 		int code;
 		const char *name;
 	} names[] = {
-		{ EPERM, "EPERM" },   { ENOENT, "ENOENT" },   { ESRCH, "ESRCH" },
-		{ EINTR, "EINTR" },   { EIO, "EIO" },         { E2BIG, "E2BIG" },
-		{ ENOEXEC, "ENOEXEC" }, { EBADF, "EBADF" },   { ECHILD, "ECHILD" },
-		{ EAGAIN, "EAGAIN" }, { ENOMEM, "ENOMEM" },   { EACCES, "EACCES" },
-		{ EFAULT, "EFAULT" }, { EBUSY, "EBUSY" },     { EEXIST, "EEXIST" },
-		{ ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" }, { EINVAL, "EINVAL" },
-		{ EMFILE, "EMFILE" }, { ENOSPC, "ENOSPC" },   { EPIPE, "EPIPE" },
-		{ ERANGE, "ERANGE" }, { ENAMETOOLONG, "ENAMETOOLONG" },
-		{ ENOSYS, "ENOSYS" }, { EPROTO, "EPROTO" },   { EBADMSG, "EBADMSG" },
-		{ EMSGSIZE, "EMSGSIZE" }, { EOPNOTSUPP, "EOPNOTSUPP" },
-		{ ETIMEDOUT, "ETIMEDOUT" }, { ECONNRESET, "ECONNRESET" },
-		{ ELOOP, "ELOOP" },   { ENODEV, "ENODEV" },   { ENOTSUP, "ENOTSUP" },
-		{ ENOTTY, "ENOTTY" }, { ESHUTDOWN, "ESHUTDOWN" }, { EOVERFLOW, "EOVERFLOW" },
-		{ ENOTCONN, "ENOTCONN" },
+	    {EPERM, "EPERM"},
+	    {ENOENT, "ENOENT"},
+	    {ESRCH, "ESRCH"},
+	    {EINTR, "EINTR"},
+	    {EIO, "EIO"},
+	    {E2BIG, "E2BIG"},
+	    {ENOEXEC, "ENOEXEC"},
+	    {EBADF, "EBADF"},
+	    {ECHILD, "ECHILD"},
+	    {EAGAIN, "EAGAIN"},
+	    {ENOMEM, "ENOMEM"},
+	    {EACCES, "EACCES"},
+	    {EFAULT, "EFAULT"},
+	    {EBUSY, "EBUSY"},
+	    {EEXIST, "EEXIST"},
+	    {ENOTDIR, "ENOTDIR"},
+	    {EISDIR, "EISDIR"},
+	    {EINVAL, "EINVAL"},
+	    {EMFILE, "EMFILE"},
+	    {ENOSPC, "ENOSPC"},
+	    {EPIPE, "EPIPE"},
+	    {ERANGE, "ERANGE"},
+	    {ENAMETOOLONG, "ENAMETOOLONG"},
+	    {ENOSYS, "ENOSYS"},
+	    {EPROTO, "EPROTO"},
+	    {EBADMSG, "EBADMSG"},
+	    {EMSGSIZE, "EMSGSIZE"},
+	    {EOPNOTSUPP, "EOPNOTSUPP"},
+	    {ETIMEDOUT, "ETIMEDOUT"},
+	    {ECONNRESET, "ECONNRESET"},
+	    {ELOOP, "ELOOP"},
+	    {ENODEV, "ENODEV"},
+	    {ENOTSUP, "ENOTSUP"},
+	    {ENOTTY, "ENOTTY"},
+	    {ESHUTDOWN, "ESHUTDOWN"},
+	    {EOVERFLOW, "EOVERFLOW"},
+	    {ENOTCONN, "ENOTCONN"},
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].code == code)
@@ -81,7 +105,7 @@ void husk_log_set_sink(husk_log_sink sink)
 
 const char *husk_log_level_name(enum husk_log_level level)
 {
-	static const char *const n[] = { "error", "warning", "info", "debug" };
+	static const char *const n[] = {"error", "warning", "info", "debug"};
 	return (unsigned)level < 4 ? n[level] : "debug";
 }
 

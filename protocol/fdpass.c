@@ -13,8 +13,8 @@ ssize_t husk_send_fds(int sock, const void *data, size_t len, const int *fds, in
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int) * HUSK_MAX_PASSED_FDS)];
 	} u;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 	if (nfds < 0 || nfds > HUSK_MAX_PASSED_FDS) {
 		errno = EINVAL;
@@ -41,9 +41,9 @@ ssize_t husk_recv_fds(int sock, void *data, size_t len, int *fds, int *nfds, int
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int) * HUSK_MAX_PASSED_FDS)];
 	} u;
-	struct iovec iov = { .iov_base = data, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			     .msg_controllen = sizeof u.buf };
+	struct iovec iov = {.iov_base = data, .iov_len = len};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
 	ssize_t n;
 	*nfds = 0;
 	while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)

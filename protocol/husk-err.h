@@ -17,10 +17,10 @@ struct husk_err {
 
 /* Sets err (if non-NULL) and returns -1. */
 int husk_err_set(struct husk_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Same, appending ": strerror(code)". */
 int husk_err_sys(struct husk_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Short errno name ("ENOENT"), or "EUNKNOWN". */
 const char *husk_errno_name(int code);
 
@@ -39,24 +39,24 @@ static inline void husk_fclosep(FILE **f)
 	if (*f)
 		fclose(*f);
 }
-#define _cleanup_free_ __attribute__((cleanup(husk_freep)))
-#define _cleanup_close_ __attribute__((cleanup(husk_closep)))
+#define _cleanup_free_	 __attribute__((cleanup(husk_freep)))
+#define _cleanup_close_	 __attribute__((cleanup(husk_closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(husk_fclosep)))
-#define _cleanup_json_ __attribute__((cleanup(husk_json_putp)))
+#define _cleanup_json_	 __attribute__((cleanup(husk_json_putp)))
 void husk_json_putp(struct json_object **o);
 
 /* Hand ownership on: returns the value and clears the variable. */
-#define husk_steal(p)                                                                      \
-	({                                                                                 \
-		__typeof__(p) _s = (p);                                                    \
-		(p) = NULL;                                                                \
-		_s;                                                                        \
+#define husk_steal(p)                                                                              \
+	({                                                                                         \
+		__typeof__(p) _s = (p);                                                            \
+		(p) = NULL;                                                                        \
+		_s;                                                                                \
 	})
-#define husk_steal_fd(fd)                                                                  \
-	({                                                                                 \
-		int _f = (fd);                                                             \
-		(fd) = -1;                                                                 \
-		_f;                                                                        \
+#define husk_steal_fd(fd)                                                                          \
+	({                                                                                         \
+		int _f = (fd);                                                                     \
+		(fd) = -1;                                                                         \
+		_f;                                                                                \
 	})
 
 #endif

@@ -15,23 +15,23 @@ struct json_object;
 
 /* Frame header: 12 bytes, all fields big-endian.
  *   magic u16 0x484b ("HK") | type u16 | stream u32 | length u32 */
-#define HUSK_FRAME_MAGIC 0x484bu
-#define HUSK_FRAME_HDR 12u
-#define HUSK_FRAME_MAX_PAYLOAD (1u << 20)   /* any frame */
-#define HUSK_DATA_MAX (256u * 1024u)         /* one DATA frame */
-#define HUSK_INITIAL_WINDOW (256u * 1024u)   /* credit a stdin stream starts with */
-#define HUSK_OUTPUT_WINDOW (1024u * 1024u)   /* credit stdout, stderr start with */
-#define HUSK_STREAM_CONTROL 0u
+#define HUSK_FRAME_MAGIC       0x484bu
+#define HUSK_FRAME_HDR	       12u
+#define HUSK_FRAME_MAX_PAYLOAD (1u << 20)      /* any frame */
+#define HUSK_DATA_MAX	       (256u * 1024u)  /* one DATA frame */
+#define HUSK_INITIAL_WINDOW    (256u * 1024u)  /* credit a stdin stream starts with */
+#define HUSK_OUTPUT_WINDOW     (1024u * 1024u) /* credit stdout, stderr start with */
+#define HUSK_STREAM_CONTROL    0u
 
 enum husk_frame_type {
-	HUSK_FRAME_HELLO = 1,   /* agent -> host, stream 0, JSON */
+	HUSK_FRAME_HELLO = 1,	/* agent -> host, stream 0, JSON */
 	HUSK_FRAME_REQUEST = 2, /* host -> agent, stream 0, JSON */
-	HUSK_FRAME_REPLY = 3,   /* agent -> host, stream 0, JSON */
-	HUSK_FRAME_EVENT = 4,   /* agent -> host, stream 0, JSON */
-	HUSK_FRAME_DATA = 5,    /* either way, stream > 0, raw bytes */
-	HUSK_FRAME_WINDOW = 6,  /* either way, stream > 0, u32 credit grant */
-	HUSK_FRAME_CLOSE = 7,   /* either way, stream > 0, empty: no more DATA */
-	HUSK_FRAME_ERROR = 8,   /* agent -> host, stream 0, JSON: bad frame */
+	HUSK_FRAME_REPLY = 3,	/* agent -> host, stream 0, JSON */
+	HUSK_FRAME_EVENT = 4,	/* agent -> host, stream 0, JSON */
+	HUSK_FRAME_DATA = 5,	/* either way, stream > 0, raw bytes */
+	HUSK_FRAME_WINDOW = 6,	/* either way, stream > 0, u32 credit grant */
+	HUSK_FRAME_CLOSE = 7,	/* either way, stream > 0, empty: no more DATA */
+	HUSK_FRAME_ERROR = 8,	/* agent -> host, stream 0, JSON: bad frame */
 };
 
 struct husk_frame_hdr {
@@ -43,8 +43,8 @@ struct husk_frame_hdr {
 /* Result of husk_frame_parse(). */
 enum husk_parse {
 	HUSK_PARSE_NEED_MORE = 0, /* not a whole frame yet */
-	HUSK_PARSE_FRAME = 1,     /* hdr filled; frame is HDR + length bytes */
-	HUSK_PARSE_BAD = -1,      /* err says why; resync with husk_frame_resync() */
+	HUSK_PARSE_FRAME = 1,	  /* hdr filled; frame is HDR + length bytes */
+	HUSK_PARSE_BAD = -1,	  /* err says why; resync with husk_frame_resync() */
 };
 
 void husk_frame_encode_hdr(uint8_t out[HUSK_FRAME_HDR], uint16_t type, uint32_t stream,
@@ -95,9 +95,9 @@ struct husk_streams {
 };
 
 struct husk_rootfs {
-	char *tag;   /* share mount tag */
+	char *tag;    /* share mount tag */
 	char *fstype; /* "9p" or "virtiofs" */
-	char *path;  /* subdirectory inside the share, "" for its top */
+	char *path;   /* subdirectory inside the share, "" for its top */
 	bool readonly;
 };
 
@@ -149,8 +149,8 @@ struct husk_reply {
 	int err_code; /* 0 on success, else errno */
 	char *err_name;
 	char *message;
-	int status;  /* process.start error: the exit status it means (126, 127), or 0 */
-	int64_t pid; /* process.start: guest pid, else -1 */
+	int status;    /* process.start error: the exit status it means (126, 127), or 0 */
+	int64_t pid;   /* process.start: guest pid, else -1 */
 	int32_t *pids; /* container.ps: guest pids */
 	size_t npids;
 	bool has_pids;
@@ -158,8 +158,8 @@ struct husk_reply {
 
 struct husk_exit_event {
 	uint32_t process;
-	int status; /* shell convention: code, or 128 + signal */
-	int signal; /* 0 unless killed by a signal */
+	int status;	    /* shell convention: code, or 128 + signal */
+	int signal;	    /* 0 unless killed by a signal */
 	int64_t runtime_ns; /* fork to reap, measured by the agent; 0 if unknown */
 };
 

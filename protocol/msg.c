@@ -14,13 +14,13 @@ static const struct {
 	enum husk_op op;
 	const char *name;
 } op_names[] = {
-	{ HUSK_OP_PING, "ping" },
-	{ HUSK_OP_CONTAINER_CREATE, "container.create" },
-	{ HUSK_OP_PROCESS_START, "process.start" },
-	{ HUSK_OP_PROCESS_SIGNAL, "process.signal" },
-	{ HUSK_OP_SHUTDOWN, "shutdown" },
-	{ HUSK_OP_PROCESS_RESIZE, "process.resize" },
-	{ HUSK_OP_CONTAINER_PS, "container.ps" },
+    {HUSK_OP_PING, "ping"},
+    {HUSK_OP_CONTAINER_CREATE, "container.create"},
+    {HUSK_OP_PROCESS_START, "process.start"},
+    {HUSK_OP_PROCESS_SIGNAL, "process.signal"},
+    {HUSK_OP_SHUTDOWN, "shutdown"},
+    {HUSK_OP_PROCESS_RESIZE, "process.resize"},
+    {HUSK_OP_CONTAINER_PS, "container.ps"},
 };
 
 const char *husk_op_name(enum husk_op op)
@@ -65,13 +65,15 @@ static struct json_object *parse_obj(const char *buf, size_t len, const char *wh
 		json_object_put(o);
 		husk_err_set(err, EBADMSG, "%s is not valid JSON: %s", what,
 			     jerr == json_tokener_continue ? "truncated"
-							    : json_tokener_error_desc(jerr));
+							   : json_tokener_error_desc(jerr));
 		return NULL;
 	}
 	for (; used < len; used++) {
-		if (buf[used] != ' ' && buf[used] != '\t' && buf[used] != '\r' && buf[used] != '\n') {
+		if (buf[used] != ' ' && buf[used] != '\t' && buf[used] != '\r' &&
+		    buf[used] != '\n') {
 			json_object_put(o);
-			husk_err_set(err, EBADMSG, "%s has trailing data after the JSON value", what);
+			husk_err_set(err, EBADMSG, "%s has trailing data after the JSON value",
+				     what);
 			return NULL;
 		}
 	}
@@ -122,8 +124,8 @@ static int get_u32(struct json_object *o, const char *key, bool required, uint32
 	return 0;
 }
 
-static int get_int(struct json_object *o, const char *key, bool required, int lo, int hi,
-		   int *out, struct husk_err *err)
+static int get_int(struct json_object *o, const char *key, bool required, int lo, int hi, int *out,
+		   struct husk_err *err)
 {
 	struct json_object *v;
 	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null)) {
@@ -160,8 +162,8 @@ static void strv_free(char **v)
 	free(v);
 }
 
-static int get_strv(struct json_object *o, const char *key, bool required, char ***out,
-		    size_t *n, struct husk_err *err)
+static int get_strv(struct json_object *o, const char *key, bool required, char ***out, size_t *n,
+		    struct husk_err *err)
 {
 	struct json_object *v;
 	*out = NULL;
@@ -296,7 +298,8 @@ int husk_process_from_json(struct json_object *o, struct husk_process *p, struct
 			if (!json_object_is_type(gids, json_type_array) ||
 			    json_object_array_length(gids) > HUSK_MAX_GIDS) {
 				husk_err_set(err, EINVAL,
-					     "\"user\": \"additionalGids\" must be an array of at most %d ids",
+					     "\"user\": \"additionalGids\" must be an array of at "
+					     "most %d ids",
 					     HUSK_MAX_GIDS);
 				goto fail;
 			}
@@ -309,9 +312,12 @@ int husk_process_from_json(struct json_object *o, struct husk_process *p, struct
 			for (size_t i = 0; i < p->user.ngids; i++) {
 				struct json_object *g = json_object_array_get_idx(gids, i);
 				int64_t n = json_object_get_int64(g);
-				if (!json_object_is_type(g, json_type_int) || n < 0 || n > UINT32_MAX) {
-					husk_err_set(err, EINVAL,
-						     "\"user\": \"additionalGids\"[%zu] is not a valid gid", i);
+				if (!json_object_is_type(g, json_type_int) || n < 0 ||
+				    n > UINT32_MAX) {
+					husk_err_set(
+					    err, EINVAL,
+					    "\"user\": \"additionalGids\"[%zu] is not a valid gid",
+					    i);
 					goto fail;
 				}
 				p->user.gids[i] = (uint32_t)n;
@@ -458,11 +464,8 @@ void husk_request_free(struct husk_request *r)
 		free(r->u.start.container);
 		husk_process_free(&r->u.start.process);
 		break;
-	case HUSK_OP_CONTAINER_PS:
-		free(r->u.ps.container);
-		break;
-	default:
-		break;
+	case HUSK_OP_CONTAINER_PS: free(r->u.ps.container); break;
+	default: break;
 	}
 	memset(r, 0, sizeof *r);
 }
@@ -495,8 +498,7 @@ int husk_request_decode(const char *buf, size_t len, struct husk_request *r, str
 		husk_err_set(err, EOPNOTSUPP, "unknown request op \"%s\"", r->op_name);
 		goto fail;
 	case HUSK_OP_PING:
-	case HUSK_OP_SHUTDOWN:
-		break;
+	case HUSK_OP_SHUTDOWN: break;
 	case HUSK_OP_CONTAINER_CREATE:
 		if (get_str(o, "container", true, &r->u.create.id, err) < 0 ||
 		    rootfs_from_json(o, &r->u.create.rootfs, err) < 0 ||
@@ -559,17 +561,23 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 		json_object_object_add(o, "container", json_object_new_string(r->u.create.id));
 		x = json_object_new_object();
 		json_object_object_add(x, "tag", json_object_new_string(r->u.create.rootfs.tag));
-		json_object_object_add(x, "fstype", json_object_new_string(r->u.create.rootfs.fstype));
-		json_object_object_add(x, "path", json_object_new_string(r->u.create.rootfs.path ? r->u.create.rootfs.path : ""));
-		json_object_object_add(x, "readonly", json_object_new_boolean(r->u.create.rootfs.readonly));
+		json_object_object_add(x, "fstype",
+				       json_object_new_string(r->u.create.rootfs.fstype));
+		json_object_object_add(
+		    x, "path",
+		    json_object_new_string(r->u.create.rootfs.path ? r->u.create.rootfs.path : ""));
+		json_object_object_add(x, "readonly",
+				       json_object_new_boolean(r->u.create.rootfs.readonly));
 		json_object_object_add(o, "rootfs", x);
 		if (r->u.create.hostname)
-			json_object_object_add(o, "hostname", json_object_new_string(r->u.create.hostname));
+			json_object_object_add(o, "hostname",
+					       json_object_new_string(r->u.create.hostname));
 		if (r->u.create.spec)
 			json_object_object_add(o, "spec", json_object_get(r->u.create.spec));
 		break;
 	case HUSK_OP_PROCESS_START:
-		json_object_object_add(o, "container", json_object_new_string(r->u.start.container));
+		json_object_object_add(o, "container",
+				       json_object_new_string(r->u.start.container));
 		json_object_object_add(o, "process", husk_process_to_json(&r->u.start.process));
 		x = json_object_new_object();
 		json_object_object_add(x, "stdin", json_object_new_int64(r->u.start.streams.in));
@@ -591,8 +599,7 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 	case HUSK_OP_CONTAINER_PS:
 		json_object_object_add(o, "container", json_object_new_string(r->u.ps.container));
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return o;
 }
@@ -659,7 +666,8 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 			goto fail;
 		}
 	}
-	if (json_object_object_get_ex(o, "pid", &pid) && !json_object_is_type(pid, json_type_null)) {
+	if (json_object_object_get_ex(o, "pid", &pid) &&
+	    !json_object_is_type(pid, json_type_null)) {
 		if (!json_object_is_type(pid, json_type_int) || json_object_get_int64(pid) < 1 ||
 		    json_object_get_int64(pid) > INT_MAX) {
 			husk_err_set(err, EINVAL, "\"pid\" is not a valid pid");
@@ -668,8 +676,10 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 		r->pid = json_object_get_int64(pid);
 	}
 	struct json_object *pids;
-	if (json_object_object_get_ex(o, "pids", &pids) && !json_object_is_type(pids, json_type_null)) {
-		size_t n = json_object_is_type(pids, json_type_array) ? json_object_array_length(pids) : 0;
+	if (json_object_object_get_ex(o, "pids", &pids) &&
+	    !json_object_is_type(pids, json_type_null)) {
+		size_t n =
+		    json_object_is_type(pids, json_type_array) ? json_object_array_length(pids) : 0;
 		if (!json_object_is_type(pids, json_type_array) || n > 65536) {
 			husk_err_set(err, EINVAL, "\"pids\" must be an array of pids");
 			goto fail;
@@ -726,11 +736,13 @@ int husk_exit_decode(const char *buf, size_t len, struct husk_exit_event *e, str
 	    get_int(o, "signal", true, 0, 64, &e->signal, err) < 0)
 		return in("EVENT", err);
 	struct json_object *ns;
-	if (json_object_object_get_ex(o, "runtime_ns", &ns) && !json_object_is_type(ns, json_type_null)) {
+	if (json_object_object_get_ex(o, "runtime_ns", &ns) &&
+	    !json_object_is_type(ns, json_type_null)) {
 		/* json-c saturates at INT64_MAX: read the unsigned value to see past it */
 		if (!json_object_is_type(ns, json_type_int) || json_object_get_int64(ns) < 0 ||
 		    json_object_get_uint64(ns) > INT64_MAX)
-			return husk_err_set(err, EINVAL, "EVENT: \"runtime_ns\" must be a non-negative integer");
+			return husk_err_set(err, EINVAL,
+					    "EVENT: \"runtime_ns\" must be a non-negative integer");
 		e->runtime_ns = json_object_get_int64(ns);
 	}
 	return 0;
