@@ -30,7 +30,7 @@ GUEST_CC := musl-gcc
 GUEST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -Os -I$(MUSL)/include -isystem $(MUSL)/kinc -ffunction-sections -fdata-sections
 GUEST_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -s
 
-PROTO_SRC := protocol/err.c protocol/frame.c protocol/msg.c protocol/fdpass.c
+PROTO_SRC := $(wildcard protocol/*.c)
 AGENT_SRC := $(wildcard init/*.c agent/*.c)
 HOST_SRC := $(filter-out host-tool/main.c,$(wildcard host-tool/*.c))
 MKINITRD_SRC := $(filter-out initrd-builder/main.c,$(wildcard initrd-builder/*.c))

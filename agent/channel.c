@@ -10,11 +10,25 @@
 
 #include <json-c/json.h>
 
-#include "agent.h"
+#include "channel.h"
+#include "husk-facts.h"
 #include "husk-log.h"
-#include "../init/init.h"
 
 #define RBUF_CAP (HUSK_FRAME_HDR + HUSK_FRAME_MAX_PAYLOAD)
+
+static struct {
+	const struct agent_channel_ops *ops;
+	uv_pipe_t pipe;
+	uv_timer_t reopen;
+	int fd;
+	uint8_t *rbuf; /* read buffer */
+	size_t rlen;
+	bool host_gone; /* said so once: the port reads EOF until it is back */
+	/* A short splice into a port is only sent whole by a kernel with our
+	 * fix (kernel/patches/virtio-console-splice-sg-end.patch), which says
+	 * so. */
+	bool splice_ok;
+} chan;
 
 struct wreq {
 	uv_write_t req;
@@ -75,7 +89,7 @@ static void send_buf(uint8_t *buf, size_t len, bool pooled, void (*then)(void))
 	w->pooled = pooled;
 	w->then = then;
 	uv_buf_t b = uv_buf_init((char *)buf, len);
-	int r = uv_write(&w->req, (uv_stream_t *)&agent.chan, &b, 1, write_done);
+	int r = uv_write(&w->req, (uv_stream_t *)&chan.pipe, &b, 1, write_done);
 	if (r < 0) {
 		log_warn("channel write: %s", uv_strerror(r));
 		write_done(&w->req, UV_ECANCELED);
@@ -91,7 +105,7 @@ void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len)
 /* Wait until the port takes more; false if the host is gone. */
 static bool wait_writable(void)
 {
-	struct pollfd pf = {.fd = agent.chan_fd, .events = POLLOUT};
+	struct pollfd pf = {.fd = chan.fd, .events = POLLOUT};
 	while (poll(&pf, 1, -1) < 0)
 		if (errno != EINTR)
 			return false;
@@ -103,7 +117,7 @@ static bool wait_writable(void)
 static int write_now(const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t w = write(agent.chan_fd, buf, len);
+		ssize_t w = write(chan.fd, buf, len);
 		if (w > 0) {
 			buf += w;
 			len -= (size_t)w;
@@ -135,22 +149,18 @@ static int finish_by_copy(int fd, uint32_t left)
 	return 0;
 }
 
-/* A short splice into a port is only sent whole by a kernel with our fix
- * (kernel/patches/virtio-console-splice-sg-end.patch), which says so. */
-static bool splice_ok;
-
 ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max)
 {
 	uint8_t hdr[HUSK_FRAME_HDR];
 	int avail = 0;
 	/* Only with nothing queued: the frame must follow everything before it
 	 * and nothing may come between its header and its bytes. */
-	if (!splice_ok || uv_stream_get_write_queue_size((uv_stream_t *)&agent.chan) > 0 ||
+	if (!chan.splice_ok || uv_stream_get_write_queue_size((uv_stream_t *)&chan.pipe) > 0 ||
 	    ioctl(fd, FIONREAD, &avail) < 0 || avail <= 0)
 		return 0;
 	uint32_t n = (uint32_t)avail < max ? (uint32_t)avail : max;
 	husk_frame_encode_hdr(hdr, HUSK_FRAME_DATA, stream, n);
-	ssize_t w = write(agent.chan_fd, hdr, sizeof hdr);
+	ssize_t w = write(chan.fd, hdr, sizeof hdr);
 	if (w < 0) /* nothing of the frame went: the queued path takes over */
 		return 0;
 	if (w != sizeof hdr && write_now(hdr + w, sizeof hdr - (size_t)w) < 0)
@@ -159,7 +169,7 @@ ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max)
 	 * ours alone to read and held at least n. */
 	for (uint32_t left = n; left > 0;) {
 		ssize_t m =
-		    splice(fd, NULL, agent.chan_fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		    splice(fd, NULL, chan.fd, NULL, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (m > 0) {
 			left -= (uint32_t)m;
 		} else if (m < 0 && errno == EAGAIN) {
@@ -169,7 +179,7 @@ ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max)
 			continue;
 		} else {
 			if (m < 0 && (errno == EINVAL || errno == ENOSYS))
-				splice_ok = false; /* the port refused: do not ask again */
+				chan.splice_ok = false; /* the port refused: do not ask again */
 			return finish_by_copy(fd, left) < 0 ? -1 : (ssize_t)n;
 		}
 	}
@@ -189,7 +199,7 @@ void agent_send_frame(uint16_t type, uint32_t stream, const void *payload, uint3
 	send_buf(buf, HUSK_FRAME_HDR + len, false, NULL);
 }
 
-static void send_json_then(uint16_t type, struct json_object *o, void (*then)(void))
+void agent_send_json(uint16_t type, struct json_object *o, void (*then)(void))
 {
 	struct husk_err err;
 	uint8_t *buf;
@@ -204,11 +214,6 @@ static void send_json_then(uint16_t type, struct json_object *o, void (*then)(vo
 	send_buf(buf, (size_t)n, false, then);
 }
 
-void agent_send_json(uint16_t type, struct json_object *o)
-{
-	send_json_then(type, o, NULL);
-}
-
 void agent_send_window(uint32_t stream, uint32_t n)
 {
 	uint8_t p[4];
@@ -221,92 +226,61 @@ void agent_reply_error(uint32_t id, const struct husk_err *err)
 	struct husk_reply r = {
 	    .id = id, .err_code = err->code, .message = (char *)err->msg, .pid = -1};
 	log_debug("request %u failed: %s", id, err->msg);
-	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r), NULL);
 }
 
 void agent_reply_ok(uint32_t id, int64_t pid)
 {
 	struct husk_reply r = {.id = id, .pid = pid};
-	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r), NULL);
 }
 
 static void send_error_frame(const struct husk_err *err)
 {
 	log_warn("bad frame from host: %s", err->msg);
-	agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err->code, err->msg));
+	agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err->code, err->msg), NULL);
 }
 
-static void poweroff_now(void)
-{
-	init_poweroff();
-}
-
-void agent_reply_ok_then_poweroff(uint32_t id)
-{
-	struct husk_reply r = {.id = id, .pid = -1};
-	send_json_then(HUSK_FRAME_REPLY, husk_reply_encode(&r), poweroff_now);
-}
-
+/* Hand a whole frame to the ops; an ERROR frame for what they refuse. */
 static void dispatch(const struct husk_frame_hdr *h, const uint8_t *payload)
 {
 	struct husk_err err = {0};
-	struct agent_stream *st;
-
+	const struct agent_channel_ops *ops = chan.ops;
+	int r;
 	switch (h->type) {
-	case HUSK_FRAME_REQUEST: agent_handle_request((const char *)payload, h->length); return;
-	case HUSK_FRAME_DATA:
-	case HUSK_FRAME_WINDOW:
-	case HUSK_FRAME_CLOSE:
-		st = agent_stream_find(h->stream);
-		if (!st && h->stream <= agent.max_stream)
-			return; /* late for a stream that has ended (its process exited
-				 * while the frame was on the wire): harmless */
-		if (!st) {
-			husk_err_set(&err, EBADF, "%s frame for unknown stream %u",
-				     husk_frame_type_name(h->type), h->stream);
-			break;
-		}
-		if ((h->type == HUSK_FRAME_WINDOW) == (st->kind == STREAM_IN)) {
-			husk_err_set(&err, EPROTO, "%s frame on %s stream %u",
-				     husk_frame_type_name(h->type),
-				     st->kind == STREAM_IN ? "stdin" : "output", h->stream);
-			break;
-		}
-		if (h->type == HUSK_FRAME_DATA)
-			agent_stream_data(st, payload, h->length);
-		else if (h->type == HUSK_FRAME_WINDOW)
-			agent_stream_window(st, husk_get_be32(payload));
-		else
-			agent_stream_close(st);
-		return;
+	case HUSK_FRAME_REQUEST: r = ops->request((const char *)payload, h->length, &err); break;
+	case HUSK_FRAME_DATA: r = ops->data(h->stream, payload, h->length, &err); break;
+	case HUSK_FRAME_WINDOW: r = ops->window(h->stream, husk_get_be32(payload), &err); break;
+	case HUSK_FRAME_CLOSE: r = ops->close(h->stream, &err); break;
 	default:
-		husk_err_set(&err, EPROTO, "unexpected %s frame from the host",
-			     husk_frame_type_name(h->type));
+		r = husk_err_set(&err, EPROTO, "unexpected %s frame from the host",
+				 husk_frame_type_name(h->type));
 		break;
 	}
-	send_error_frame(&err);
+	if (r < 0)
+		send_error_frame(&err);
 }
 
 static void consume(void)
 {
 	size_t off = 0;
-	while (off < agent.rlen) {
+	while (off < chan.rlen) {
 		struct husk_frame_hdr h;
 		struct husk_err err = {0};
-		int r = husk_frame_parse(agent.rbuf + off, agent.rlen - off, &h, &err);
+		int r = husk_frame_parse(chan.rbuf + off, chan.rlen - off, &h, &err);
 		if (r == HUSK_PARSE_NEED_MORE)
 			break;
 		if (r == HUSK_PARSE_BAD) {
 			send_error_frame(&err);
-			off += husk_frame_resync(agent.rbuf + off, agent.rlen - off);
+			off += husk_frame_resync(chan.rbuf + off, chan.rlen - off);
 			continue;
 		}
-		dispatch(&h, agent.rbuf + off + HUSK_FRAME_HDR);
+		dispatch(&h, chan.rbuf + off + HUSK_FRAME_HDR);
 		off += HUSK_FRAME_HDR + h.length;
 	}
 	if (off) {
-		memmove(agent.rbuf, agent.rbuf + off, agent.rlen - off);
-		agent.rlen -= off;
+		memmove(chan.rbuf, chan.rbuf + off, chan.rlen - off);
+		chan.rlen -= off;
 	}
 }
 
@@ -314,7 +288,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)h;
 	(void)suggested;
-	*buf = uv_buf_init((char *)agent.rbuf + agent.rlen, RBUF_CAP - agent.rlen);
+	*buf = uv_buf_init((char *)chan.rbuf + chan.rlen, RBUF_CAP - chan.rlen);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
@@ -322,16 +296,15 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void reopen_cb(uv_timer_t *t)
 {
 	(void)t;
-	uv_read_start((uv_stream_t *)&agent.chan, alloc_cb, read_cb);
+	uv_read_start((uv_stream_t *)&chan.pipe, alloc_cb, read_cb);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	static bool host_gone; /* said so once: the port reads EOF until it is back */
 	(void)buf;
 	if (n > 0) {
-		host_gone = false;
-		agent.rlen += n;
+		chan.host_gone = false;
+		chan.rlen += n;
 		consume();
 		return;
 	}
@@ -339,15 +312,17 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	/* The host went away (EOF or error). Drop any half frame and listen
 	 * again shortly: a host that reconnects starts from a frame boundary. */
-	if (agent.rlen)
+	if (chan.rlen)
 		log_warn("channel: %s, dropping %zu bytes of a partial frame; waiting for the host",
-			 uv_strerror((int)n), agent.rlen);
-	else if (!host_gone)
+			 uv_strerror((int)n), chan.rlen);
+	else if (!chan.host_gone)
 		log_warn("channel: %s; waiting for the host", uv_strerror((int)n));
-	host_gone = true;
-	agent.rlen = 0;
+	chan.rlen = 0;
 	uv_read_stop(s);
-	uv_timer_start(&agent.reopen, reopen_cb, 200, 0);
+	uv_timer_start(&chan.reopen, reopen_cb, 200, 0);
+	if (!chan.host_gone && chan.ops->host_gone)
+		chan.ops->host_gone();
+	chan.host_gone = true;
 }
 
 static bool port_is_ours(const char *port)
@@ -363,7 +338,7 @@ static bool port_is_ours(const char *port)
 		return false;
 	name[n] = '\0';
 	name[strcspn(name, "\n")] = '\0';
-	return strcmp(name, AGENT_PORT_NAME) == 0;
+	return strcmp(name, HUSK_AGENT_PORT) == 0;
 }
 
 static int find_port(char *dev, size_t size, struct husk_err *err)
@@ -386,13 +361,14 @@ static int find_port(char *dev, size_t size, struct husk_err *err)
 		}
 	}
 	closedir(d);
-	return husk_err_set(err, ENODEV, "no virtio-serial port named %s", AGENT_PORT_NAME);
+	return husk_err_set(err, ENODEV, "no virtio-serial port named %s", HUSK_AGENT_PORT);
 }
 
-int agent_channel_open(struct husk_err *err)
+int agent_channel_open(uv_loop_t *loop, const struct agent_channel_ops *ops, struct husk_err *err)
 {
 	char dev[300];
 	struct utsname u;
+	chan.ops = ops;
 	/* The port's name comes from the host over the virtio-serial control
 	 * queue, a moment after the device itself: wait for it, up to 5 s. */
 	for (int i = 0; find_port(dev, sizeof dev, err) < 0; i++) {
@@ -400,24 +376,24 @@ int agent_channel_open(struct husk_err *err)
 			return -1;
 		usleep(1000);
 	}
-	agent.chan_fd = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (agent.chan_fd < 0)
+	chan.fd = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (chan.fd < 0)
 		return husk_err_sys(err, errno, "open %s", dev);
-	agent.rbuf = malloc(RBUF_CAP);
-	if (!agent.rbuf)
+	chan.rbuf = malloc(RBUF_CAP);
+	if (!chan.rbuf)
 		return husk_err_set(err, ENOMEM, "out of memory");
-	uv_pipe_init(agent.loop, &agent.chan, 0);
-	int r = uv_pipe_open(&agent.chan, agent.chan_fd);
+	uv_pipe_init(loop, &chan.pipe, 0);
+	int r = uv_pipe_open(&chan.pipe, chan.fd);
 	if (r < 0)
 		return husk_err_set(err, -r, "channel %s: %s", dev, uv_strerror(r));
-	uv_timer_init(agent.loop, &agent.reopen);
-	splice_ok = access("/sys/module/virtio_console/parameters/splice_sg_end", F_OK) == 0;
+	uv_timer_init(loop, &chan.reopen);
+	chan.splice_ok = access("/sys/module/virtio_console/parameters/splice_sg_end", F_OK) == 0;
 	uname(&u);
 	struct husk_hello hello = {.agent_version = HUSK_VERSION,
 				   .protocol = HUSK_PROTO_VERSION,
 				   .kernel_release = u.release};
-	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello));
-	uv_read_start((uv_stream_t *)&agent.chan, alloc_cb, read_cb);
+	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello), NULL);
+	uv_read_start((uv_stream_t *)&chan.pipe, alloc_cb, read_cb);
 	log_debug("channel %s open", dev);
 	return 0;
 }

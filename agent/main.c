@@ -1,33 +1,40 @@
-/* husk-agent: /init in the guest. PID-1 duties, then the agent loop. */
+/* husk-agent: /init in the guest. PID-1 duties, then the agent loop: the
+ * channel's frames go to the request handlers and the process streams. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 
 #include "../init/init.h"
-#include "agent.h"
+#include "channel.h"
+#include "handlers.h"
 #include "husk-log.h"
+#include "process.h"
 
-struct agent agent;
+uv_loop_t *agent_loop;
+
+static const struct agent_channel_ops channel_ops = {
+    .request = agent_handle_request,
+    .data = agent_stream_data,
+    .window = agent_stream_window,
+    .close = agent_stream_close,
+};
 
 static void on_sigchld(uv_signal_t *h, int sig)
 {
-	(void)h;
-	(void)sig;
 	agent_reap();
 }
 
 int main(int argc, char **argv)
 {
+	static uv_signal_t sigchld;
 	struct husk_err err = {0};
-	(void)argc;
-	(void)argv;
 	init_early();
-	agent.loop = uv_default_loop();
-	uv_signal_init(agent.loop, &agent.sigchld);
-	uv_signal_start(&agent.sigchld, on_sigchld, SIGCHLD);
-	if (agent_channel_open(&err) < 0)
+	agent_loop = uv_default_loop();
+	uv_signal_init(agent_loop, &sigchld);
+	uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
+	if (agent_channel_open(agent_loop, &channel_ops, &err) < 0)
 		init_fatal("%s", err.msg);
 	agent_reap(); /* children that exited before the handler was in place */
-	uv_run(agent.loop, UV_RUN_DEFAULT);
+	uv_run(agent_loop, UV_RUN_DEFAULT);
 	init_fatal("event loop ended");
 }

@@ -1,4 +1,5 @@
-/* Container processes: start, stdio streams with credit, exit, reaping. */
+/* Container processes: start, stdio streams with credit, exit, reaping.
+ * The child side of a start is spawn.c. */
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -13,11 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
-#include "agent.h"
-#include "husk-fdpass.h"
+#include "channel.h"
+#include "husk-facts.h"
 #include "husk-log.h"
+#include "process.h"
+#include "spawn.h"
+
+static struct agent_process *procs;
+static uint32_t max_stream; /* the highest stream id a process has used */
 
 struct stdin_write {
 	uv_write_t req;
@@ -35,26 +39,49 @@ static int64_t now_ns(void)
 
 struct agent_process *agent_process_find(uint32_t id)
 {
-	for (struct agent_process *p = agent.procs; p; p = p->next)
+	for (struct agent_process *p = procs; p; p = p->next)
 		if (p->id == id && !p->done)
 			return p;
 	return NULL;
 }
 
-struct agent_stream *agent_stream_find(uint32_t id)
+static struct agent_stream *stream_find(uint32_t id)
 {
-	for (struct agent_process *p = agent.procs; p; p = p->next)
+	for (struct agent_process *p = procs; p; p = p->next)
 		for (int i = 0; i < 3; i++)
 			if (p->streams[i].id == id && !p->done)
 				return &p->streams[i];
 	return NULL;
 }
 
+bool agent_stream_in_use(uint32_t id)
+{
+	return stream_find(id) != NULL;
+}
+
+/* The stream a DATA, WINDOW or CLOSE frame is for: 1 with *out; 0 for a
+ * frame late for a stream that has ended (its process exited while the
+ * frame was on the wire), which is harmless; -1 with err. */
+static int stream_for(uint16_t type, uint32_t id, struct agent_stream **out, struct husk_err *err)
+{
+	*out = stream_find(id);
+	if (!*out && id <= max_stream)
+		return 0;
+	if (!*out)
+		return husk_err_set(err, EBADF, "%s frame for unknown stream %u",
+				    husk_frame_type_name(type), id);
+	if ((type == HUSK_FRAME_WINDOW) == ((*out)->kind == STREAM_IN))
+		return husk_err_set(err, EPROTO, "%s frame on %s stream %u",
+				    husk_frame_type_name(type),
+				    (*out)->kind == STREAM_IN ? "stdin" : "output", id);
+	return 1;
+}
+
 static void process_free_if_idle(struct agent_process *p)
 {
 	if (!p->done || p->handles > 0)
 		return;
-	for (struct agent_process **pp = &agent.procs; *pp; pp = &(*pp)->next) {
+	for (struct agent_process **pp = &procs; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
 			break;
@@ -115,7 +142,7 @@ static void maybe_finish(struct agent_process *p)
 				    .status = p->status,
 				    .signal = p->signal,
 				    .runtime_ns = p->reaped_ns - p->forked_ns};
-	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e));
+	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e), NULL);
 	log_debug("process %u (pid %d) exited with %d", p->id, (int)p->pid, p->status);
 	p->done = true;
 	close_everything(p);
@@ -192,17 +219,19 @@ static void out_start(struct agent_stream *st)
 		st->reading = true;
 }
 
-void agent_stream_window(struct agent_stream *st, uint32_t n)
+int agent_stream_window(uint32_t stream, uint32_t n, struct husk_err *err)
 {
-	if (st->credit > UINT32_MAX - n) {
-		struct husk_err err;
-		husk_err_set(&err, EOVERFLOW, "WINDOW on stream %u overflows its credit", st->id);
-		agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
-		return;
-	}
+	struct agent_stream *st;
+	int r = stream_for(HUSK_FRAME_WINDOW, stream, &st, err);
+	if (r <= 0)
+		return r;
+	if (st->credit > UINT32_MAX - n)
+		return husk_err_set(err, EOVERFLOW, "WINDOW on stream %u overflows its credit",
+				    st->id);
 	st->credit += n;
 	if (!st->proc->request_id)
 		out_start(st);
+	return 0;
 }
 
 /* ---- stdin: DATA frames -> pipe, credit granted back as bytes are written ---- */
@@ -229,25 +258,25 @@ static void stdin_written(uv_write_t *req, int status)
 	stdin_maybe_close(st);
 }
 
-void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t len)
+int agent_stream_data(uint32_t stream, const uint8_t *data, uint32_t len, struct husk_err *err)
 {
-	if (st->close_req || st->pending + len > HUSK_INITIAL_WINDOW) {
-		struct husk_err err;
-		husk_err_set(&err, EPROTO, "DATA on stream %u %s", st->id,
-			     st->close_req ? "after CLOSE" : "beyond its credit");
-		agent_send_json(HUSK_FRAME_ERROR, husk_error_frame_encode(err.code, err.msg));
-		return;
-	}
+	struct agent_stream *st;
+	int r = stream_for(HUSK_FRAME_DATA, stream, &st, err);
+	if (r <= 0)
+		return r;
+	if (st->close_req || st->pending + len > HUSK_INITIAL_WINDOW)
+		return husk_err_set(err, EPROTO, "DATA on stream %u %s", st->id,
+				    st->close_req ? "after CLOSE" : "beyond its credit");
 	if (len == 0)
-		return;
+		return 0;
 	if (!st->open) {
 		agent_send_window(st->id, len); /* stdin is gone: drop, keep the host moving */
-		return;
+		return 0;
 	}
 	struct stdin_write *w = malloc(sizeof *w + len);
 	if (!w) {
 		log_error("out of memory for stdin of %u", st->id);
-		return;
+		return 0;
 	}
 	w->st = st;
 	w->len = len;
@@ -260,40 +289,20 @@ void agent_stream_data(struct agent_stream *st, const uint8_t *data, uint32_t le
 		free(w);
 		stream_close(st);
 	}
+	return 0;
 }
 
-void agent_stream_close(struct agent_stream *st)
+int agent_stream_close(uint32_t stream, struct husk_err *err)
 {
+	struct agent_stream *st;
+	int r = stream_for(HUSK_FRAME_CLOSE, stream, &st, err);
+	if (r <= 0)
+		return r;
 	st->close_req = true;
 	stdin_maybe_close(st);
+	return 0;
 }
 
-/* ---- start ---- */
-
-/* A terminal child sends 'T' with the pty master, or 'E' and then its error
- * message. The child gets there within its own setup, so waiting is short. */
-static int recv_master(int fd)
-{
-	char byte = 0;
-	int master = -1, n = 0;
-	if (husk_recv_fds(fd, &byte, 1, &master, &n, 1) != 1 || byte != 'T' || n != 1) {
-		if (n == 1)
-			close(master);
-		return -1;
-	}
-	return master;
-}
-
-/* Without mappings the namespace still needs one: root to root. */
-static bool write_id_maps(pid_t pid, const struct agent_spec *s)
-{
-	char dir[32];
-	snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
-	return agent_write_file(dir, "uid_map", s->uid_map ? s->uid_map : "0 0 1\n") == 0 &&
-	       agent_write_file(dir, "gid_map", s->gid_map ? s->gid_map : "0 0 1\n") == 0;
-}
-
-/* Container-wide operations, for process.resize and container.ps. */
 int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
 			 struct husk_err *err)
 {
@@ -306,6 +315,8 @@ int agent_process_resize(struct agent_process *p, uint16_t rows, uint16_t cols,
 		return husk_err_sys(err, errno, "resize the terminal of process %u", p->id);
 	return 0;
 }
+
+/* ---- start ---- */
 
 static void err_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -340,8 +351,8 @@ static void start_result(struct agent_process *p)
 		struct husk_reply r = {
 		    .id = rid, .err_code = err.code, .message = err.msg, .pid = -1};
 		if (stage == SPAWN_STAGE_EXEC)
-			r.status = (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126 : 127;
-		agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r));
+			r.status = husk_exec_status(e);
+		agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&r), NULL);
 		if (p->is_init) {
 			p->container->init_pid = 0;
 		}
@@ -382,7 +393,7 @@ static void err_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static int open_pipe(struct agent_process *p, uv_pipe_t *h, int fd, struct husk_err *err)
 {
-	uv_pipe_init(agent.loop, h, 0);
+	uv_pipe_init(agent_loop, h, 0);
 	h->data = p;
 	p->handles++;
 	int r = uv_pipe_open(h, fd);
@@ -397,7 +408,7 @@ static int open_output(struct agent_process *p, struct agent_stream *st, int fd,
 		       struct husk_err *err)
 {
 	struct stat sb;
-	int r = uv_poll_init(agent.loop, &st->h.poll, fd);
+	int r = uv_poll_init(agent_loop, &st->h.poll, fd);
 	if (r < 0) {
 		close(fd);
 		return husk_err_set(err, -r, "output: %s", uv_strerror(r));
@@ -409,133 +420,133 @@ static int open_output(struct agent_process *p, struct agent_stream *st, int fd,
 	return 0;
 }
 
-int agent_process_start(uint32_t request_id, struct agent_container *c,
-			const struct husk_process *spec, const struct husk_streams *s,
-			struct husk_err *err)
+/* The fds of a start; what is still open at its end is closed. */
+struct start_fds {
+	int stdio[3][2]; /* pipes: the child reads [0][0], writes [1][1] and [2][1] */
+	int sock[2];	 /* [0] ours, [1] the child's: exec result, pty master, 'U' */
+	int sync[2];	 /* user namespace: [0] the child's, [1] ours for 'M' or 'F' */
+};
+
+static void start_fds_close(struct start_fds *f)
 {
-	int fds[4][2] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
-	int sync[2] = {-1, -1};
-	bool userns = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWUSER);
-	if (userns && pipe2(sync, O_CLOEXEC) < 0)
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < 3; k++)
+			husk_closep(&f->stdio[k][i]);
+		husk_closep(&f->sock[i]);
+		husk_closep(&f->sync[i]);
+	}
+}
+
+static void close_fd(int *fd)
+{
+	husk_closep(fd);
+	*fd = -1;
+}
+
+static int make_fds(struct start_fds *f, bool userns, struct husk_err *err)
+{
+	if (userns && pipe2(f->sync, O_CLOEXEC) < 0)
 		return husk_err_sys(err, errno, "pipe");
 	for (int i = 0; i < 3; i++) {
-		if (pipe2(fds[i], O_CLOEXEC) < 0) {
-			husk_err_sys(err, errno, "pipe");
-			goto fail_fds;
-		}
+		if (pipe2(f->stdio[i], O_CLOEXEC) < 0)
+			return husk_err_sys(err, errno, "pipe");
 		/* An output pipe as deep as the stream's credit: the writer and
 		 * the agent trade places once per window, not once per 64 KiB,
 		 * and a splice can take a whole frame. Best effort. */
 		if (i > 0)
-			fcntl(fds[i][0], F_SETPIPE_SZ, HUSK_OUTPUT_WINDOW);
+			fcntl(f->stdio[i][0], F_SETPIPE_SZ, HUSK_OUTPUT_WINDOW);
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds[3]) < 0) {
-		husk_err_sys(err, errno, "socketpair");
-		goto fail_fds;
-	}
-	struct agent_process *p = calloc(1, sizeof *p);
-	if (!p) {
-		husk_err_set(err, ENOMEM, "out of memory");
-		goto fail_fds;
-	}
-	const int child[3] = {fds[0][0], fds[1][1], fds[2][1]};
-	struct spec_process sp;
-	if (agent_spec_process(spec->raw, &sp, err) < 0) {
-		free(p);
-		goto fail_fds;
-	}
-	int64_t forked_ns = now_ns();
-	pid_t pid = agent_spawn(c, spec, &sp, child, fds[3][1], sync[0], err);
-	if (sync[0] >= 0)
-		close(sync[0]);
-	agent_spec_process_free(&sp);
-	close(fds[0][0]);
-	close(fds[1][1]);
-	close(fds[2][1]);
-	close(fds[3][1]);
-	if (pid < 0) {
-		if (sync[1] >= 0)
-			close(sync[1]);
-		close(fds[0][1]);
-		close(fds[1][0]);
-		close(fds[2][0]);
-		close(fds[3][0]);
-		free(p);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sock) < 0)
+		return husk_err_sys(err, errno, "socketpair");
+	return 0;
+}
+
+/* Forks p's child, and closes the child's ends of the fds. */
+static int fork_child(struct agent_process *p, struct agent_container *c,
+		      const struct husk_process *spec, struct start_fds *f, struct husk_err *err)
+{
+	__attribute__((cleanup(agent_spec_process_free))) struct spec_process sp = {0};
+	if (agent_spec_process(spec->raw, &sp, err) < 0)
 		return -1;
-	}
-	if (spec->terminal) {
-		/* The pty master replaces the pipes: stdin writes and stdout reads
-		 * go to it; stderr is merged into the terminal. */
-		int master = recv_master(fds[3][0]);
-		close(fds[0][1]);
-		close(fds[1][0]);
-		fds[0][1] = fds[1][0] = -1;
-		if (master >= 0) {
-			fds[0][1] = master;
-			fds[1][0] = fcntl(master, F_DUPFD_CLOEXEC, 3);
-		} else {
-			userns = false; /* the child failed first: its message follows */
-		}
-	}
-	if (userns) {
-		/* 'U': the child made its user namespace; give it its maps */
-		char byte = 0;
-		if (read(fds[3][0], &byte, 1) == 1 && byte == 'U' && write_id_maps(pid, &c->spec))
-			byte = 'M';
-		else
-			byte = 'F';
-		if (write(sync[1], &byte, 1) != 1)
-			log_warn("cannot answer process %d", (int)pid);
-	}
-	if (sync[1] >= 0)
-		close(sync[1]);
-	p->id = s->in;
-	p->terminal = spec->terminal;
-	p->request_id = request_id;
-	p->container = c;
-	p->pid = pid;
-	p->forked_ns = forked_ns;
-	p->is_init = c->init_pid == 0;
-	if (p->is_init) {
-		c->init_pid = pid;
-		c->own_pidns = (c->spec.ns_new & CLONE_NEWPID) != 0;
-	}
+	const int child[3] = {f->stdio[0][0], f->stdio[1][1], f->stdio[2][1]};
+	p->forked_ns = now_ns();
+	p->pid = agent_spawn(c, spec, &sp, child, f->sock[1], f->sync[0], err);
+	close_fd(&f->sync[0]);
+	close_fd(&f->stdio[0][0]);
+	close_fd(&f->stdio[1][1]);
+	close_fd(&f->stdio[2][1]);
+	close_fd(&f->sock[1]);
+	return p->pid < 0 ? -1 : 0;
+}
+
+static void add_streams(struct agent_process *p, const struct husk_streams *s, struct start_fds *f)
+{
+	struct husk_err err;
 	const uint32_t ids[3] = {s->in, s->out, s->err};
-	for (int i = 0; i < 3; i++)
-		if (ids[i] > agent.max_stream)
-			agent.max_stream = ids[i];
-	const int mine[3] = {fds[0][1], fds[1][0], fds[2][0]};
-	p->next = agent.procs;
-	agent.procs = p;
+	int *const mine[3] = {&f->stdio[0][1], &f->stdio[1][0], &f->stdio[2][0]};
 	for (int i = 0; i < 3; i++) {
 		struct agent_stream *st = &p->streams[i];
+		if (ids[i] > max_stream)
+			max_stream = ids[i];
 		st->id = ids[i];
 		st->kind = i;
 		st->proc = p;
 		st->credit = i == STREAM_IN ? 0 : HUSK_OUTPUT_WINDOW;
-		if (mine[i] >= 0 && (i == STREAM_IN ? open_pipe(p, &st->h.pipe, mine[i], err)
-						    : open_output(p, st, mine[i], err)) == 0)
+		int fd = husk_steal_fd(*mine[i]);
+		if (fd >= 0 && (i == STREAM_IN ? open_pipe(p, &st->h.pipe, fd, &err)
+					       : open_output(p, st, fd, &err)) == 0)
 			st->open = true;
 		else if (i != STREAM_IN)
 			st->eof = true; /* nothing to read; CLOSE goes out after the reply */
 	}
-	p->errpipe_open = true;
-	open_pipe(p, &p->errpipe, fds[3][0], err);
-	uv_read_start((uv_stream_t *)&p->errpipe, err_alloc, err_read);
-	log_debug("process %u started as pid %d", p->id, (int)pid);
-	return 0;
+}
 
-fail_fds:
-	for (int i = 0; i < 2; i++)
-		if (sync[i] >= 0)
-			close(sync[i]);
-	for (int i = 0; i < 4; i++) {
-		if (fds[i][0] >= 0)
-			close(fds[i][0]);
-		if (fds[i][1] >= 0)
-			close(fds[i][1]);
+int agent_process_start(uint32_t request_id, struct agent_container *c,
+			const struct husk_process *spec, const struct husk_streams *s,
+			struct husk_err *err)
+{
+	__attribute__((cleanup(start_fds_close))) struct start_fds f = {
+	    {{-1, -1}, {-1, -1}, {-1, -1}}, {-1, -1}, {-1, -1}};
+	bool userns = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWUSER);
+	_cleanup_free_ struct agent_process *p = calloc(1, sizeof *p);
+	if (!p)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (make_fds(&f, userns, err) < 0)
+		return -1;
+	if (fork_child(p, c, spec, &f, err) < 0)
+		return -1;
+	if (spec->terminal) {
+		/* The pty master replaces the pipes: stdin writes and stdout reads
+		 * go to it; stderr is merged into the terminal. */
+		int master = agent_spawn_recv_master(f.sock[0]);
+		close_fd(&f.stdio[0][1]);
+		close_fd(&f.stdio[1][0]);
+		if (master >= 0) {
+			f.stdio[0][1] = master;
+			f.stdio[1][0] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		} else {
+			userns = false; /* the child failed first: its message follows */
+		}
 	}
-	return -1;
+	if (userns)
+		agent_spawn_answer_user_ns(p->pid, c, f.sock[0], f.sync[1]);
+	p->id = s->in;
+	p->terminal = spec->terminal;
+	p->request_id = request_id;
+	p->container = c;
+	p->is_init = c->init_pid == 0;
+	if (p->is_init) {
+		c->init_pid = p->pid;
+		c->own_pidns = (c->spec.ns_new & CLONE_NEWPID) != 0;
+	}
+	add_streams(p, s, &f);
+	p->errpipe_open = true;
+	if (open_pipe(p, &p->errpipe, husk_steal_fd(f.sock[0]), err) == 0)
+		uv_read_start((uv_stream_t *)&p->errpipe, err_alloc, err_read);
+	log_debug("process %u started as pid %d", p->id, (int)p->pid);
+	p->next = procs;
+	procs = husk_steal(p);
+	return 0;
 }
 
 /* ---- reaping: PID 1 waits for every child, adopted orphans too ---- */
@@ -546,7 +557,7 @@ void agent_reap(void)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct agent_process *p = NULL;
-		for (struct agent_process *q = agent.procs; q; q = q->next)
+		for (struct agent_process *q = procs; q; q = q->next)
 			if (q->pid == pid && !q->exited)
 				p = q;
 		if (!p)

@@ -15,10 +15,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "spec.h"
-
-int agent_fail_detail;
+#include "rootfs.h"
+#include "util.h"
 
 static int openat2_in(int root, const char *path, int flags)
 {
@@ -83,15 +81,11 @@ static int fd_path(int fd, char *buf, size_t size)
 static int mount_again(int root, const struct spec_mount *m, bool file, unsigned long flags)
 {
 	char target[64];
-	int fd = open_target(root, m->dst, file);
+	_cleanup_close_ int fd = open_target(root, m->dst, file);
 	if (fd < 0)
 		return -1;
 	fd_path(fd, target, sizeof target);
-	int r = mount(NULL, target, NULL, flags, NULL);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
+	return mount(NULL, target, NULL, flags, NULL);
 }
 
 static int do_mount(int root, const struct spec_mount *m)
@@ -100,7 +94,7 @@ static int do_mount(int root, const struct spec_mount *m)
 	bool file = false;
 	if (m->bind && stat(m->src, &st) == 0 && !S_ISDIR(st.st_mode))
 		file = true;
-	int fd = open_target(root, m->dst, file);
+	_cleanup_close_ int fd = open_target(root, m->dst, file);
 	if (fd < 0)
 		return -1;
 	char target[64];
@@ -117,9 +111,6 @@ static int do_mount(int root, const struct spec_mount *m)
 		if (r < 0 && errno == EINVAL && m->data && !strcmp(type, "mqueue"))
 			r = mount(src, target, type, m->flags, NULL);
 	}
-	int e = errno;
-	close(fd);
-	errno = e;
 	/* flags of a bind mount take a remount (ro, nosuid, ...) */
 	if (r == 0 && m->bind && (m->flags & ~MS_REMOUNT))
 		r = mount_again(root, m, file, MS_REMOUNT | MS_BIND | m->flags);
@@ -168,7 +159,7 @@ static int make_devices(int root, const struct agent_spec *s)
 		snprintf(dir, sizeof dir, "%s", d->path);
 		slash = strrchr(dir, '/');
 		*slash = '\0';
-		int parent = open_target(root, dir[0] ? dir : "/", false);
+		_cleanup_close_ int parent = open_target(root, dir[0] ? dir : "/", false);
 		if (parent < 0)
 			return -1;
 		mode_t type = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
@@ -179,34 +170,25 @@ static int make_devices(int root, const struct agent_spec *s)
 			r = fchmodat(parent, slash + 1, d->mode & 07777, 0);
 		if (r == 0)
 			r = fchownat(parent, slash + 1, d->uid, d->gid, AT_SYMLINK_NOFOLLOW);
-		int e = errno;
-		close(parent);
-		if (r < 0) {
-			errno = e;
+		if (r < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
 
-static int write_sysctls(const struct agent_spec *s)
+static int write_sysctls(const struct agent_spec *s, int *detail)
 {
 	for (size_t i = 0; i < s->nsysctl; i++) {
-		agent_fail_detail = -(int)(i + 1);
-		char path[512];
-		int n = snprintf(path, sizeof path, "/proc/sys/%s", s->sysctl[i].key);
-		for (char *p = path + 10; p < path + n; p++)
+		*detail = -(int)(i + 1);
+		char name[512];
+		snprintf(name, sizeof name, "%s", s->sysctl[i].key);
+		for (char *p = name; *p; p++)
 			if (*p == '.')
 				*p = '/';
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -1;
-		ssize_t w = write(fd, s->sysctl[i].value, strlen(s->sysctl[i].value));
-		close(fd);
-		if (w < 0)
+		if (agent_write_file("/proc/sys", name, s->sysctl[i].value, NULL) < 0)
 			return -1;
 	}
-	agent_fail_detail = 0;
+	*detail = 0;
 	return 0;
 }
 
@@ -270,7 +252,7 @@ static void mount_defaults(int root)
 	}
 }
 
-int agent_rootfs_enter(const struct agent_container *c)
+int agent_rootfs_enter(const struct agent_container *c, int *detail)
 {
 	const struct agent_spec *s = &c->spec;
 	/* A slave root follows the agent's tree (made shared before unshare);
@@ -281,28 +263,21 @@ int agent_rootfs_enter(const struct agent_container *c)
 		return -1;
 	if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return -1;
-	int root = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int root = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return -1;
 	if (!c->has_spec_mounts)
 		mount_defaults(root);
 	for (size_t i = 0; i < s->nmounts; i++) {
 		if (do_mount(root, &s->mounts[i]) < 0) {
-			int e = errno;
-			agent_fail_detail = (int)i + 1;
-			close(root);
-			errno = e;
+			*detail = (int)i + 1;
 			return -1;
 		}
 	}
 	default_devices(root);
-	if (make_devices(root, s) < 0 || write_sysctls(s) < 0) {
-		int e = errno;
-		close(root);
-		errno = e;
+	if (make_devices(root, s) < 0 || write_sysctls(s, detail) < 0)
 		return -1;
-	}
-	close(root);
+	close(husk_steal_fd(root));
 	/* pivot_root(".", ".") stacks the old root on the new one; detach it. */
 	if (chdir(c->rootfs) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)

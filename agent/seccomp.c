@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 #include <seccomp.h>
 
-#include "agent.h"
+#include "seccomp.h"
 
 static const struct {
 	const char *name;
@@ -104,6 +104,68 @@ static int args_of(struct json_object *rule, struct scmp_arg_cmp *cmp, unsigned 
 	return 0;
 }
 
+static void add_archs(scmp_filter_ctx ctx, struct json_object *sc)
+{
+	struct json_object *a;
+	if (!json_object_object_get_ex(sc, "architectures", &a) ||
+	    !json_object_is_type(a, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		const char *arch = json_object_get_string(json_object_array_get_idx(a, i));
+		uint32_t token = arch ? seccomp_arch_resolve_name(
+					    strncasecmp(arch, "SCMP_ARCH_", 10) ? arch : arch + 10)
+				      : 0;
+		/* unknown or foreign architectures cannot run in this VM anyway */
+		if (token && token != seccomp_arch_native())
+			seccomp_arch_add(ctx, token);
+	}
+}
+
+/* One entry of linux.seccomp.syscalls; def is the default action. */
+static int add_rule(scmp_filter_ctx ctx, struct json_object *rule, uint32_t def, size_t i,
+		    struct husk_err *err)
+{
+	struct json_object *names;
+	struct scmp_arg_cmp cmp[6];
+	unsigned ncmp;
+	uint32_t act;
+	char where[48];
+	snprintf(where, sizeof where, "linux.seccomp.syscalls[%zu]", i);
+	if (action_of(rule, "action", "errnoRet", &act, where, err) < 0 ||
+	    args_of(rule, cmp, &ncmp, where, err) < 0)
+		return -1;
+	if (act == def || !json_object_object_get_ex(rule, "names", &names) ||
+	    !json_object_is_type(names, json_type_array))
+		return 0;
+	for (size_t k = 0; k < json_object_array_length(names); k++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(names, k));
+		int nr = name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* unknown here: as runc, skip it */
+		int e = seccomp_rule_add_array(ctx, act, nr, ncmp, cmp);
+		if (e < 0 && e != -EEXIST)
+			return husk_err_set(err, -e, "%s: cannot add %s", where, name);
+	}
+	return 0;
+}
+
+static int export_bpf(scmp_filter_ctx ctx, struct agent_bpf *out, struct husk_err *err)
+{
+	_cleanup_close_ int fd = memfd_create("seccomp", MFD_CLOEXEC);
+	off_t len;
+	if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 || (len = lseek(fd, 0, SEEK_END)) <= 0 ||
+	    !(out->prog = malloc(len)) || pread(fd, out->prog, len, 0) != len)
+		return husk_err_set(err, EIO, "cannot compile the seccomp profile");
+	out->len = (size_t)len;
+	return 0;
+}
+
+static void ctx_release(scmp_filter_ctx *ctx)
+{
+	if (*ctx)
+		seccomp_release(*ctx);
+}
+
 int agent_seccomp_compile(struct json_object *sc, struct agent_bpf *out, struct husk_err *err)
 {
 	struct json_object *a;
@@ -115,75 +177,28 @@ int agent_seccomp_compile(struct json_object *sc, struct agent_bpf *out, struct 
 		return husk_err_set(err, EINVAL, "linux.seccomp must be an object");
 	if (action_of(sc, "defaultAction", "defaultErrnoRet", &def, "linux.seccomp", err) < 0)
 		return -1;
-	scmp_filter_ctx ctx = seccomp_init(def);
+	__attribute__((cleanup(ctx_release))) scmp_filter_ctx ctx = seccomp_init(def);
 	if (!ctx)
 		return husk_err_set(err, ENOMEM, "seccomp_init failed");
 	/* the agent loads it itself, after no_new_privs or with privilege */
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-	int r = 0;
-	if (json_object_object_get_ex(sc, "architectures", &a) &&
-	    json_object_is_type(a, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			const char *arch = json_object_get_string(json_object_array_get_idx(a, i));
-			uint32_t token =
-			    arch ? seccomp_arch_resolve_name(
-				       strncasecmp(arch, "SCMP_ARCH_", 10) ? arch : arch + 10)
-				 : 0;
-			/* unknown or foreign architectures cannot run in this VM anyway */
-			if (token && token != seccomp_arch_native())
-				seccomp_arch_add(ctx, token);
-		}
-	}
+	add_archs(ctx, sc);
 	if (json_object_object_get_ex(sc, "syscalls", &a) &&
-	    json_object_is_type(a, json_type_array)) {
-		for (size_t i = 0; r == 0 && i < json_object_array_length(a); i++) {
-			struct json_object *rule = json_object_array_get_idx(a, i), *names;
-			struct scmp_arg_cmp cmp[6];
-			unsigned ncmp;
-			uint32_t act;
-			char where[48];
-			snprintf(where, sizeof where, "linux.seccomp.syscalls[%zu]", i);
-			if (action_of(rule, "action", "errnoRet", &act, where, err) < 0 ||
-			    args_of(rule, cmp, &ncmp, where, err) < 0) {
-				r = -1;
-				break;
-			}
-			if (act == def || !json_object_object_get_ex(rule, "names", &names) ||
-			    !json_object_is_type(names, json_type_array))
-				continue;
-			for (size_t k = 0; k < json_object_array_length(names); k++) {
-				const char *name =
-				    json_object_get_string(json_object_array_get_idx(names, k));
-				int nr =
-				    name ? seccomp_syscall_resolve_name(name) : __NR_SCMP_ERROR;
-				if (nr == __NR_SCMP_ERROR)
-					continue; /* unknown here: as runc, skip it */
-				int e = seccomp_rule_add_array(ctx, act, nr, ncmp, cmp);
-				if (e < 0 && e != -EEXIST) {
-					r = husk_err_set(err, -e, "%s: cannot add %s", where, name);
-					break;
-				}
-			}
-		}
+	    json_object_is_type(a, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(a); i++)
+			if (add_rule(ctx, json_object_array_get_idx(a, i), def, i, err) < 0)
+				return -1;
+	if (export_bpf(ctx, out, err) < 0) {
+		agent_seccomp_free(out);
+		return -1;
 	}
-	if (r == 0) {
-		int fd = memfd_create("seccomp", MFD_CLOEXEC);
-		off_t len;
-		if (fd < 0 || seccomp_export_bpf(ctx, fd) < 0 ||
-		    (len = lseek(fd, 0, SEEK_END)) <= 0 || !(out->prog = malloc(len)) ||
-		    pread(fd, out->prog, len, 0) != len)
-			r = husk_err_set(err, EIO, "cannot compile the seccomp profile");
-		else
-			out->len = (size_t)len;
-		if (fd >= 0)
-			close(fd);
-	}
-	seccomp_release(ctx);
-	if (r < 0) {
-		free(out->prog);
-		memset(out, 0, sizeof *out);
-	}
-	return r;
+	return 0;
+}
+
+void agent_seccomp_free(struct agent_bpf *bpf)
+{
+	free(bpf->prog);
+	memset(bpf, 0, sizeof *bpf);
 }
 
 int agent_seccomp_load(const struct agent_bpf *bpf)

@@ -12,8 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "spec.h"
+#include "secure.h"
+#include "util.h"
 
 #define CAP_COUNT 41
 
@@ -28,15 +28,10 @@ int agent_secure_before_user(const struct spec_process *sp)
 			return -1;
 	}
 	if (sp->has_oom_score_adj) {
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 		char v[16];
-		int n = snprintf(v, sizeof v, "%d", sp->oom_score_adj);
-		if (fd < 0 || write(fd, v, n) != n) {
-			if (fd >= 0)
-				close(fd);
+		snprintf(v, sizeof v, "%d", sp->oom_score_adj);
+		if (agent_write_file("/proc/self", "oom_score_adj", v, NULL) < 0)
 			return -1;
-		}
-		close(fd);
 	}
 	if (sp->has_umask)
 		umask(sp->umask);

@@ -1,5 +1,6 @@
-/* The child side of starting a container process: namespaces, root,
- * identity, working directory, exec. Runs between fork and exec only. */
+/* Starting a container process: the fork, the child between fork and exec
+ * (namespaces, root, identity, working directory, exec), and the agent's
+ * side of what the child tells it on the way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -19,10 +20,13 @@
 
 #include <linux/sched.h>
 
-#include "agent.h"
+#include "husk-facts.h"
 #include "husk-fdpass.h"
-
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#include "husk-log.h"
+#include "rootfs.h"
+#include "secure.h"
+#include "spawn.h"
+#include "util.h"
 
 const char *agent_spawn_stage_name(int stage)
 {
@@ -41,17 +45,21 @@ const char *agent_spawn_stage_name(int stage)
 	}
 }
 
-static int markers_pending; /* 'T' (pty master) and 'U' (user ns) owed to the agent */
+/* The child's side of its talk with the agent. */
+struct child {
+	int errfd, syncfd;
+	int markers; /* 'T' (pty master) and 'U' (user ns) still owed to the agent */
+	int detail;  /* what was at fault, for the report: see spawn.h */
+};
 
-static __attribute__((noreturn)) void child_fail(int errfd, int stage, int e)
+static __attribute__((noreturn)) void child_fail(const struct child *ch, int stage, int e)
 {
-	int msg[3] = {stage, e, agent_fail_detail};
-	if (markers_pending && write(errfd, "E", 1) < 0)
+	int msg[3] = {stage, e, ch->detail};
+	if (ch->markers && write(ch->errfd, "E", 1) < 0)
 		_exit(127);
-	ssize_t n = write(errfd, msg, sizeof msg);
+	ssize_t n = write(ch->errfd, msg, sizeof msg);
 	(void)n;
-	_exit(stage == SPAWN_STAGE_EXEC && (e == EACCES || e == ENOEXEC || e == EISDIR) ? 126
-											: 127);
+	_exit(stage == SPAWN_STAGE_EXEC ? husk_exec_status(e) : 127);
 }
 
 /* Enter every namespace of the container's first process that differs from
@@ -119,13 +127,13 @@ static bool user_ns(const struct agent_container *c)
 /* The user namespace comes last, once the root is built (so mounts are made
  * with the agent's privilege): the agent writes the id maps, then the
  * process becomes root of the namespace. */
-static int enter_user_ns(int errfd, int syncfd)
+static int enter_user_ns(struct child *ch)
 {
 	char ack;
-	if (unshare(CLONE_NEWUSER) < 0 || write(errfd, "U", 1) != 1)
+	if (unshare(CLONE_NEWUSER) < 0 || write(ch->errfd, "U", 1) != 1)
 		return -1;
-	markers_pending--;
-	if (read(syncfd, &ack, 1) != 1 || ack != 'M') {
+	ch->markers--;
+	if (read(ch->syncfd, &ack, 1) != 1 || ack != 'M') {
 		errno = EPERM; /* the agent could not write the maps */
 		return -1;
 	}
@@ -134,16 +142,16 @@ static int enter_user_ns(int errfd, int syncfd)
 	return 0;
 }
 
-static int enter_root(const struct agent_container *c)
+static int enter_root(const struct agent_container *c, struct child *ch)
 {
 	if (c->init_pid > 0)
 		return join_namespaces(c);
-	return agent_rootfs_enter(c);
+	return agent_rootfs_enter(c, &ch->detail);
 }
 
 /* Open a pty in the container's own devpts, make its slave our controlling
  * terminal and stdio, and hand the master to the agent. */
-static int setup_tty(const struct husk_process *spec, int errfd)
+static int setup_tty(const struct husk_process *spec, struct child *ch)
 {
 	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
@@ -167,22 +175,15 @@ static int setup_tty(const struct husk_process *spec, int errfd)
 			return -1;
 	if (slave > 2)
 		close(slave);
-	if (husk_send_fds(errfd, "T", 1, &master, 1) != 1)
+	if (husk_send_fds(ch->errfd, "T", 1, &master, 1) != 1)
 		return -1;
-	markers_pending--;
+	ch->markers--;
 	close(master);
 	return 0;
 }
 
-static const char *env_path(char *const *env)
-{
-	for (; env && *env; env++)
-		if (strncmp(*env, "PATH=", 5) == 0)
-			return *env + 5;
-	return DEFAULT_PATH;
-}
-
-/* execvpe with the container's PATH, not the agent's. */
+/* execvpe with the container's PATH, not the agent's: the errno of the
+ * failure that says most. */
 static int exec_in_path(char *const *args, char *const *env)
 {
 	static char *const empty[] = {NULL};
@@ -192,21 +193,14 @@ static int exec_in_path(char *const *args, char *const *env)
 		return errno;
 	}
 	int found = ENOENT;
-	const char *p = env_path(env);
-	while (*p) {
-		size_t n = strcspn(p, ":");
-		char full[PATH_MAX];
-		if (n + strlen(args[0]) + 2 <= sizeof full) {
-			snprintf(full, sizeof full, "%.*s/%s", (int)n, n ? p : ".", args[0]);
-			execve(full, args, e);
-			if (errno == EACCES || errno == ENOEXEC || errno == EISDIR)
-				found = errno;
-			else if (errno != ENOENT && errno != ENOTDIR)
-				return errno;
-		}
-		p += n;
-		if (*p == ':')
-			p++;
+	const char *path = husk_path_of_env(env);
+	char full[PATH_MAX];
+	while (husk_path_next(&path, args[0], full, sizeof full)) {
+		execve(full, args, e);
+		if (errno == EACCES || errno == ENOEXEC || errno == EISDIR)
+			found = errno;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			return errno;
 	}
 	return found;
 }
@@ -229,14 +223,9 @@ static int pidns_for_child(const struct agent_container *c, int *saved, struct h
 	}
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)c->init_pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0) {
-		husk_err_sys(err, errno, "enter the container's pid namespace");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
+		return husk_err_sys(err, errno, "enter the container's pid namespace");
 	return 0;
 }
 
@@ -264,72 +253,116 @@ static pid_t fork_into_cgroup(const struct agent_container *c, bool *in_cgroup)
 	return pid;
 }
 
-pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
-		  const struct spec_process *sp, const int stdio[3], int errfd, int syncfd,
-		  struct husk_err *err)
+/* The child, from fork to exec. */
+static __attribute__((noreturn)) void child_main(const struct agent_container *c,
+						 const struct husk_process *spec,
+						 const struct spec_process *sp, const int stdio[3],
+						 bool in_cgroup, struct child *ch)
 {
-	int saved;
-	if (pidns_for_child(c, &saved, err) < 0) {
-		if (saved >= 0) {
-			setns(saved, CLONE_NEWPID);
-			close(saved);
-		}
-		return -1;
-	}
-	bool in_cgroup = false;
-	pid_t pid = fork_into_cgroup(c, &in_cgroup);
-	int fork_errno = errno;
-	if (saved >= 0) {
-		setns(saved, CLONE_NEWPID);
-		close(saved);
-	}
-	if (pid < 0)
-		return husk_err_sys(err, fork_errno, "fork");
-	if (pid > 0)
-		return pid;
-
-	/* child */
 	sigset_t none;
 	sigemptyset(&none);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	markers_pending = spec->terminal + user_ns(c);
+	ch->markers = spec->terminal + user_ns(c);
 	if (setsid() < 0)
-		child_fail(errfd, SPAWN_STAGE_SETUP, errno);
+		child_fail(ch, SPAWN_STAGE_SETUP, errno);
 	for (int i = 0; i < 3 && !spec->terminal; i++)
 		if (dup2(stdio[i], i) < 0)
-			child_fail(errfd, SPAWN_STAGE_SETUP, errno);
+			child_fail(ch, SPAWN_STAGE_SETUP, errno);
 	umask(022);
-	if (c->cgroup && !in_cgroup) {
-		char path[512];
-		snprintf(path, sizeof path, "%s/cgroup.procs", c->cgroup);
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, "0", 1) != 1)
-			child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
-		close(fd);
-	}
+	if (c->cgroup && !in_cgroup && agent_write_file(c->cgroup, "cgroup.procs", "0", NULL) < 0)
+		child_fail(ch, SPAWN_STAGE_LIMITS, errno);
 	if (c->init_pid == 0 && new_namespaces(c) < 0)
-		child_fail(errfd, SPAWN_STAGE_NAMESPACES, errno);
-	if (enter_root(c) < 0)
-		child_fail(errfd, SPAWN_STAGE_ROOT, errno);
-	if (spec->terminal && setup_tty(spec, errfd) < 0)
-		child_fail(errfd, SPAWN_STAGE_TTY, errno);
-	if (user_ns(c) && enter_user_ns(errfd, syncfd) < 0)
-		child_fail(errfd, SPAWN_STAGE_NAMESPACES, errno);
+		child_fail(ch, SPAWN_STAGE_NAMESPACES, errno);
+	if (enter_root(c, ch) < 0)
+		child_fail(ch, SPAWN_STAGE_ROOT, errno);
+	if (spec->terminal && setup_tty(spec, ch) < 0)
+		child_fail(ch, SPAWN_STAGE_TTY, errno);
+	if (user_ns(c) && enter_user_ns(ch) < 0)
+		child_fail(ch, SPAWN_STAGE_NAMESPACES, errno);
 	if (agent_secure_before_user(sp) < 0)
-		child_fail(errfd, SPAWN_STAGE_LIMITS, errno);
+		child_fail(ch, SPAWN_STAGE_LIMITS, errno);
 	/* Without no_new_privs the filter needs privilege to load: load it now,
 	 * as runc does; the profile must then allow what follows. */
 	if (!sp->no_new_privs && agent_seccomp_load(&c->seccomp) < 0)
-		child_fail(errfd, SPAWN_STAGE_SECCOMP, errno);
+		child_fail(ch, SPAWN_STAGE_SECCOMP, errno);
 	if (agent_secure_user(spec) < 0)
-		child_fail(errfd, SPAWN_STAGE_USER, errno);
+		child_fail(ch, SPAWN_STAGE_USER, errno);
 	if (agent_secure_after_user(sp) < 0)
-		child_fail(errfd, SPAWN_STAGE_CAPS, errno);
+		child_fail(ch, SPAWN_STAGE_CAPS, errno);
 	if (chdir(spec->cwd) < 0)
-		child_fail(errfd, SPAWN_STAGE_CWD, errno);
+		child_fail(ch, SPAWN_STAGE_CWD, errno);
 	if (sp->no_new_privs && agent_seccomp_load(&c->seccomp) < 0)
-		child_fail(errfd, SPAWN_STAGE_SECCOMP, errno);
-	child_fail(errfd, SPAWN_STAGE_EXEC, exec_in_path(spec->args, spec->env));
+		child_fail(ch, SPAWN_STAGE_SECCOMP, errno);
+	child_fail(ch, SPAWN_STAGE_EXEC, exec_in_path(spec->args, spec->env));
+}
+
+pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
+		  const struct spec_process *sp, const int stdio[3], int errfd, int syncfd,
+		  struct husk_err *err)
+{
+	int saved;
+	bool in_cgroup = false;
+	int r = pidns_for_child(c, &saved, err);
+	pid_t pid = r < 0 ? -1 : fork_into_cgroup(c, &in_cgroup);
+	int fork_errno = errno;
+	/* the agent's next children go to its own pid namespace again (in the
+	 * child this fails, as the agent's is above its own: harmless) */
+	if (saved >= 0) {
+		setns(saved, CLONE_NEWPID);
+		close(saved);
+	}
+	if (r < 0)
+		return -1;
+	if (pid < 0)
+		return husk_err_sys(err, fork_errno, "fork");
+	if (pid == 0) {
+		struct child ch = {.errfd = errfd, .syncfd = syncfd};
+		child_main(c, spec, sp, stdio, in_cgroup, &ch);
+	}
+	return pid;
+}
+
+/* ---- the agent's side of the child's talk ---- */
+
+/* A terminal child sends 'T' with the pty master, or 'E' and then its error
+ * message. The child gets there within its own setup, so waiting is short. */
+int agent_spawn_recv_master(int sock)
+{
+	char byte = 0;
+	int master = -1, n = 0;
+	if (husk_recv_fds(sock, &byte, 1, &master, &n, 1) != 1 || byte != 'T' || n != 1) {
+		if (n == 1)
+			close(master);
+		return -1;
+	}
+	return master;
+}
+
+/* Without mappings the namespace still needs one: root to root. */
+static int write_id_maps(pid_t pid, const struct agent_spec *s, struct husk_err *err)
+{
+	char dir[32];
+	snprintf(dir, sizeof dir, "/proc/%d", (int)pid);
+	if (agent_write_file(dir, "uid_map", s->uid_map ? s->uid_map : "0 0 1\n", err) < 0 ||
+	    agent_write_file(dir, "gid_map", s->gid_map ? s->gid_map : "0 0 1\n", err) < 0)
+		return -1;
+	return 0;
+}
+
+void agent_spawn_answer_user_ns(pid_t pid, const struct agent_container *c, int sock, int sync)
+{
+	struct husk_err err = {0};
+	char byte = 0;
+	if (read(sock, &byte, 1) == 1 && byte == 'U') {
+		if (write_id_maps(pid, &c->spec, &err) == 0)
+			byte = 'M';
+		else
+			log_warn("process %d: %s", (int)pid, err.msg);
+	}
+	if (byte != 'M')
+		byte = 'F';
+	if (write(sync, &byte, 1) != 1)
+		log_warn("cannot answer process %d", (int)pid);
 }

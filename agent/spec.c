@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "husk-json.h"
 #include "spec.h"
 
 static const char *const cap_names[] = {
@@ -87,77 +88,6 @@ static const struct {
     {"mount", CLONE_NEWNS},  {"cgroup", CLONE_NEWCGROUP},
     {"user", CLONE_NEWUSER}, {"time", 0},
 };
-
-/* ---- small readers ---- */
-
-static int str_at(struct json_object *o, const char *key, bool required, char **out,
-		  const char *where, struct husk_err *err)
-{
-	struct json_object *v;
-	*out = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return required ? husk_err_set(err, EINVAL, "%s.%s is missing", where, key) : 0;
-	if (!json_object_is_type(v, json_type_string) ||
-	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-		return husk_err_set(err, EINVAL, "%s.%s must be a string", where, key);
-	*out = strdup(json_object_get_string(v));
-	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
-}
-
-static int array_at(struct json_object *o, const char *key, struct json_object **out,
-		    const char *where, struct husk_err *err)
-{
-	*out = NULL;
-	if (!o || !json_object_object_get_ex(o, key, out) ||
-	    json_object_is_type(*out, json_type_null)) {
-		*out = NULL;
-		return 0;
-	}
-	if (!json_object_is_type(*out, json_type_array))
-		return husk_err_set(err, EINVAL, "%s%s must be an array", where, key);
-	if (json_object_array_length(*out) > SPEC_MAX_ITEMS)
-		return husk_err_set(err, E2BIG, "%s%s has more than %d entries", where, key,
-				    SPEC_MAX_ITEMS);
-	return 0;
-}
-
-static int strv_at(struct json_object *o, const char *key, char ***out, const char *where,
-		   struct husk_err *err)
-{
-	struct json_object *a;
-	*out = NULL;
-	if (array_at(o, key, &a, where, err) < 0)
-		return -1;
-	size_t n = a ? json_object_array_length(a) : 0;
-	*out = calloc(n + 1, sizeof **out);
-	if (!*out)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *s = json_object_array_get_idx(a, i);
-		if (!json_object_is_type(s, json_type_string) ||
-		    json_object_get_string(s)[0] != '/')
-			return husk_err_set(err, EINVAL, "%s%s[%zu] must be an absolute path",
-					    where, key, i);
-		(*out)[i] = strdup(json_object_get_string(s));
-	}
-	return 0;
-}
-
-static int int_at(struct json_object *o, const char *key, int64_t lo, int64_t hi, bool *has,
-		  int64_t *out, const char *where, struct husk_err *err)
-{
-	struct json_object *v;
-	*has = false;
-	if (!o || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return husk_err_set(err, EINVAL, "%s%s must be an integer", where, key);
-	*out = json_object_get_int64(v);
-	if (*out < lo || *out > hi || (*out == INT64_MAX && json_object_get_uint64(v) > INT64_MAX))
-		return husk_err_set(err, ERANGE, "%s%s is out of range", where, key);
-	*has = true;
-	return 0;
-}
 
 /* ---- mounts ---- */
 
@@ -268,29 +198,30 @@ static int parse_mounts(struct json_object *mounts, struct agent_spec *s, struct
 		struct json_object *o = json_object_array_get_idx(mounts, i), *opts;
 		struct spec_mount *m = &s->mounts[s->nmounts++];
 		char where[32];
-		snprintf(where, sizeof where, "mounts[%zu]", i);
+		snprintf(where, sizeof where, "mounts[%zu].", i);
 		if (!json_object_is_type(o, json_type_object))
-			return husk_err_set(err, EINVAL, "%s must be an object", where);
-		if (str_at(o, "destination", true, &m->dst, where, err) < 0 ||
-		    str_at(o, "type", false, &m->type, where, err) < 0 ||
-		    str_at(o, "source", false, &m->src, where, err) < 0)
+			return husk_err_set(err, EINVAL, "mounts[%zu] must be an object", i);
+		if (husk_json_str(o, where, "destination", HUSK_JSON_REQUIRED, &m->dst, err) < 0 ||
+		    husk_json_str(o, where, "type", HUSK_JSON_OPTIONAL, &m->type, err) < 0 ||
+		    husk_json_str(o, where, "source", HUSK_JSON_OPTIONAL, &m->src, err) < 0)
 			return -1;
 		if (m->dst[0] != '/')
-			return husk_err_set(err, EINVAL, "%s.destination %s must be absolute",
-					    where, m->dst);
-		if (array_at(o, "options", &opts, "", err) < 0 ||
+			return husk_err_set(err, EINVAL, "%sdestination %s must be absolute", where,
+					    m->dst);
+		if (husk_json_array(o, where, "options", HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &opts,
+				    err) < 0 ||
 		    agent_spec_mount_options(opts, m, err) < 0)
 			return -1;
 		if (m->type && !strcmp(m->type, "bind"))
 			m->bind = true;
 		if (!m->type && !m->bind)
 			return husk_err_set(err, EINVAL,
-					    "%s (%s) has no type and is not a bind mount", where,
-					    m->dst);
+					    "mounts[%zu] (%s) has no type and is not a bind mount",
+					    i, m->dst);
 		if (m->bind && (!m->src || m->src[0] != '/'))
-			return husk_err_set(err, EINVAL,
-					    "%s (%s): a bind mount needs an absolute source", where,
-					    m->dst);
+			return husk_err_set(
+			    err, EINVAL, "mounts[%zu] (%s): a bind mount needs an absolute source",
+			    i, m->dst);
 	}
 	return 0;
 }
@@ -298,7 +229,8 @@ static int parse_mounts(struct json_object *mounts, struct agent_spec *s, struct
 static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
 {
 	struct json_object *a;
-	if (array_at(linux_, "namespaces", &a, "linux.", err) < 0)
+	if (husk_json_array(linux_, "linux.", "namespaces", HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &a,
+			    err) < 0)
 		return -1;
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *t, *p;
@@ -326,7 +258,8 @@ static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, st
 static int parse_devices(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
 {
 	struct json_object *a;
-	if (array_at(linux_, "devices", &a, "linux.", err) < 0)
+	if (husk_json_array(linux_, "linux.", "devices", HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &a,
+			    err) < 0)
 		return -1;
 	size_t n = a ? json_object_array_length(a) : 0;
 	s->devices = calloc(n + 1, sizeof *s->devices);
@@ -335,36 +268,30 @@ static int parse_devices(struct json_object *linux_, struct agent_spec *s, struc
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
 		struct spec_device *d = &s->devices[s->ndevices++];
-		char where[40], *type = NULL;
-		int64_t v;
-		bool has;
-		snprintf(where, sizeof where, "linux.devices[%zu]", i);
+		_cleanup_free_ char *type = NULL;
+		char where[40];
+		snprintf(where, sizeof where, "linux.devices[%zu].", i);
 		if (!json_object_is_type(o, json_type_object))
-			return husk_err_set(err, EINVAL, "%s must be an object", where);
-		if (str_at(o, "path", true, &d->path, where, err) < 0 ||
-		    str_at(o, "type", true, &type, where, err) < 0)
+			return husk_err_set(err, EINVAL, "linux.devices[%zu] must be an object", i);
+		if (husk_json_str(o, where, "path", HUSK_JSON_REQUIRED, &d->path, err) < 0 ||
+		    husk_json_str(o, where, "type", HUSK_JSON_REQUIRED, &type, err) < 0)
 			return -1;
 		d->type = type[0];
-		bool bad = strlen(type) != 1 || !strchr("cbup", type[0]);
-		free(type);
-		if (bad || d->path[0] != '/')
+		if (strlen(type) != 1 || !strchr("cbup", type[0]) || d->path[0] != '/')
 			return husk_err_set(
-			    err, EINVAL, "%s: type must be c, b, u or p and path absolute", where);
-		strcat(where, ".");
-		if (int_at(o, "major", 0, 0xfff, &has, &d->major, where, err) < 0 ||
-		    int_at(o, "minor", 0, 0xfffff, &has, &d->minor, where, err) < 0)
+			    err, EINVAL,
+			    "linux.devices[%zu]: type must be c, b, u or p and path absolute", i);
+		int mode = 0666;
+		if (husk_json_i64(o, where, "major", HUSK_JSON_OPTIONAL, 0, 0xfff, &d->major, err) <
+			0 ||
+		    husk_json_i64(o, where, "minor", HUSK_JSON_OPTIONAL, 0, 0xfffff, &d->minor,
+				  err) < 0 ||
+		    husk_json_int(o, where, "fileMode", HUSK_JSON_OPTIONAL, 0, 07777, &mode, err) <
+			0 ||
+		    husk_json_u32(o, where, "uid", HUSK_JSON_OPTIONAL, &d->uid, err) < 0 ||
+		    husk_json_u32(o, where, "gid", HUSK_JSON_OPTIONAL, &d->gid, err) < 0)
 			return -1;
-		d->mode = 0666;
-		if (int_at(o, "fileMode", 0, 07777, &has, &v, where, err) < 0)
-			return -1;
-		if (has)
-			d->mode = (uint32_t)v;
-		if (int_at(o, "uid", 0, UINT32_MAX, &has, &v, where, err) < 0)
-			return -1;
-		d->uid = has ? (uint32_t)v : 0;
-		if (int_at(o, "gid", 0, UINT32_MAX, &has, &v, where, err) < 0)
-			return -1;
-		d->gid = has ? (uint32_t)v : 0;
+		d->mode = (uint32_t)mode;
 	}
 	return 0;
 }
@@ -376,7 +303,7 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 	char buf[4096];
 	size_t len = 0;
 	*out = NULL;
-	if (array_at(linux_, key, &a, "linux.", err) < 0)
+	if (husk_json_array(linux_, "linux.", key, HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &a, err) < 0)
 		return -1;
 	if (!a || json_object_array_length(a) == 0)
 		return 0;
@@ -385,14 +312,17 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 	for (size_t i = 0; i < json_object_array_length(a); i++) {
 		struct json_object *m = json_object_array_get_idx(a, i);
 		int64_t c, h, n;
-		bool hc, hh, hn;
+		int hc, hh, hn;
 		char where[40];
 		snprintf(where, sizeof where, "linux.%s[%zu].", key, i);
 		if (!json_object_is_type(m, json_type_object))
 			return husk_err_set(err, EINVAL, "linux.%s[%zu] must be an object", key, i);
-		if (int_at(m, "containerID", 0, UINT32_MAX, &hc, &c, where, err) < 0 ||
-		    int_at(m, "hostID", 0, UINT32_MAX, &hh, &h, where, err) < 0 ||
-		    int_at(m, "size", 1, UINT32_MAX, &hn, &n, where, err) < 0)
+		if ((hc = husk_json_i64(m, where, "containerID", HUSK_JSON_OPTIONAL, 0, UINT32_MAX,
+					&c, err)) < 0 ||
+		    (hh = husk_json_i64(m, where, "hostID", HUSK_JSON_OPTIONAL, 0, UINT32_MAX, &h,
+					err)) < 0 ||
+		    (hn = husk_json_i64(m, where, "size", HUSK_JSON_OPTIONAL, 1, UINT32_MAX, &n,
+					err)) < 0)
 			return -1;
 		if (!hc || !hh || !hn)
 			return husk_err_set(err, EINVAL, "%s needs containerID, hostID and size",
@@ -408,10 +338,86 @@ static int id_map(struct json_object *linux_, const char *key, char **out, struc
 	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
 }
 
+static int parse_sysctl(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
+{
+	struct json_object *sysctl;
+	if (!linux_ || !json_object_object_get_ex(linux_, "sysctl", &sysctl) ||
+	    json_object_is_type(sysctl, json_type_null))
+		return 0;
+	if (!json_object_is_type(sysctl, json_type_object) ||
+	    json_object_object_length(sysctl) > SPEC_MAX_ITEMS)
+		return husk_err_set(err, EINVAL, "linux.sysctl must be an object of strings");
+	s->sysctl = calloc(json_object_object_length(sysctl) + 1, sizeof *s->sysctl);
+	if (!s->sysctl)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	json_object_object_foreach(sysctl, key, val)
+	{
+		struct spec_kv *kv = &s->sysctl[s->nsysctl];
+		if (!json_object_is_type(val, json_type_string) || strstr(key, "..") ||
+		    strchr(key, '/') || !key[0])
+			return husk_err_set(
+			    err, EINVAL, "linux.sysctl.%s must be a string and a valid name", key);
+		if (husk_json_str_value(val, "linux.sysctl.", key, &kv->value, err) < 0)
+			return -1;
+		s->nsysctl++;
+		if (!(kv->key = strdup(key)))
+			return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* linux.resources: the limits the container's cgroup gets. */
+static int parse_resources(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
+{
+	static const struct {
+		const char *group, *key;
+		size_t off;
+		int64_t lo;
+	} fields[] = {
+	    {"memory", "limit", offsetof(struct agent_spec, memory_limit), -1},
+	    {"cpu", "quota", offsetof(struct agent_spec, cpu_quota), -1},
+	    {"cpu", "period", offsetof(struct agent_spec, cpu_period), 0},
+	    {"pids", "limit", offsetof(struct agent_spec, pids_limit), -1},
+	};
+	struct json_object *res, *g;
+	s->memory_limit = s->cpu_quota = s->cpu_period = s->pids_limit = -1;
+	if (!linux_ || !json_object_object_get_ex(linux_, "resources", &res) ||
+	    !json_object_is_type(res, json_type_object))
+		return 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		char where[48];
+		int64_t v = 0;
+		snprintf(where, sizeof where, "linux.resources.%s.", fields[i].group);
+		if (!json_object_object_get_ex(res, fields[i].group, &g) ||
+		    !json_object_is_type(g, json_type_object))
+			continue;
+		if (husk_json_i64(g, where, fields[i].key, HUSK_JSON_OPTIONAL, fields[i].lo,
+				  INT64_MAX, &v, err) < 0)
+			return -1;
+		if (v > 0)
+			*(int64_t *)((char *)s + fields[i].off) = v;
+	}
+	return 0;
+}
+
+static int parse_propagation(struct json_object *linux_, struct agent_spec *s, struct husk_err *err)
+{
+	struct json_object *prop;
+	if (!linux_ || !json_object_object_get_ex(linux_, "rootfsPropagation", &prop) ||
+	    !json_object_is_type(prop, json_type_string) || !json_object_get_string(prop)[0])
+		return 0;
+	s->rootfs_propagation = propagation_of(json_object_get_string(prop));
+	if (!s->rootfs_propagation)
+		return husk_err_set(err, EINVAL,
+				    "linux.rootfsPropagation \"%s\" is not a propagation",
+				    json_object_get_string(prop));
+	return 0;
+}
+
 int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, struct agent_spec *s,
 		     struct husk_err *err)
 {
-	struct json_object *sysctl, *prop;
+	size_t n;
 	memset(s, 0, sizeof *s);
 	if (mounts && !json_object_is_type(mounts, json_type_array))
 		return husk_err_set(err, EINVAL, "mounts must be an array");
@@ -420,88 +426,18 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, str
 	if (linux_ && !json_object_is_type(linux_, json_type_object))
 		return husk_err_set(err, EINVAL, "linux must be an object");
 	if (parse_mounts(mounts, s, err) < 0 || parse_namespaces(linux_, s, err) < 0 ||
-	    strv_at(linux_, "maskedPaths", &s->masked, "linux.", err) < 0 ||
-	    strv_at(linux_, "readonlyPaths", &s->readonly, "linux.", err) < 0 ||
-	    parse_devices(linux_, s, err) < 0)
-		goto fail;
-	if (linux_ && json_object_object_get_ex(linux_, "sysctl", &sysctl) &&
-	    !json_object_is_type(sysctl, json_type_null)) {
-		if (!json_object_is_type(sysctl, json_type_object) ||
-		    json_object_object_length(sysctl) > SPEC_MAX_ITEMS) {
-			husk_err_set(err, EINVAL, "linux.sysctl must be an object of strings");
-			goto fail;
-		}
-		s->sysctl = calloc(json_object_object_length(sysctl) + 1, sizeof *s->sysctl);
-		if (!s->sysctl) {
-			husk_err_set(err, ENOMEM, "out of memory");
-			goto fail;
-		}
-		json_object_object_foreach(sysctl, key, val)
-		{
-			if (!json_object_is_type(val, json_type_string) || strstr(key, "..") ||
-			    strchr(key, '/') || !key[0]) {
-				husk_err_set(err, EINVAL,
-					     "linux.sysctl.%s must be a string and a valid name",
-					     key);
-				goto fail;
-			}
-			s->sysctl[s->nsysctl].key = strdup(key);
-			s->sysctl[s->nsysctl++].value = strdup(json_object_get_string(val));
-		}
-	}
-	if (id_map(linux_, "uidMappings", &s->uid_map, err) < 0 ||
-	    id_map(linux_, "gidMappings", &s->gid_map, err) < 0)
-		goto fail;
-	s->memory_limit = s->cpu_quota = s->cpu_period = s->pids_limit = -1;
-	struct json_object *res, *g;
-	if (linux_ && json_object_object_get_ex(linux_, "resources", &res) &&
-	    json_object_is_type(res, json_type_object)) {
-		bool has;
-		int64_t v;
-		static const struct {
-			const char *group, *key;
-			size_t off;
-			int64_t lo;
-		} fields[] = {
-		    {"memory", "limit", offsetof(struct agent_spec, memory_limit), -1},
-		    {"cpu", "quota", offsetof(struct agent_spec, cpu_quota), -1},
-		    {"cpu", "period", offsetof(struct agent_spec, cpu_period), 0},
-		    {"pids", "limit", offsetof(struct agent_spec, pids_limit), -1},
-		};
-		for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-			char where[48];
-			snprintf(where, sizeof where, "linux.resources.%s.", fields[i].group);
-			if (!json_object_object_get_ex(res, fields[i].group, &g) ||
-			    !json_object_is_type(g, json_type_object))
-				continue;
-			if (int_at(g, fields[i].key, fields[i].lo, INT64_MAX, &has, &v, where,
-				   err) < 0)
-				goto fail;
-			if (has && v > 0)
-				*(int64_t *)((char *)s + fields[i].off) = v;
-		}
-	}
-	if (linux_ && json_object_object_get_ex(linux_, "rootfsPropagation", &prop) &&
-	    json_object_is_type(prop, json_type_string) && json_object_get_string(prop)[0]) {
-		s->rootfs_propagation = propagation_of(json_object_get_string(prop));
-		if (!s->rootfs_propagation) {
-			husk_err_set(err, EINVAL,
-				     "linux.rootfsPropagation \"%s\" is not a propagation",
-				     json_object_get_string(prop));
-			goto fail;
-		}
+	    husk_json_strv(linux_, "linux.", "maskedPaths", HUSK_JSON_ABS_PATHS, SPEC_MAX_ITEMS,
+			   &s->masked, &n, err) < 0 ||
+	    husk_json_strv(linux_, "linux.", "readonlyPaths", HUSK_JSON_ABS_PATHS, SPEC_MAX_ITEMS,
+			   &s->readonly, &n, err) < 0 ||
+	    parse_devices(linux_, s, err) < 0 || parse_sysctl(linux_, s, err) < 0 ||
+	    id_map(linux_, "uidMappings", &s->uid_map, err) < 0 ||
+	    id_map(linux_, "gidMappings", &s->gid_map, err) < 0 ||
+	    parse_resources(linux_, s, err) < 0 || parse_propagation(linux_, s, err) < 0) {
+		agent_spec_free(s);
+		return -1;
 	}
 	return 0;
-fail:
-	agent_spec_free(s);
-	return -1;
-}
-
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
 }
 
 void agent_spec_free(struct agent_spec *s)
@@ -513,8 +449,8 @@ void agent_spec_free(struct agent_spec *s)
 		free(s->mounts[i].data);
 	}
 	free(s->mounts);
-	strv_free(s->masked);
-	strv_free(s->readonly);
+	husk_strv_free(s->masked);
+	husk_strv_free(s->readonly);
 	for (size_t i = 0; i < s->nsysctl; i++) {
 		free(s->sysctl[i].key);
 		free(s->sysctl[i].value);
@@ -534,7 +470,8 @@ static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, st
 {
 	struct json_object *a;
 	*mask = 0;
-	if (array_at(caps, key, &a, "process.capabilities.", err) < 0)
+	if (husk_json_array(caps, "process.capabilities.", key, HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS,
+			    &a, err) < 0)
 		return -1;
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *c = json_object_array_get_idx(a, i);
@@ -550,74 +487,88 @@ static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, st
 	return 0;
 }
 
+/* One rlimits entry, {type, soft, hard}: 0, or -1 when it is not one. */
+static int rlimit_entry(struct json_object *o, struct spec_rlimit *out)
+{
+	struct json_object *t, *h, *s;
+	if (!json_object_object_get_ex(o, "type", &t) ||
+	    !json_object_is_type(t, json_type_string) ||
+	    !json_object_object_get_ex(o, "hard", &h) || !json_object_is_type(h, json_type_int) ||
+	    !json_object_object_get_ex(o, "soft", &s) || !json_object_is_type(s, json_type_int))
+		return -1;
+	for (size_t k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++) {
+		if (!strcmp(rlimit_names[k].name, json_object_get_string(t))) {
+			*out = (struct spec_rlimit){rlimit_names[k].resource,
+						    json_object_get_uint64(s),
+						    json_object_get_uint64(h)};
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_rlimits(struct json_object *process, struct spec_process *p, struct husk_err *err)
+{
+	struct json_object *a;
+	if (husk_json_array(process, "process.", "rlimits", HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &a,
+			    err) < 0)
+		return -1;
+	size_t n = a ? json_object_array_length(a) : 0;
+	p->rlimits = calloc(n + 1, sizeof *p->rlimits);
+	if (!p->rlimits)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++, p->nrlimits++)
+		if (rlimit_entry(json_object_array_get_idx(a, i), &p->rlimits[i]) < 0)
+			return husk_err_set(
+			    err, EINVAL, "process.rlimits[%zu] needs a known type, soft and hard",
+			    i);
+	return 0;
+}
+
+static int parse_caps(struct json_object *process, struct spec_process *p, struct husk_err *err)
+{
+	struct json_object *caps;
+	if (!json_object_object_get_ex(process, "capabilities", &caps) ||
+	    !json_object_is_type(caps, json_type_object))
+		return 0;
+	p->has_caps = true;
+	if (caps_at(caps, "bounding", &p->cap_bounding, err) < 0 ||
+	    caps_at(caps, "effective", &p->cap_effective, err) < 0 ||
+	    caps_at(caps, "permitted", &p->cap_permitted, err) < 0 ||
+	    caps_at(caps, "inheritable", &p->cap_inheritable, err) < 0 ||
+	    caps_at(caps, "ambient", &p->cap_ambient, err) < 0)
+		return -1;
+	return 0;
+}
+
 int agent_spec_process(struct json_object *process, struct spec_process *p, struct husk_err *err)
 {
-	struct json_object *a, *caps, *v, *user;
-	int64_t n = 0;
-	bool has;
+	struct json_object *v, *user = NULL;
+	int r;
 	memset(p, 0, sizeof *p);
 	if (!process)
 		return 0;
-	if (array_at(process, "rlimits", &a, "process.", err) < 0)
-		return -1;
-	size_t nr = a ? json_object_array_length(a) : 0;
-	p->rlimits = calloc(nr + 1, sizeof *p->rlimits);
-	if (!p->rlimits)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < nr; i++) {
-		struct json_object *o = json_object_array_get_idx(a, i), *t, *h, *s;
-		if (!json_object_is_type(o, json_type_object) ||
-		    !json_object_object_get_ex(o, "type", &t) ||
-		    !json_object_is_type(t, json_type_string) ||
-		    !json_object_object_get_ex(o, "hard", &h) ||
-		    !json_object_object_get_ex(o, "soft", &s) ||
-		    !json_object_is_type(h, json_type_int) ||
-		    !json_object_is_type(s, json_type_int))
-			goto bad_rlimit;
-		size_t k = 0;
-		while (k < sizeof rlimit_names / sizeof rlimit_names[0] &&
-		       strcmp(rlimit_names[k].name, json_object_get_string(t)))
-			k++;
-		if (k == sizeof rlimit_names / sizeof rlimit_names[0])
-			goto bad_rlimit;
-		p->rlimits[p->nrlimits++] = (struct spec_rlimit){
-		    rlimit_names[k].resource, json_object_get_uint64(s), json_object_get_uint64(h)};
-		continue;
-	bad_rlimit:
-		agent_spec_process_free(p);
-		return husk_err_set(err, EINVAL,
-				    "process.rlimits[%zu] needs a known type, soft and hard", i);
-	}
-	if (json_object_object_get_ex(process, "capabilities", &caps) &&
-	    json_object_is_type(caps, json_type_object)) {
-		p->has_caps = true;
-		if (caps_at(caps, "bounding", &p->cap_bounding, err) < 0 ||
-		    caps_at(caps, "effective", &p->cap_effective, err) < 0 ||
-		    caps_at(caps, "permitted", &p->cap_permitted, err) < 0 ||
-		    caps_at(caps, "inheritable", &p->cap_inheritable, err) < 0 ||
-		    caps_at(caps, "ambient", &p->cap_ambient, err) < 0) {
-			agent_spec_process_free(p);
-			return -1;
-		}
-	}
+	if (parse_rlimits(process, p, err) < 0 || parse_caps(process, p, err) < 0)
+		goto fail;
 	if (json_object_object_get_ex(process, "noNewPrivileges", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		p->no_new_privs = json_object_get_boolean(v);
-	if (int_at(process, "oomScoreAdj", -1000, 1000, &has, &n, "process.", err) < 0) {
-		agent_spec_process_free(p);
-		return -1;
-	}
-	p->has_oom_score_adj = has;
-	p->oom_score_adj = (int)n;
-	has = false;
-	if (json_object_object_get_ex(process, "user", &user) &&
-	    int_at(user, "umask", 0, 0777, &has, &n, "process.user.", err) < 0) {
-		agent_spec_process_free(p);
-		return -1;
-	}
-	p->has_umask = has;
-	p->umask = (uint32_t)n;
+	r = husk_json_int(process, "process.", "oomScoreAdj", HUSK_JSON_OPTIONAL, -1000, 1000,
+			  &p->oom_score_adj, err);
+	if (r < 0)
+		goto fail;
+	p->has_oom_score_adj = r > 0;
+	json_object_object_get_ex(process, "user", &user);
+	int64_t umask = 0;
+	r = husk_json_i64(user, "process.user.", "umask", HUSK_JSON_OPTIONAL, 0, 0777, &umask, err);
+	if (r < 0)
+		goto fail;
+	p->has_umask = r > 0;
+	p->umask = (uint32_t)umask;
 	return 0;
+fail:
+	agent_spec_process_free(p);
+	return -1;
 }
 
 void agent_spec_process_free(struct spec_process *p)

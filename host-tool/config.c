@@ -1,14 +1,16 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
+#include "husk-json.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
+/* Every message about config.json says so; fields are named by their path. */
+#define CFG "config.json: "
 
 void husk_config_free(struct husk_config *c)
 {
@@ -30,22 +32,6 @@ void husk_config_free(struct husk_config *c)
 	memset(c, 0, sizeof *c);
 }
 
-static int dup_str(struct json_object *o, const char *key, const char *where, char **out,
-		   struct husk_err *err)
-{
-	struct json_object *v;
-	*out = NULL;
-	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return husk_err_set(err, EINVAL, "config.json: %s%s must be a string", where, key);
-	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-		return husk_err_set(err, EINVAL, "config.json: %s%s contains a NUL byte", where,
-				    key);
-	*out = strdup(json_object_get_string(v));
-	return *out ? 0 : husk_err_set(err, ENOMEM, "out of memory");
-}
-
 static int parse_annotations(struct json_object *o, struct husk_config *c, struct husk_err *err)
 {
 	struct json_object *a;
@@ -60,14 +46,11 @@ static int parse_annotations(struct json_object *o, struct husk_config *c, struc
 		return husk_err_set(err, ENOMEM, "out of memory");
 	json_object_object_foreach(a, key, val)
 	{
-		if (!json_object_is_type(val, json_type_string) ||
-		    strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val))
-			return husk_err_set(err, EINVAL,
-					    "config.json: annotations.%s must be a string", key);
-		struct husk_annotation *an = &c->annotations[c->nannotations++];
-		an->key = strdup(key);
-		an->value = strdup(json_object_get_string(val));
-		if (!an->key || !an->value)
+		struct husk_annotation *an = &c->annotations[c->nannotations];
+		if (husk_json_str_value(val, "config.json: annotations.", key, &an->value, err) < 0)
+			return -1;
+		c->nannotations++;
+		if (!(an->key = strdup(key)))
 			return husk_err_set(err, ENOMEM, "out of memory");
 	}
 	return 0;
@@ -89,91 +72,46 @@ static void process_err(struct husk_err *err)
 	}
 }
 
+/* A member that must be an object or array, if present: a reference to it. */
+static int keep(struct json_object *o, const char *key, bool array, struct json_object **out,
+		struct husk_err *err)
+{
+	int r = array ? husk_json_array(o, CFG, key, HUSK_JSON_OPTIONAL, SIZE_MAX, out, err)
+		      : husk_json_obj(o, CFG, key, HUSK_JSON_OPTIONAL, out, err);
+	if (r > 0)
+		json_object_get(*out);
+	return r;
+}
+
 int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct husk_err *err)
 {
-	struct json_object *proc, *root, *v;
+	struct json_object *proc, *root;
 	memset(c, 0, sizeof *c);
-	if (len > INT_MAX)
-		return husk_err_set(err, EFBIG, "config.json is too large");
-	struct json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	_cleanup_json_ struct json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
-	if (!o || jerr != json_tokener_success) {
-		return husk_err_set(err, EINVAL, "config.json is not valid JSON: %s",
-				    jerr == json_tokener_continue ? "unexpected end of file"
-								  : json_tokener_error_desc(jerr));
-	}
-	for (; end < len; end++)
-		if (buf[end] != ' ' && buf[end] != '\t' && buf[end] != '\r' && buf[end] != '\n')
-			return husk_err_set(err, EINVAL,
-					    "config.json has data after the JSON object");
-	if (!json_object_is_type(o, json_type_object))
-		return husk_err_set(err, EINVAL, "config.json must hold a JSON object");
-	if (dup_str(o, "ociVersion", "", &c->oci_version, err) < 0)
+	_cleanup_json_ struct json_object *o =
+	    husk_json_parse_object(buf, len, "config.json", EINVAL, err);
+	if (!o)
+		return -1;
+	if (husk_json_str(o, CFG, "ociVersion", HUSK_JSON_OPTIONAL, &c->oci_version, err) < 0 ||
+	    husk_json_obj(o, CFG, "process", HUSK_JSON_REQUIRED, &proc, err) < 0)
 		goto fail;
-	if (!json_object_object_get_ex(o, "process", &proc) ||
-	    json_object_is_type(proc, json_type_null)) {
-		husk_err_set(err, EINVAL, "config.json: process is missing");
-		goto fail;
-	}
-	if (!json_object_is_type(proc, json_type_object)) {
-		husk_err_set(err, EINVAL, "config.json: process must be an object");
-		goto fail;
-	}
 	if (husk_process_from_json(proc, &c->process, err) < 0) {
 		process_err(err);
 		goto fail;
 	}
-	if (!json_object_object_get_ex(o, "root", &root) ||
-	    json_object_is_type(root, json_type_null)) {
-		husk_err_set(err, EINVAL, "config.json: root is missing");
+	if (husk_json_obj(o, CFG, "root", HUSK_JSON_REQUIRED, &root, err) < 0 ||
+	    husk_json_str(root, CFG "root.", "path", HUSK_JSON_REQUIRED, &c->root_path, err) < 0)
 		goto fail;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
-		husk_err_set(err, EINVAL, "config.json: root must be an object");
-		goto fail;
-	}
-	if (dup_str(root, "path", "root.", &c->root_path, err) < 0)
-		goto fail;
-	if (!c->root_path || !c->root_path[0]) {
+	if (!c->root_path[0]) {
 		husk_err_set(err, EINVAL, "config.json: root.path is missing");
 		goto fail;
 	}
-	if (json_object_object_get_ex(root, "readonly", &v)) {
-		if (!json_object_is_type(v, json_type_boolean)) {
-			husk_err_set(err, EINVAL,
-				     "config.json: root.readonly must be true or false");
-			goto fail;
-		}
-		c->root_readonly = json_object_get_boolean(v);
-	}
-	if (dup_str(o, "hostname", "", &c->hostname, err) < 0 || parse_annotations(o, c, err) < 0)
+	if (husk_json_bool(root, CFG "root.", "readonly", HUSK_JSON_NOT_NULL, &c->root_readonly,
+			   err) < 0 ||
+	    husk_json_str(o, CFG, "hostname", HUSK_JSON_OPTIONAL, &c->hostname, err) < 0 ||
+	    parse_annotations(o, c, err) < 0 || keep(o, "mounts", true, &c->mounts, err) < 0 ||
+	    keep(o, "linux", false, &c->linux_, err) < 0 ||
+	    keep(o, "hooks", false, &c->hooks, err) < 0)
 		goto fail;
-	if (json_object_object_get_ex(o, "mounts", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_array)) {
-			husk_err_set(err, EINVAL, "config.json: mounts must be an array");
-			goto fail;
-		}
-		c->mounts = json_object_get(v);
-	}
-	if (json_object_object_get_ex(o, "linux", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_object)) {
-			husk_err_set(err, EINVAL, "config.json: linux must be an object");
-			goto fail;
-		}
-		c->linux_ = json_object_get(v);
-	}
-	if (json_object_object_get_ex(o, "hooks", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_object)) {
-			husk_err_set(err, EINVAL, "config.json: hooks must be an object");
-			goto fail;
-		}
-		c->hooks = json_object_get(v);
-	}
 	return 0;
 fail:
 	husk_config_free(c);

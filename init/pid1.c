@@ -59,10 +59,16 @@ int init_cmdline_has(const char *word)
 	return 0;
 }
 
+static void make_dir(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		init_fatal("mkdir %s: %s", path, strerror(errno));
+}
+
 static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
 		     const char *data)
 {
-	mkdir(dst, 0755);
+	make_dir(dst, 0755);
 	if (mount(src, dst, type, flags, data) < 0)
 		init_fatal("mount %s on %s: %s", type, dst, strerror(errno));
 }
@@ -73,22 +79,22 @@ static void do_mount(const char *src, const char *dst, const char *type, unsigne
 static void reroot(void)
 {
 	const char *nr = "/.husk-root";
-	mkdir(nr, 0755);
-	if (mount("tmpfs", nr, "tmpfs", MS_NOSUID, "mode=0755,size=64k") < 0)
-		init_fatal("mount tmpfs root: %s", strerror(errno));
-	unlink("/init"); /* give the initramfs pages back */
+	do_mount("tmpfs", nr, "tmpfs", MS_NOSUID, "mode=0755,size=64k");
+	unlink("/init"); /* give the initramfs pages back: best effort */
 	if (chdir(nr) < 0 || mount(nr, "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
 	    chdir("/") < 0)
 		init_fatal("move root onto tmpfs: %s", strerror(errno));
 }
 
+/* stdio on the console of the new /dev; without one, the kernel's stays. */
 static void open_console(void)
 {
 	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	for (int i = 0; i < 3; i++)
-		dup2(fd, i);
+		if (dup2(fd, i) < 0)
+			init_fatal("console on fd %d: %s", i, strerror(errno));
 	if (fd > 2)
 		close(fd);
 }
@@ -106,7 +112,7 @@ void init_early(void)
 		 "gid=5,mode=620,ptmxmode=666");
 	do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	do_mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
-	mkdir("/tmp", 01777);
+	make_dir("/tmp", 01777);
 	/* cgroup v2 for containers' limits; the kernel has no v1 */
 	if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) ==
 	    0) {
@@ -115,6 +121,7 @@ void init_early(void)
 			int fd =
 			    open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
 			if (fd >= 0) {
+				/* best effort: a controller the kernel lacks is left out */
 				ssize_t n = write(fd, ctl[i], strlen(ctl[i]));
 				(void)n;
 				close(fd);
@@ -122,7 +129,9 @@ void init_early(void)
 		}
 	}
 	open_console();
-	setsid();
+	/* a session of its own: EPERM means it leads one already */
+	if (setsid() < 0 && getsid(0) != getpid())
+		init_fatal("setsid: %s", strerror(errno));
 	if (init_cmdline_has("husk.debug"))
 		husk_log_max = HUSK_LOG_DEBUG;
 	husk_log_set_sink(console_sink);

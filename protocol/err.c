@@ -37,6 +37,16 @@ int husk_err_sys(struct husk_err *err, int code, const char *fmt, ...)
 	return -1;
 }
 
+int husk_err_prefix(struct husk_err *err, const char *where)
+{
+	if (err) {
+		char tmp[sizeof err->msg];
+		snprintf(tmp, sizeof tmp, "%s", err->msg);
+		snprintf(err->msg, sizeof err->msg, "%s: %s", where, tmp);
+	}
+	return -1;
+}
+
 void husk_json_putp(struct json_object **o)
 {
 	if (*o)

@@ -1,6 +1,9 @@
-/* Frame header codec: see docs/protocol.md for the layout. */
+/* Frame header codec, and JSON messages put in frames: see
+ * docs/protocol.md for the layout. */
 #include <errno.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "husk-proto.h"
 
@@ -95,4 +98,26 @@ size_t husk_frame_resync(const uint8_t *buf, size_t len)
 			return i;
 	}
 	return len;
+}
+
+int64_t husk_frame_json(uint16_t type, struct json_object *o, uint8_t **out, struct husk_err *err)
+{
+	size_t len;
+	const char *s;
+	*out = NULL;
+	if (!o)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	if (!s)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (len > HUSK_FRAME_MAX_PAYLOAD)
+		return husk_err_set(err, EMSGSIZE, "%s message of %zu bytes exceeds %u",
+				    husk_frame_type_name(type), len, HUSK_FRAME_MAX_PAYLOAD);
+	uint8_t *buf = malloc(HUSK_FRAME_HDR + len);
+	if (!buf)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	husk_frame_encode_hdr(buf, type, HUSK_STREAM_CONTROL, (uint32_t)len);
+	memcpy(buf + HUSK_FRAME_HDR, s, len);
+	*out = buf;
+	return (int64_t)(HUSK_FRAME_HDR + len);
 }

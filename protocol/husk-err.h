@@ -4,6 +4,7 @@
 #ifndef HUSK_ERR_H
 #define HUSK_ERR_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@ int husk_err_set(struct husk_err *err, int code, const char *fmt, ...)
 /* Same, appending ": strerror(code)". */
 int husk_err_sys(struct husk_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts "where: " before err's message (err may be NULL); returns -1. */
+int husk_err_prefix(struct husk_err *err, const char *where);
 /* Short errno name ("ENOENT"), or "EUNKNOWN". */
 const char *husk_errno_name(int code);
 
@@ -29,10 +32,14 @@ static inline void husk_freep(void *p)
 {
 	free(*(void **)p);
 }
+/* Keeps errno, so a cleanup never changes what a failure reported. */
 static inline void husk_closep(int *fd)
 {
-	if (*fd >= 0)
+	if (*fd >= 0) {
+		int e = errno;
 		close(*fd);
+		errno = e;
+	}
 }
 static inline void husk_fclosep(FILE **f)
 {

@@ -144,6 +144,8 @@ struct husk_request {
 	} u;
 };
 
+#define HUSK_MAX_PIDS 65536 /* the most pids a container.ps reply carries */
+
 struct husk_reply {
 	uint32_t id;
 	int err_code; /* 0 on success, else errno */

@@ -252,7 +252,7 @@ static void test_mount_errors(void **state)
 	parse_fails("{\"mounts\": [{\"destination\": 7, \"type\": \"tmpfs\"}]}", EINVAL,
 		    "mounts[0].destination must be a string");
 	parse_fails("{\"mounts\": [{\"destination\": \"/a\\u0000b\", \"type\": \"tmpfs\"}]}",
-		    EINVAL, "mounts[0].destination must be a string");
+		    EINVAL, "mounts[0].destination contains a NUL byte");
 	parse_fails("{\"mounts\": [{\"destination\": \"/a\", \"type\": \"tmpfs\"},"
 		    " {\"destination\": \"/b\", \"type\": [\"tmpfs\"]}]}",
 		    EINVAL, "mounts[1].type must be a string");

@@ -1,0 +1,278 @@
+/* Containers: their root share, spec, cgroup and seccomp program. */
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "container.h"
+#include "husk-facts.h"
+#include "husk-log.h"
+#include "util.h"
+
+#define AGENT_RUN_DIR "/run/husk"
+
+static struct agent_container *containers;
+
+struct agent_container *agent_container_find(const char *id)
+{
+	for (struct agent_container *c = containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+static void container_free(struct agent_container *c)
+{
+	free(c->id);
+	free(c->rootfs);
+	free(c->hostname);
+	free(c->cgroup);
+	agent_spec_free(&c->spec);
+	agent_seccomp_free(&c->seccomp);
+	free(c);
+}
+
+/* What a create has made so far: all undone unless it succeeds. */
+struct made {
+	char *dir, *share, *binds; /* directories made */
+	bool share_mounted, binds_mounted;
+	bool cgroup_made;
+	struct agent_container *c;
+	bool done;
+};
+
+static void made_undo(struct made *m)
+{
+	if (!m->done) {
+		if (m->cgroup_made)
+			rmdir(m->c->cgroup);
+		if (m->binds_mounted)
+			umount2(m->binds, MNT_DETACH);
+		if (m->binds)
+			rmdir(m->binds);
+		if (m->share_mounted)
+			umount2(m->share, MNT_DETACH);
+		if (m->share)
+			rmdir(m->share);
+		if (m->dir)
+			rmdir(m->dir);
+		if (m->c)
+			container_free(m->c);
+	}
+	free(m->dir);
+	free(m->share);
+	free(m->binds);
+}
+
+static int mount_share(const struct husk_rootfs *rf, const char *dst, struct husk_err *err)
+{
+	/* Read-write even for a read-only root: mount points are made first
+	 * and the container's root is remounted read-only last, as runc does. */
+	unsigned long flags = MS_NOSUID | MS_NODEV;
+	if (strcmp(rf->fstype, "9p") == 0) {
+		if (mount(rf->tag, dst, "9p", flags,
+			  "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0)
+			return husk_err_sys(err, errno, "mount 9p share %s", rf->tag);
+	} else if (mount(rf->tag, dst, "virtiofs", flags, NULL) < 0) {
+		return husk_err_sys(err, errno, "mount virtio-fs share %s", rf->tag);
+	}
+	return 0;
+}
+
+/* Makes the directory fmt names, its path in *made (to remove on undo). */
+__attribute__((format(printf, 4, 5))) static int
+make_dir(char **made, mode_t mode, struct husk_err *err, const char *fmt, ...)
+{
+	char *path;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&path, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (mkdir(path, mode) < 0) {
+		husk_err_sys(err, errno, "mkdir %s", path);
+		free(path);
+		return -1;
+	}
+	*made = path;
+	return 0;
+}
+
+/* <run dir>/<id>/share holds the rootfs share; the root is in it. */
+static int mount_root(struct made *m, const char *id, const struct husk_rootfs *rf,
+		      struct husk_err *err)
+{
+	struct stat st;
+	const char *path = rf->path ? rf->path : "";
+	if (mkdir(AGENT_RUN_DIR, 0700) < 0 && errno != EEXIST)
+		return husk_err_sys(err, errno, "mkdir %s", AGENT_RUN_DIR);
+	if (make_dir(&m->dir, 0700, err, AGENT_RUN_DIR "/%s", id) < 0 ||
+	    make_dir(&m->share, 0755, err, "%s/share", m->dir) < 0 ||
+	    mount_share(rf, m->share, err) < 0)
+		return -1;
+	m->share_mounted = true;
+	if (asprintf(&m->c->rootfs, "%s/%s", m->share, path) < 0) {
+		m->c->rootfs = NULL;
+		return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	if (stat(m->c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return husk_err_set(err, ENOENT, "rootfs %s is not a directory in share %s", path,
+				    rf->tag);
+	return 0;
+}
+
+/* config.json's parts the agent applies, and the seccomp program. */
+static int read_spec(struct agent_container *c, struct json_object *spec, struct husk_err *err)
+{
+	struct json_object *mounts = NULL, *linux_ = NULL, *sc = NULL;
+	if (spec) {
+		json_object_object_get_ex(spec, "mounts", &mounts);
+		json_object_object_get_ex(spec, "linux", &linux_);
+	}
+	c->has_spec_mounts = mounts && json_object_is_type(mounts, json_type_array);
+	if (agent_spec_parse(mounts, linux_, &c->spec, err) < 0)
+		return -1;
+	if (linux_ && json_object_is_type(linux_, json_type_object))
+		json_object_object_get_ex(linux_, "seccomp", &sc);
+	return agent_seccomp_compile(sc, &c->seccomp, err);
+}
+
+static int set_limit(const char *cgroup, const char *file, const char *field, const char *v,
+		     struct husk_err *err)
+{
+	if (agent_write_file(cgroup, file, v, err) < 0)
+		return husk_err_sys(err, err->code, "%s %s", field, v);
+	return 0;
+}
+
+/* Each container gets a cgroup carrying linux.resources' limits; its
+ * processes join it before they make their cgroup namespace. */
+static int make_cgroup(struct made *m, struct husk_err *err)
+{
+	struct agent_container *c = m->c;
+	const struct agent_spec *s = &c->spec;
+	char v[64];
+	if (access("/sys/fs/cgroup/cgroup.procs", F_OK) < 0)
+		return 0;
+	if (asprintf(&c->cgroup, "/sys/fs/cgroup/%s", c->id) < 0) {
+		c->cgroup = NULL;
+		return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	if (mkdir(c->cgroup, 0755) < 0 && errno != EEXIST)
+		return husk_err_sys(err, errno, "mkdir %s", c->cgroup);
+	m->cgroup_made = true;
+	if (s->memory_limit > 0) {
+		snprintf(v, sizeof v, "%lld", (long long)s->memory_limit);
+		if (set_limit(c->cgroup, "memory.max", "linux.resources.memory.limit", v, err) < 0)
+			return -1;
+		agent_write_file(c->cgroup, "memory.swap.max", "0", NULL);
+	}
+	if (s->pids_limit > 0) {
+		snprintf(v, sizeof v, "%lld", (long long)s->pids_limit);
+		if (set_limit(c->cgroup, "pids.max", "linux.resources.pids.limit", v, err) < 0)
+			return -1;
+	}
+	if (s->cpu_quota > 0) {
+		snprintf(v, sizeof v, "%lld %lld", (long long)s->cpu_quota,
+			 (long long)(s->cpu_period > 0 ? s->cpu_period : 100000));
+		if (set_limit(c->cgroup, "cpu.max", "linux.resources.cpu", v, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Host paths that bind mounts name, shared as one more share. */
+static int mount_binds(struct made *m, struct json_object *spec, struct husk_err *err)
+{
+	struct json_object *binds;
+	if (!spec || !json_object_object_get_ex(spec, "binds", &binds) ||
+	    !json_object_is_type(binds, json_type_string))
+		return 0;
+	struct husk_rootfs b = {.tag = (char *)json_object_get_string(binds),
+				.fstype = "9p" /* always: a share of bind mounts */};
+	if (make_dir(&m->binds, 0755, err, "%s/binds", m->dir) < 0 ||
+	    mount_share(&b, m->binds, err) < 0)
+		return -1;
+	m->binds_mounted = true;
+	return 0;
+}
+
+struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
+					       const char *hostname, struct json_object *spec,
+					       struct husk_err *err)
+{
+	__attribute__((cleanup(made_undo))) struct made m = {0};
+	if (husk_id_check(id, err) < 0)
+		return NULL;
+	if (agent_container_find(id)) {
+		husk_err_set(err, EEXIST, "container %s already exists", id);
+		return NULL;
+	}
+	if (!(m.c = calloc(1, sizeof *m.c)) || !(m.c->id = strdup(id)) ||
+	    (hostname && !(m.c->hostname = strdup(hostname)))) {
+		husk_err_set(err, ENOMEM, "out of memory");
+		return NULL;
+	}
+	m.c->readonly = rootfs->readonly;
+	if (mount_root(&m, id, rootfs, err) < 0 || read_spec(m.c, spec, err) < 0 ||
+	    make_cgroup(&m, err) < 0 || mount_binds(&m, spec, err) < 0)
+		return NULL;
+	/* without a UTS namespace of its own, the container's hostname is the
+	 * VM's */
+	if (hostname && !(m.c->spec.ns_new & CLONE_NEWUTS) &&
+	    sethostname(hostname, strlen(hostname)) < 0)
+		log_warn("sethostname: %s", strerror(errno));
+	m.done = true;
+	m.c->next = containers;
+	containers = m.c;
+	log_debug("container %s created", id);
+	return m.c;
+}
+
+int agent_container_pids(const struct agent_container *c, int32_t **out, size_t *n,
+			 struct husk_err *err)
+{
+	char path[64], want[64] = "", have[64];
+	size_t cap = 64;
+	*n = 0;
+	*out = malloc(cap * sizeof **out);
+	if (!*out)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	/* those in its mount namespace, which the agent (PID 1) is not */
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)c->init_pid);
+	if (c->init_pid <= 0 || c->stopped || readlink(path, want, sizeof want - 1) < 0)
+		return 0; /* not running: no processes */
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d)) && *n < HUSK_MAX_PIDS) {
+		long pid = strtol(e->d_name, NULL, 10);
+		if (pid <= 1)
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+		ssize_t l = readlink(path, have, sizeof have - 1);
+		if (l < 0)
+			continue;
+		have[l] = '\0';
+		if (strcmp(have, want) != 0)
+			continue;
+		if (*n == cap) {
+			int32_t *more = realloc(*out, (cap *= 2) * sizeof **out);
+			if (!more)
+				break;
+			*out = more;
+		}
+		(*out)[(*n)++] = (int32_t)pid;
+	}
+	if (d)
+		closedir(d);
+	return 0;
+}

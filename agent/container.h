@@ -1,0 +1,25 @@
+/* Containers: the share their root comes from, the config.json parts the
+ * agent applies, their cgroup and seccomp program, the list of them. */
+#ifndef HUSK_AGENT_CONTAINER_H
+#define HUSK_AGENT_CONTAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+
+struct json_object;
+
+/* Mounts the rootfs share, reads spec (config.json's "mounts", "linux" and
+ * "binds", or NULL), makes the cgroup; the new container, or NULL with err.
+ * Nothing of a container that fails is left behind. */
+struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
+					       const char *hostname, struct json_object *spec,
+					       struct husk_err *err);
+struct agent_container *agent_container_find(const char *id);
+/* Guest pids of the container's processes (none once it has stopped), at
+ * most as many as a reply carries, in *out (malloc'd). */
+int agent_container_pids(const struct agent_container *c, int32_t **out, size_t *n,
+			 struct husk_err *err);
+
+#endif
