@@ -21,7 +21,7 @@ COMMON_CFLAGS := -std=gnu11 -g $(WARN) -fstack-protector-strong -D_GNU_SOURCE \
 	-DHUSK_VERSION='"$(VERSION)"' -Iprotocol -MMD -MP
 
 HOST_CC ?= gcc
-HOST_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -O2 -D_FORTIFY_SOURCE=2 -fPIE
+HOST_CFLAGS = $(COMMON_CFLAGS) -Wno-format-truncation -O2 -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS := -pie -Wl,-z,relro,-z,now
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -32,7 +32,9 @@ GUEST_LDFLAGS := -static -Wl,--gc-sections -Wl,-z,relro,-z,now -s
 
 PROTO_SRC := $(wildcard protocol/*.c)
 AGENT_SRC := $(wildcard init/*.c agent/*.c)
-HOST_SRC := $(filter-out host-tool/main.c,$(wildcard host-tool/*.c))
+# testhooks.c: only in the test build (build/test/husk, HUSK_TEST_BUILD)
+HOST_TEST_SRC := host-tool/testhooks.c
+HOST_SRC := $(filter-out host-tool/main.c $(HOST_TEST_SRC),$(wildcard host-tool/*.c))
 MKINITRD_SRC := $(filter-out initrd-builder/main.c,$(wildcard initrd-builder/*.c))
 
 hobj = $(patsubst %.c,$(B)/host/%.o,$(1))
@@ -63,8 +65,22 @@ $(B)/guest/%.o: %.c | $(MUSL)/.done
 	@mkdir -p $(@D)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
+HOST_LIBS = -luv -ljson-c -lutil
 $(B)/husk: $(call hobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c)
-	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ -luv -ljson-c -lutil
+	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ $(HOST_LIBS)
+
+# The husk the integration tests drive, build/test/husk: the same code plus
+# the fault injection of host-tool/testhooks.c, its objects apart. It finds
+# the kernel and initrd next to itself, as build/husk does.
+tobj = $(patsubst %.c,$(B)/test/%.o,$(1))
+$(B)/test/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(HOST_CC) $(HOST_CFLAGS) -DHUSK_TEST_BUILD -c $< -o $@
+$(B)/test/husk: $(call tobj,$(PROTO_SRC) $(HOST_SRC) $(HOST_TEST_SRC) host-tool/main.c)
+	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ $(HOST_LIBS)
+	@mkdir -p $(B)/test/kernel
+	@ln -sfn $(abspath $(KERNEL)) $(B)/test/kernel/vmlinux
+	@ln -sfn $(abspath $(INITRD)) $(B)/test/initrd.img
 
 $(B)/husk-agent: $(call gobj,$(PROTO_SRC) $(AGENT_SRC))
 	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@ $(MUSL)/lib/libuv.a $(MUSL)/lib/libjson-c.a \
@@ -114,7 +130,7 @@ unit: $(UNIT_BINS)
 # ASan+UBSan, every report fatal. The guest stays the normal kernel and initrd.
 ASAN := $(B)/asan
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-ASAN_CFLAGS := $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(ASAN_FLAGS)
+ASAN_CFLAGS = $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(ASAN_FLAGS)
 ASAN_UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 ASAN_REPORTS := $(abspath $(ASAN))/reports
 ASAN_OPTS := detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1
@@ -130,7 +146,7 @@ $(ASAN)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(HOST_CC) $(ASAN_CFLAGS) -c $< -o $@
 # ubsan-log.c: gcc's libubsan ignores log_path beside libasan; see the file.
 $(ASAN)/husk: $(call aobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c tests/sanitize/ubsan-log.c)
-	$(HOST_CC) $(ASAN_FLAGS) $^ -o $@ -luv -ljson-c -lutil
+	$(HOST_CC) $(ASAN_FLAGS) $^ -o $@ $(HOST_LIBS)
 $(ASAN)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(HOST_CC) $(ASAN_CFLAGS) $< $(PROTO_SRC) $(test_$*_SRC) -o $@ \
@@ -175,10 +191,13 @@ fuzz: $(FUZZ_BINS)
 		$(B)/fuzz/corpus-$$f tests/fuzz/corpus/$$f; done
 
 # ---- integration tests: real VMs under TCG ----
-integration: all $(B)/tests/husk-testhelper $(B)/tests/husk-probe
-	HUSK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/integration
+# The suite drives the test build (HUSK_BIN); test_build.py checks that the
+# release husk has none of its hooks.
+ITEST_ENV := HUSK_BUILD=$(abspath $(B)) HUSK_BIN=$(abspath $(B))/test/husk
+integration: all $(B)/test/husk $(B)/tests/husk-testhelper $(B)/tests/husk-probe
+	$(ITEST_ENV) $(PYTHON) -m pytest -q tests/integration
 	@echo "== the container and its process again, with the rootfs on virtio-fs"
-	HUSK_BUILD=$(abspath $(B)) HUSK_SHARE=virtiofs $(PYTHON) -m pytest -q \
+	$(ITEST_ENV) HUSK_SHARE=virtiofs $(PYTHON) -m pytest -q \
 		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py
 
 check: unit fuzz-replay integration sanitize valgrind

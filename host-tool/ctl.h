@@ -25,13 +25,4 @@ int husk_ctl_connect(const char *state_dir, struct husk_err *err);
 int husk_ctl_call(const char *state_dir, struct json_object *req, struct json_object **reply,
 		  struct husk_err *err);
 
-/* tty.c */
-int husk_pty_open(int *master, int *slave, struct husk_err *err);
-/* Send the pty master over the caller's --console-socket. */
-int husk_console_send(const char *path, int master, struct husk_err *err);
-/* Raw mode on a terminal; husk_tty_restore() undoes it (safe to call often). */
-int husk_tty_raw(int fd, struct husk_err *err);
-void husk_tty_restore(void);
-int husk_tty_size(int fd, unsigned short *rows, unsigned short *cols);
-
 #endif

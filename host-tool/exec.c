@@ -16,36 +16,112 @@
 #include <json-c/json.h>
 
 #include "config.h"
-#include "ctl.h"
+#include "execclient.h"
+#include "husk-facts.h"
 #include "husk-log.h"
 #include "husk.h"
+#include "opts.h"
 #include "state.h"
+#include "tty.h"
+#include "util.h"
+#include "verbs.h"
+
+#define MAX_ENV 256
 
 struct exec_args {
 	const char *process_file, *pid_file, *console_socket, *cwd, *user;
-	char *env[256];
+	const char *env[MAX_ENV];
 	int nenv;
 	bool tty, detach;
 };
 
-static void usage(FILE *f)
+enum { OPT_PID_FILE = 1000, OPT_CONSOLE_SOCKET, OPT_CWD, OPT_IGNORED };
+
+static const struct husk_opt exec_opts[] = {
+    {"process", required_argument, 'p', "FILE", "the process as OCI process JSON"},
+    {"tty", no_argument, 't', NULL, "give the process a terminal"},
+    {"detach", no_argument, 'd', NULL, "return once it runs; --pid-file gets its proxy's PID"},
+    {"pid-file", required_argument, OPT_PID_FILE, "FILE", "write the PID of the process's proxy"},
+    {"console-socket", required_argument, OPT_CONSOLE_SOCKET, "S", "send the pty master there"},
+    {"cwd", required_argument, OPT_CWD, "DIR", "working directory"},
+    {"env", required_argument, 'e', "K=V", "add an environment variable (repeatable)"},
+    {"user", required_argument, 'u', "UID[:GID]", "user to run as"},
+    {"additional-gids", required_argument, OPT_IGNORED, "G", NULL},
+    {"no-new-privs", no_argument, OPT_IGNORED, NULL, NULL},
+    {"cap", required_argument, OPT_IGNORED, "C", NULL},
+    {"preserve-fds", required_argument, OPT_IGNORED, "N", NULL},
+    {"process-label", required_argument, OPT_IGNORED, "L", NULL},
+    {"apparmor", required_argument, OPT_IGNORED, "P", NULL},
+    {"ignore-paused", no_argument, OPT_IGNORED, NULL, NULL},
+    HUSK_OPT_END,
+};
+
+static int exec_opt(int key, const char *arg, void *data, struct husk_err *err)
 {
-	fprintf(f,
-		"Usage: husk exec [options] ID [ARGS...]\n"
-		"  -p, --process FILE      the process as OCI process JSON\n"
-		"  -t, --tty               give the process a terminal\n"
-		"  -d, --detach            return once it runs; --pid-file gets its proxy's PID\n"
-		"      --pid-file FILE     write the PID of the process's proxy\n"
-		"      --console-socket S  send the pty master there\n"
-		"      --cwd DIR           working directory\n"
-		"  -e, --env K=V           add an environment variable (repeatable)\n"
-		"  -u, --user UID[:GID]    user to run as\n");
+	struct exec_args *a = data;
+	switch (key) {
+	case 'p': a->process_file = arg; break;
+	case 't': a->tty = true; break;
+	case 'd': a->detach = true; break;
+	case OPT_PID_FILE: a->pid_file = arg; break;
+	case OPT_CONSOLE_SOCKET: a->console_socket = arg; break;
+	case OPT_CWD: a->cwd = arg; break;
+	case 'e':
+		if (a->nenv == MAX_ENV)
+			return husk_err_set(err, E2BIG, "more than %d --env options", MAX_ENV);
+		a->env[a->nenv++] = arg;
+		break;
+	case 'u': a->user = arg; break;
+	default: break; /* accepted for runc callers */
+	}
+	return 0;
 }
 
+/* Append copies of add[0..nadd) to *v, a NULL-terminated vector of *n
+ * strings; it stays NULL-terminated whatever happens. */
+static int strv_extend(char ***v, size_t *n, const char *const *add, size_t nadd,
+		       struct husk_err *err)
+{
+	char **nv = realloc(*v, (*n + nadd + 1) * sizeof **v);
+	if (!nv)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	*v = nv;
+	for (size_t i = 0; i < nadd; i++) {
+		if (!(nv[*n] = strdup(add[i]))) {
+			nv[*n] = NULL;
+			return husk_err_set(err, ENOMEM, "out of memory");
+		}
+		nv[++*n] = NULL;
+	}
+	nv[*n] = NULL;
+	return 0;
+}
+
+static int parse_user(const char *s, struct husk_user *u, struct husk_err *err)
+{
+	char *end;
+	unsigned long uid = strtoul(s, &end, 10), gid = 0;
+	if (end == s || (*end && *end != ':'))
+		goto bad;
+	if (*end == ':') {
+		const char *g = end + 1;
+		gid = strtoul(g, &end, 10);
+		if (end == g || *end)
+			goto bad;
+	}
+	u->uid = (uint32_t)uid;
+	u->gid = (uint32_t)gid;
+	return 0;
+bad:
+	return husk_err_set(err, EINVAL, "--user must be UID[:GID] in numbers, not \"%s\"", s);
+}
+
+/* The process: --process's file, or the bundle's with these args; then
+ * the flags. */
 static int build_process(const struct husk_state *st, const struct exec_args *a, char **args,
 			 int nargs, struct json_object **out, struct husk_err *err)
 {
-	struct husk_process p;
+	struct husk_process p = {0};
 	if (a->process_file) {
 		_cleanup_json_ struct json_object *o = json_object_from_file(a->process_file);
 		if (!o)
@@ -65,155 +141,50 @@ static int build_process(const struct husk_state *st, const struct exec_args *a,
 		for (char **x = p.args; x && *x; x++)
 			free(*x);
 		free(p.args);
-		p.args = calloc(nargs + 1, sizeof *p.args);
-		for (int i = 0; i < nargs; i++)
-			p.args[i] = strdup(args[i]);
-		p.nargs = nargs;
+		p.args = NULL;
+		p.nargs = 0;
 	}
-	if (a->cwd) {
+	int r = 0;
+	if (!a->process_file)
+		r = strv_extend(&p.args, &p.nargs, (const char *const *)args, (size_t)nargs, err);
+	if (r == 0 && a->cwd) {
 		free(p.cwd);
-		p.cwd = strdup(a->cwd);
+		if (!(p.cwd = strdup(a->cwd)))
+			r = husk_err_set(err, ENOMEM, "out of memory");
 	}
-	if (a->nenv) {
-		p.env = realloc(p.env, (p.nenv + a->nenv + 1) * sizeof *p.env);
-		for (int i = 0; i < a->nenv; i++)
-			p.env[p.nenv++] = strdup(a->env[i]);
-		p.env[p.nenv] = NULL;
+	if (r == 0 && a->nenv)
+		r = strv_extend(&p.env, &p.nenv, a->env, (size_t)a->nenv, err);
+	if (r == 0 && a->user)
+		r = parse_user(a->user, &p.user, err);
+	if (r == 0) {
+		p.terminal = a->tty;
+		if (!(*out = husk_process_to_json(&p)))
+			r = husk_err_set(err, ENOMEM, "out of memory");
 	}
-	if (a->user) {
-		char *end;
-		unsigned long uid = strtoul(a->user, &end, 10), gid = 0;
-		if (end == a->user || (*end && *end != ':'))
-			goto bad_user;
-		if (*end == ':') {
-			const char *g = end + 1;
-			gid = strtoul(g, &end, 10);
-			if (end == g || *end)
-				goto bad_user;
-		}
-		p.user.uid = (uint32_t)uid;
-		p.user.gid = (uint32_t)gid;
-	}
-	p.terminal = a->tty;
-	*out = husk_process_to_json(&p);
 	husk_process_free(&p);
-	return 0;
-bad_user:
-	husk_process_free(&p);
-	return husk_err_set(err, EINVAL, "--user must be UID[:GID] in numbers, not \"%s\"",
-			    a->user);
-}
-
-/* Wait for the exit message, forwarding signals and window sizes. */
-static __attribute__((noreturn)) void exec_wait(int conn, int tty_fd, const sigset_t *mask)
-{
-	struct husk_err err;
-	int sfd = signalfd(-1, mask, SFD_CLOEXEC);
-	for (;;) {
-		struct pollfd pf[2] = {{conn, POLLIN, 0}, {sfd, POLLIN, 0}};
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pf[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == sizeof si) {
-				struct json_object *m = json_object_new_object();
-				if (si.ssi_signo == SIGWINCH) {
-					unsigned short rows, cols;
-					if (tty_fd < 0 || husk_tty_size(tty_fd, &rows, &cols) < 0) {
-						json_object_put(m);
-						continue;
-					}
-					json_object_object_add(m, "op",
-							       json_object_new_string("resize"));
-					json_object_object_add(m, "rows",
-							       json_object_new_int(rows));
-					json_object_object_add(m, "cols",
-							       json_object_new_int(cols));
-				} else {
-					json_object_object_add(m, "op",
-							       json_object_new_string("kill"));
-					json_object_object_add(
-					    m, "signal", json_object_new_int((int)si.ssi_signo));
-				}
-				husk_ctl_send(conn, m, NULL, 0, &err);
-				json_object_put(m);
-			}
-		}
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			struct json_object *m, *v;
-			if (husk_ctl_recv(conn, &m, NULL, NULL, &err) < 0 || !m)
-				break;
-			if (json_object_object_get_ex(m, "exit", &v)) {
-				struct json_object *ns;
-				if (json_object_object_get_ex(m, "runtime_ns", &ns))
-					log_debug("the process ran %lld us in the guest",
-						  (long long)(json_object_get_int64(ns) / 1000));
-				husk_tty_restore();
-				exit(json_object_get_int(v));
-			}
-			json_object_put(m); /* a reply to a forwarded signal */
-		}
-	}
-	husk_tty_restore();
-	fprintf(stderr, "husk: lost the container's proxy\n");
-	exit(HUSK_EXIT_LOST);
+	return r;
 }
 
 int husk_cmd_exec(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"process", required_argument, NULL, 'p'},
-	    {"tty", no_argument, NULL, 't'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"pid-file", required_argument, NULL, 'P'},
-	    {"console-socket", required_argument, NULL, 'C'},
-	    {"cwd", required_argument, NULL, 'w'},
-	    {"env", required_argument, NULL, 'e'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"additional-gids", required_argument, NULL, 'g'},
-	    {"no-new-privs", no_argument, NULL, 'n'},
-	    {"cap", required_argument, NULL, 'c'},
-	    {"preserve-fds", required_argument, NULL, 'f'},
-	    {"process-label", required_argument, NULL, 'l'},
-	    {"apparmor", required_argument, NULL, 'a'},
-	    {"ignore-paused", no_argument, NULL, 'i'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	static const struct husk_verb_desc d = {
+	    .usage = "exec [options] ID [ARGS...]",
+	    .about = "Run another process in a running container.",
+	    .opts = exec_opts,
+	    .accepted = "--additional-gids, --no-new-privs, --cap, --preserve-fds, "
+			"--process-label, --apparmor, --ignore-paused: accepted for runc callers"};
 	struct exec_args a = {0};
 	struct husk_err err = {0};
 	struct husk_state st;
-	int c, notify[2] = {-1, -1};
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:tdP:e:u:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': a.process_file = optarg; break;
-		case 't': a.tty = true; break;
-		case 'd': a.detach = true; break;
-		case 'P': a.pid_file = optarg; break;
-		case 'C': a.console_socket = optarg; break;
-		case 'w': a.cwd = optarg; break;
-		case 'e':
-			if (a.nenv < 256)
-				a.env[a.nenv++] = optarg;
-			break;
-		case 'u': a.user = optarg; break;
-		case 'g':
-		case 'n':
-		case 'c':
-		case 'f':
-		case 'l':
-		case 'a':
-		case 'i': break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return HUSK_EXIT_RUNTIME;
-		}
-	}
-	if (optind >= argc) {
-		husk_err_set(&err, EINVAL, "exec needs a container ID");
+	int notify[2] = {-1, -1};
+	int i = husk_opts_parse(argc, argv, &d, exec_opt, &a, &err);
+	if (i == HUSK_OPTS_HELP)
+		return 0;
+	if (i >= 0 && i >= argc)
+		i = husk_err_set(&err, EINVAL, "exec needs a container ID");
+	if (i < 0)
 		return husk_fail(&err);
-	}
-	if (husk_state_read(argv[optind], &st, &err) < 0)
+	if (husk_state_read(argv[i], &st, &err) < 0)
 		return husk_fail(&err);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	if (strcmp(husk_state_status(&st), "running") != 0) {
@@ -223,7 +194,7 @@ int husk_cmd_exec(int argc, char **argv)
 		return husk_fail(&err);
 	}
 	_cleanup_json_ struct json_object *proc = NULL;
-	int built = build_process(&st, &a, argv + optind + 1, argc - optind - 1, &proc, &err);
+	int built = build_process(&st, &a, argv + i + 1, argc - i - 1, &proc, &err);
 	husk_state_free(&st);
 	if (built < 0)
 		return husk_fail(&err);
@@ -231,34 +202,19 @@ int husk_cmd_exec(int argc, char **argv)
 	if (json_object_object_get_ex(proc, "terminal", &tv) && json_object_get_boolean(tv))
 		a.tty = true;
 
-	int fds[3] = {0, 1, 2}, tty_fd = -1;
+	struct husk_tty_stdio t = {.fds = {0, 1, 2}, .tty_fd = -1};
 	if (a.tty) {
-		if (a.console_socket) {
-			int master, slave;
-			if (husk_pty_open(&master, &slave, &err) < 0 ||
-			    husk_console_send(a.console_socket, master, &err) < 0)
-				return husk_fail(&err);
-			close(master);
-			fds[0] = fds[1] = fds[2] = tty_fd = slave;
-		} else if (!a.detach && isatty(STDIN_FILENO)) {
-			if (husk_tty_raw(STDIN_FILENO, &err) < 0)
-				return husk_fail(&err);
-			atexit(husk_tty_restore);
-			fds[2] = 1;
-			tty_fd = STDIN_FILENO;
-		} else {
-			husk_err_set(&err, EINVAL,
-				     "--tty needs --console-socket or a terminal on stdin");
+		if (husk_tty_stdio(a.console_socket, !a.detach, 0, 0, "--tty", &t, &err) < 0)
 			return husk_fail(&err);
-		}
+		if (t.raw)
+			atexit(husk_tty_restore);
 	}
+	int *fds = t.fds, tty_fd = t.tty_fd;
 	/* Signals wait in a signalfd from here on; none is lost before the loop. */
 	sigset_t mask;
 	sigemptyset(&mask);
 	for (int s = 1; s < 32; s++)
-		if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD && s != SIGPIPE && s != SIGSEGV &&
-		    s != SIGBUS && s != SIGFPE && s != SIGILL && s != SIGTRAP && s != SIGSYS &&
-		    s != SIGABRT && s != SIGTTIN && s != SIGTTOU && s != SIGTSTP)
+		if (husk_signal_forwarded(s) || s == SIGWINCH)
 			sigaddset(&mask, s);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -298,24 +254,9 @@ int husk_cmd_exec(int argc, char **argv)
 	}
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	int conn = husk_ctl_connect(dir, &err);
-	struct json_object *req = json_object_new_object(), *reply = NULL, *v;
-	json_object_object_add(req, "op", json_object_new_string("exec"));
-	json_object_object_add(req, "process", json_object_get(proc));
-	json_object_object_add(req, "tty", json_object_new_boolean(a.tty));
-	int r = conn < 0 ? -1 : husk_ctl_send(conn, req, fds, 3, &err);
-	json_object_put(req);
-	if (r == 0 && husk_ctl_recv(conn, &reply, NULL, NULL, &err) == 0 && !reply)
-		husk_err_set(&err, ECONNRESET, "the container's proxy went away");
 	int status = HUSK_EXIT_RUNTIME;
-	if (reply && json_object_object_get_ex(reply, "error", &v)) {
-		husk_err_set(&err, EINVAL, "%s", json_object_get_string(v));
-		if (json_object_object_get_ex(reply, "status", &v))
-			status = json_object_get_int(v);
-		json_object_put(reply);
-		reply = NULL;
-	}
-	if (!reply) {
+	int conn = husk_exec_submit(dir, proc, a.tty, fds, &status, &err);
+	if (conn < 0) {
 		husk_tty_restore();
 		if (notify[1] >= 0) {
 			dprintf(notify[1], "E%03d%s", status, err.msg);
@@ -324,7 +265,6 @@ int husk_cmd_exec(int argc, char **argv)
 		husk_fail(&err);
 		return status;
 	}
-	json_object_put(reply);
 	if (notify[1] >= 0) {
 		if (write(notify[1], "ok", 2) < 0)
 			log_debug("notify: %s", strerror(errno));
@@ -335,11 +275,8 @@ int husk_cmd_exec(int argc, char **argv)
 	if (a.detach) {
 		/* The container's proxy has its own copies of the stdio; callers
 		 * wait for EOF on the pipes they gave us. */
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		for (int i = 0; i < 3 && null >= 0; i++)
-			dup2(null, i);
-		if (null > 2)
-			close(null);
+		if (husk_stdio_to_null() < 0)
+			log_warn("cannot redirect stdio to /dev/null: %s", strerror(errno));
 	}
-	exec_wait(conn, tty_fd, &mask);
+	husk_exec_wait(conn, tty_fd, &mask);
 }

@@ -11,30 +11,30 @@
 
 #include "ctl.h"
 #include "husk.h"
+#include "opts.h"
 #include "state.h"
+#include "verbs.h"
 
-static int parse_format(int argc, char **argv, const char *usage, const char **format, bool *quiet)
+struct format {
+	const char *format;
+	bool quiet;
+};
+
+static const struct husk_opt format_opts[] = {
+    {"format", required_argument, 'f', "FMT", "table or json"},
+    HUSK_OPT_END,
+};
+
+static int format_opt(int key, const char *arg, void *data, struct husk_err *err)
 {
-	static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
-					     {"quiet", no_argument, NULL, 'q'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:qh", opts, NULL)) != -1) {
-		if (c == 'f')
-			*format = optarg;
-		else if (c == 'q' && quiet)
-			*quiet = true;
-		else {
-			fprintf(c == 'h' ? stdout : stderr, "Usage: husk %s\n", usage);
-			exit(c == 'h' ? 0 : HUSK_EXIT_RUNTIME);
-		}
+	struct format *f = data;
+	if (key == 'q') {
+		f->quiet = true;
+		return 0;
 	}
-	if (strcmp(*format, "table") && strcmp(*format, "json")) {
-		fprintf(stderr, "husk: invalid format \"%s\" (table or json)\n", *format);
-		exit(HUSK_EXIT_RUNTIME);
-	}
+	if (strcmp(arg, "table") && strcmp(arg, "json"))
+		return husk_err_set(err, EINVAL, "invalid format \"%s\" (table or json)", arg);
+	f->format = arg;
 	return 0;
 }
 
@@ -45,10 +45,25 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 
 int husk_cmd_list(int argc, char **argv)
 {
-	const char *format = "table";
-	bool quiet = false;
+	static const struct husk_opt opts[] = {
+	    {"format", required_argument, 'f', "FMT", "table or json"},
+	    {"quiet", no_argument, 'q', NULL, "print only the IDs"},
+	    HUSK_OPT_END,
+	};
+	static const struct husk_verb_desc d = {
+	    .usage = "list [--format table|json] [-q]", .about = "List containers.", .opts = opts};
+	struct format f = {"table", false};
+	struct husk_err err;
 	struct dirent **names;
-	parse_format(argc, argv, "list [--format table|json] [-q]", &format, &quiet);
+	int r = husk_opts_parse(argc, argv, &d, format_opt, &f, &err);
+	if (r == HUSK_OPTS_HELP)
+		return 0;
+	if (r >= 0 && r != argc)
+		r = husk_err_set(&err, EINVAL, "list takes no arguments");
+	if (r < 0)
+		return husk_fail(&err);
+	const char *format = f.format;
+	bool quiet = f.quiet;
 	int n = scandir(husk_global.root, &names, NULL, by_name);
 	if (n < 0)
 		n = 0; /* no root yet: no containers */
@@ -58,7 +73,6 @@ int husk_cmd_list(int argc, char **argv)
 		       "CREATED", "RUNTIME");
 	for (int i = 0; i < n; i++) {
 		struct husk_state st;
-		struct husk_err err;
 		if (names[i]->d_name[0] != '.' &&
 		    husk_state_read(names[i]->d_name, &st, &err) == 0) {
 			const char *status = husk_state_status(&st);
@@ -89,16 +103,20 @@ int husk_cmd_list(int argc, char **argv)
 
 int husk_cmd_ps(int argc, char **argv)
 {
-	const char *format = "table";
+	static const struct husk_verb_desc d = {
+	    .usage = "ps [--format table|json] ID",
+	    .about = "List a container's processes (guest PIDs).",
+	    .opts = format_opts};
+	struct format f = {"table", false};
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply, *pids;
-	parse_format(argc, argv, "ps [--format table|json] ID", &format, NULL);
-	if (optind != argc - 1) {
-		husk_err_set(&err, EINVAL, "ps needs exactly one container ID");
-		return husk_fail(&err);
-	}
-	if (husk_state_read(argv[optind], &st, &err) < 0)
+	const char *id;
+	int r = husk_opts_parse_id(argc, argv, &d, format_opt, &f, &id, &err);
+	if (r < 0)
+		return r == HUSK_OPTS_HELP ? 0 : husk_fail(&err);
+	const char *format = f.format;
+	if (husk_state_read(id, &st, &err) < 0)
 		return husk_fail(&err);
 	bool running = !strcmp(husk_state_status(&st), "running") ||
 		       !strcmp(husk_state_status(&st), "created");
@@ -172,24 +190,33 @@ static const char default_spec[] =
     "\t}\n"
     "}\n";
 
+static int spec_opt(int key, const char *arg, void *data, struct husk_err *err)
+{
+	if (key == 'b')
+		*(const char **)data = arg;
+	return 0;
+}
+
 int husk_cmd_spec(int argc, char **argv)
 {
-	static const struct option opts[] = {{"bundle", required_argument, NULL, 'b'},
-					     {"rootless", no_argument, NULL, 'r'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
+	static const struct husk_opt opts[] = {
+	    {"bundle", required_argument, 'b', "DIR", "where to write config.json (default: .)"},
+	    {"rootless", no_argument, 'r', NULL, NULL},
+	    HUSK_OPT_END,
+	};
+	static const struct husk_verb_desc d = {.usage = "spec [--bundle DIR]",
+						.about = "Write a default config.json.",
+						.opts = opts,
+						.accepted = "--rootless: accepted; the spec is the same"};
 	const char *bundle = ".";
 	struct husk_err err = {0};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+b:h", opts, NULL)) != -1) {
-		if (c == 'b')
-			bundle = optarg;
-		else if (c != 'r') {
-			fprintf(c == 'h' ? stdout : stderr, "Usage: husk spec [--bundle DIR]\n");
-			return c == 'h' ? 0 : HUSK_EXIT_RUNTIME;
-		}
-	}
+	int i = husk_opts_parse(argc, argv, &d, spec_opt, &bundle, &err);
+	if (i == HUSK_OPTS_HELP)
+		return 0;
+	if (i >= 0 && i != argc)
+		i = husk_err_set(&err, EINVAL, "spec takes no arguments");
+	if (i < 0)
+		return husk_fail(&err);
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "%s/config.json", bundle) < 0)
 		return HUSK_EXIT_RUNTIME;
@@ -209,7 +236,6 @@ int husk_cmd_spec(int argc, char **argv)
 
 int husk_cmd_features(int argc, char **argv)
 {
-	(void)argc, (void)argv;
 	printf("{\n"
 	       "  \"ociVersionMin\": \"1.0.0\",\n"
 	       "  \"ociVersionMax\": \"1.0.2\",\n"
@@ -235,16 +261,17 @@ int husk_cmd_features(int argc, char **argv)
  * agent, in microseconds; the floor the exec benchmark compares against. */
 int husk_cmd_ping(int argc, char **argv)
 {
-	const char *format = "table";
+	static const struct husk_verb_desc d = {
+	    .usage = "ping ID",
+	    .about = "Time one round trip to a container's agent (microseconds)."};
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply, *v;
-	parse_format(argc, argv, "ping ID", &format, NULL);
-	if (optind != argc - 1) {
-		husk_err_set(&err, EINVAL, "ping needs exactly one container ID");
-		return husk_fail(&err);
-	}
-	if (husk_state_read(argv[optind], &st, &err) < 0)
+	const char *id;
+	int r = husk_opts_parse_id(argc, argv, &d, NULL, NULL, &id, &err);
+	if (r < 0)
+		return r == HUSK_OPTS_HELP ? 0 : husk_fail(&err);
+	if (husk_state_read(id, &st, &err) < 0)
 		return husk_fail(&err);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	husk_state_free(&st);

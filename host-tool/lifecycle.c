@@ -14,40 +14,39 @@
 #include "hooks.h"
 #include "husk-log.h"
 #include "husk.h"
+#include "opts.h"
 #include "state.h"
+#include "util.h"
+#include "verbs.h"
 
-/* ID as the last argument, after options handled by getopt. */
-static int one_id(int argc, char **argv, const char *verb, struct husk_err *err)
+/* The ID and, for verbs with flags, a bool set by the one flag. */
+static int flag_opt(int key, const char *arg, void *data, struct husk_err *err)
 {
-	if (optind != argc - 1)
-		return husk_err_set(err, EINVAL, "%s needs exactly one container ID", verb);
+	*(bool *)data = true;
 	return 0;
 }
 
-static int simple_opts(int argc, char **argv, const char *usage)
+/* Parse options and read the state of the one container named. */
+static int id_and_state(int argc, char **argv, const struct husk_verb_desc *d, bool *flag,
+			struct husk_state *st, struct husk_err *err)
 {
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			printf("Usage: husk %s\n", usage);
-			exit(0);
-		}
-		fprintf(stderr, "Usage: husk %s\n", usage);
-		exit(HUSK_EXIT_RUNTIME);
-	}
-	return 0;
+	const char *id;
+	int r = husk_opts_parse_id(argc, argv, d, flag ? flag_opt : NULL, flag, &id, err);
+	if (r < 0)
+		return r;
+	return husk_state_read(id, st, err);
 }
 
 int husk_cmd_start(int argc, char **argv)
 {
+	static const struct husk_verb_desc d = {.usage = "start ID",
+						.about = "Start the process of a created container."};
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
-	simple_opts(argc, argv, "start ID");
-	if (one_id(argc, argv, "start", &err) < 0 || husk_state_read(argv[optind], &st, &err) < 0)
-		return husk_fail(&err);
+	int r = id_and_state(argc, argv, &d, NULL, &st, &err);
+	if (r < 0)
+		return r == HUSK_OPTS_HELP ? 0 : husk_fail(&err);
 	const char *status = husk_state_status(&st);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	if (strcmp(status, "created") != 0) {
@@ -66,11 +65,13 @@ int husk_cmd_start(int argc, char **argv)
 
 int husk_cmd_state(int argc, char **argv)
 {
+	static const struct husk_verb_desc d = {.usage = "state ID",
+						.about = "Print a container's state as OCI JSON."};
 	struct husk_err err = {0};
 	struct husk_state st;
-	simple_opts(argc, argv, "state ID");
-	if (one_id(argc, argv, "state", &err) < 0 || husk_state_read(argv[optind], &st, &err) < 0)
-		return husk_fail(&err);
+	int r = id_and_state(argc, argv, &d, NULL, &st, &err);
+	if (r < 0)
+		return r == HUSK_OPTS_HELP ? 0 : husk_fail(&err);
 	struct json_object *o = husk_state_to_oci(&st);
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							     JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -79,84 +80,28 @@ int husk_cmd_state(int argc, char **argv)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int sig;
-} signames[] = {
-    {"HUP", SIGHUP},	   {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},	   {"ABRT", SIGABRT}, {"IOT", SIGIOT},	     {"BUS", SIGBUS},
-    {"FPE", SIGFPE},	   {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-    {"USR2", SIGUSR2},	   {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
-    {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
-    {"TSTP", SIGTSTP},	   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
-    {"XCPU", SIGXCPU},	   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-    {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"PWR", SIGPWR},	     {"SYS", SIGSYS},
-};
-
-const char *husk_signal_name(int sig)
-{
-	for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++)
-		if (signames[i].sig == sig)
-			return signames[i].name;
-	return "?";
-}
-
-int husk_parse_signal(const char *s, int *sig, struct husk_err *err)
-{
-	char *end;
-	long n = strtol(s, &end, 10);
-	if (*s && !*end) {
-		if (n < 1 || n > 64)
-			return husk_err_set(err, EINVAL, "invalid signal \"%s\"", s);
-		*sig = (int)n;
-		return 0;
-	}
-	const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
-	for (size_t i = 0; i < sizeof signames / sizeof signames[0]; i++) {
-		if (strcasecmp(name, signames[i].name) == 0) {
-			*sig = signames[i].sig;
-			return 0;
-		}
-	}
-	if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
-		long off = name[5] ? strtol(name + 5, &end, 10) : 0;
-		int v = (strncasecmp(name, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX) + (int)off;
-		if (!name[5] || !*end) {
-			if (v < SIGRTMIN || v > SIGRTMAX)
-				return husk_err_set(err, EINVAL, "invalid signal \"%s\"", s);
-			*sig = v;
-			return 0;
-		}
-	}
-	return husk_err_set(err, EINVAL, "unknown signal \"%s\"", s);
-}
-
 int husk_cmd_kill(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct husk_opt opts[] = {
+	    {"all", no_argument, 'a', NULL, "signal every process of the container"},
+	    HUSK_OPT_END,
+	};
+	static const struct husk_verb_desc d = {
+	    .usage = "kill [--all] ID [SIGNAL]",
+	    .about = "Send a signal (default SIGTERM) to a container's process.",
+	    .opts = opts};
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
 	bool all = false;
-	int c, sig = SIGTERM;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+ah", opts, NULL)) != -1) {
-		if (c == 'a')
-			all = true;
-		else {
-			fprintf(c == 'h' ? stdout : stderr,
-				"Usage: husk kill [--all] ID [SIGNAL]\n");
-			return c == 'h' ? 0 : HUSK_EXIT_RUNTIME;
-		}
-	}
-	if (optind != argc - 1 && optind != argc - 2) {
-		husk_err_set(&err, EINVAL, "kill needs a container ID and at most one signal");
-		return husk_fail(&err);
-	}
-	if (optind == argc - 2 && husk_parse_signal(argv[optind + 1], &sig, &err) < 0)
-		return husk_fail(&err);
-	if (husk_state_read(argv[optind], &st, &err) < 0)
+	int sig = SIGTERM;
+	int i = husk_opts_parse(argc, argv, &d, flag_opt, &all, &err);
+	if (i == HUSK_OPTS_HELP)
+		return 0;
+	if (i >= 0 && i != argc - 1 && i != argc - 2)
+		i = husk_err_set(&err, EINVAL, "kill needs a container ID and at most one signal");
+	if (i < 0 || (i == argc - 2 && husk_parse_signal(argv[i + 1], &sig, &err) < 0) ||
+	    husk_state_read(argv[i], &st, &err) < 0)
 		return husk_fail(&err);
 	const char *status = husk_state_status(&st);
 	pid_t pid = st.pid;
@@ -187,25 +132,23 @@ int husk_cmd_kill(int argc, char **argv)
 
 int husk_cmd_delete(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"force", no_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct husk_opt opts[] = {
+	    {"force", no_argument, 'f', NULL, "kill and delete a container that runs"},
+	    HUSK_OPT_END,
+	};
+	static const struct husk_verb_desc d = {
+	    .usage = "delete [--force] ID",
+	    .about = "Remove a stopped (or, with --force, any) container.",
+	    .opts = opts};
 	struct husk_err err = {0};
 	struct husk_state st;
 	bool force = false;
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+fh", opts, NULL)) != -1) {
-		if (c == 'f')
-			force = true;
-		else {
-			fprintf(c == 'h' ? stdout : stderr, "Usage: husk delete [--force] ID\n");
-			return c == 'h' ? 0 : HUSK_EXIT_RUNTIME;
-		}
-	}
-	if (one_id(argc, argv, "delete", &err) < 0)
-		return husk_fail(&err);
-	_cleanup_free_ char *dir = husk_state_dir(argv[optind]);
-	if (husk_state_read(argv[optind], &st, &err) < 0) {
+	const char *id;
+	int r = husk_opts_parse_id(argc, argv, &d, flag_opt, &force, &id, &err);
+	if (r < 0)
+		return r == HUSK_OPTS_HELP ? 0 : husk_fail(&err);
+	_cleanup_free_ char *dir = husk_state_dir(id);
+	if (husk_state_read(id, &st, &err) < 0) {
 		/* a directory left without state (a create that was killed) */
 		if (force && dir && access(dir, F_OK) == 0)
 			husk_state_remove(dir);

@@ -1,5 +1,5 @@
 /* husk: run OCI containers in lightweight VMs. The command line is runc's. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@
 
 #include "husk-log.h"
 #include "husk.h"
+#include "opts.h"
 #include "state.h"
+#include "verbs.h"
 
 struct husk_global husk_global = {.root = "/run/husk"};
 
@@ -61,7 +63,7 @@ int husk_fail(const struct husk_err *err)
 
 static const struct {
 	const char *name;
-	husk_verb_fn fn;
+	int (*fn)(int argc, char **argv);
 	const char *help;
 } verbs[] = {
     {"create", husk_cmd_create, "boot a VM and create a container in it"},
@@ -78,39 +80,65 @@ static const struct {
     {"ping", husk_cmd_ping, "time one round trip to a container's agent (microseconds)"},
 };
 
+static const struct husk_opt global_opts[] = {
+    {"root", required_argument, 'r', "DIR",
+     "state directory (default /run/husk; $XDG_RUNTIME_DIR/husk if not root)"},
+    {"log", required_argument, 'l', "FILE", "write the runtime's log there"},
+    {"log-format", required_argument, 'f', "FMT", "text or json"},
+    {"debug", no_argument, 'd', NULL, "log more, and show the guest console on stderr"},
+    {"systemd-cgroup", no_argument, 's', NULL, "accepted; cgroups are the guest's own"},
+    {"rootless", required_argument, 'R', "VALUE", "accepted; the VM is the isolation boundary"},
+    {"criu", required_argument, 'c', "PATH", NULL},
+    {"version", no_argument, 'v', NULL, "print the version"},
+    HUSK_OPT_END,
+};
+
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: husk [global options] COMMAND [options] ...\n\n"
 		   "husk runs OCI containers in lightweight virtual machines.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
-	fprintf(f, "\nGlobal options:\n"
-		   "  --root DIR             state directory (default /run/husk; "
-		   "$XDG_RUNTIME_DIR/husk if not root)\n"
-		   "  --log FILE             write the runtime's log there\n"
-		   "  --log-format FMT       text or json\n"
-		   "  --debug                log more, and show the guest console on stderr\n"
-		   "  --systemd-cgroup       accepted; cgroups are the guest's own\n"
-		   "  --rootless VALUE       accepted; the VM is the isolation boundary\n"
-		   "  -v, --version          print the version\n");
+	fprintf(f, "\nGlobal options:\n");
+	husk_opts_usage(f, &(struct husk_verb_desc){.opts = global_opts});
+}
+
+#define VERSION_PRINTED 1
+
+static int global_opt(int key, const char *arg, void *data, struct husk_err *err)
+{
+	switch (key) {
+	case 'r': husk_global.root = arg; return 0;
+	case 'l':
+		husk_global.log = arg;
+		if (!(log_file = fopen(arg, "ae")))
+			return husk_err_sys(err, errno, "cannot open log file %s", arg);
+		return 0;
+	case 'f':
+		if (strcmp(arg, "json") && strcmp(arg, "text"))
+			return husk_err_set(err, EINVAL, "unknown log format \"%s\" (text or json)",
+					    arg);
+		husk_global.log_json = !strcmp(arg, "json");
+		return 0;
+	case 'd':
+		husk_global.debug = true;
+		husk_log_max = HUSK_LOG_DEBUG;
+		return 0;
+	case 's': husk_global.systemd_cgroup = true; return 0;
+	case 'R': husk_global.rootless = strcmp(arg, "false") != 0; return 0;
+	case 'v':
+		printf("husk version %s\ncommit: none\nspec: 1.0.2\n", HUSK_VERSION);
+		*(int *)data = VERSION_PRINTED;
+		return -1;
+	default: return 0; /* --criu: accepted */
+	}
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"root", required_argument, NULL, 'r'},
-	    {"log", required_argument, NULL, 'l'},
-	    {"log-format", required_argument, NULL, 'f'},
-	    {"debug", no_argument, NULL, 'd'},
-	    {"systemd-cgroup", no_argument, NULL, 's'},
-	    {"rootless", required_argument, NULL, 'R'},
-	    {"criu", required_argument, NULL, 'c'},
-	    {"version", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
 	static char user_root[4096];
-	int c;
+	struct husk_err err = {0};
+	int printed = 0;
 	husk_log_set_sink(log_sink);
 	if (geteuid() != 0) {
 		/* as runc does for rootless use: a per-user runtime directory */
@@ -121,50 +149,26 @@ int main(int argc, char **argv)
 			snprintf(user_root, sizeof user_root, "/tmp/husk-%u", (unsigned)geteuid());
 		husk_global.root = user_root;
 	}
-	while ((c = getopt_long(argc, argv, "+hv", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r': husk_global.root = optarg; break;
-		case 'l':
-			husk_global.log = optarg;
-			log_file = fopen(optarg, "ae");
-			if (!log_file) {
-				fprintf(stderr, "husk: cannot open log file %s: %m\n", optarg);
-				return HUSK_EXIT_RUNTIME;
-			}
-			break;
-		case 'f':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				fprintf(stderr, "husk: unknown log format \"%s\" (text or json)\n",
-					optarg);
-				return HUSK_EXIT_RUNTIME;
-			}
-			husk_global.log_json = !strcmp(optarg, "json");
-			break;
-		case 'd':
-			husk_global.debug = true;
-			husk_log_max = HUSK_LOG_DEBUG;
-			break;
-		case 's': husk_global.systemd_cgroup = true; break;
-		case 'R': husk_global.rootless = strcmp(optarg, "false") != 0; break;
-		case 'c': break;
-		case 'v':
-			printf("husk version %s\ncommit: none\nspec: 1.0.2\n", HUSK_VERSION);
-			return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return HUSK_EXIT_RUNTIME;
-		}
-	}
+	/* the global options: husk's own usage on --help, not a verb's */
+	static const struct husk_verb_desc d = {.opts = global_opts, .usage_fn = usage};
+	int i = husk_opts_parse(argc, argv, &d, global_opt, &printed, &err);
+	if (printed == VERSION_PRINTED)
+		return 0;
+	if (i == HUSK_OPTS_HELP)
+		return 0;
+	if (i < 0)
+		return husk_fail(&err);
 	if (husk_global.systemd_cgroup)
 		log_info("--systemd-cgroup: cgroups live in the guest; the host side needs none");
 	if (husk_global.rootless)
 		log_info("--rootless: husk isolates with a VM; no host user namespace is made");
-	if (optind >= argc) {
+	if (i >= argc) {
 		usage(stderr);
 		return HUSK_EXIT_RUNTIME;
 	}
-	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (!strcmp(verbs[i].name, argv[optind]))
-			return verbs[i].fn(argc - optind, argv + optind);
-	fprintf(stderr, "husk: unknown command \"%s\" (see husk --help)\n", argv[optind]);
+	for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
+		if (!strcmp(verbs[v].name, argv[i]))
+			return verbs[v].fn(argc - i, argv + i);
+	fprintf(stderr, "husk: unknown command \"%s\" (see husk --help)\n", argv[i]);
 	return HUSK_EXIT_RUNTIME;
 }

@@ -1,13 +1,20 @@
 /* The proxy: the host process that owns one container's VM. Its PID is what
  * --pid-file holds; it relays the container process's stdio, forwards the
  * signals it receives, serves start/exec/kill/ps on the control socket and
- * exits with the container process's status. */
+ * exits with the container process's status. This header is the state
+ * machine's (proxy.c); proxy-main.c starts a proxy, proxy-ctl.c serves its
+ * control socket. */
 #ifndef HUSK_PROXY_H
 #define HUSK_PROXY_H
 
 #include <stdbool.h>
+#include <uv.h>
 
 #include "config.h"
+#include "ctlsrv.h"
+#include "procs.h"
+#include "session.h"
+#include "state.h"
 #include "vm.h"
 
 struct proxy_opts {
@@ -15,6 +22,7 @@ struct proxy_opts {
 	char *bundle; /* absolute */
 	char *rootfs; /* absolute */
 	char *state_dir;
+	char *binds_path; /* <state_dir>/binds when config.json binds host paths */
 	struct husk_config cfg;
 	struct husk_vm_opts vo;
 	unsigned boot_timeout_s;
@@ -27,14 +35,48 @@ struct proxy_opts {
 			  */
 };
 
-/* Never returns: exits with the container process's status. */
-void husk_proxy_main(struct proxy_opts *o) __attribute__((noreturn));
-/* Common bundle checks for create and run: config, rootfs, VM files. */
-int husk_proxy_prepare(struct proxy_opts *o, const char *bundle, const char *id,
-		       struct husk_err *err);
-/* What prepare and husk_state_create allocated: for the create and run
- * processes that return rather than become the proxy. */
+/* What husk_bundle_prepare and husk_state_create allocated: for the create
+ * and run processes that return rather than become the proxy. */
 void husk_proxy_opts_free(struct proxy_opts *o);
-#define _cleanup_proxy_opts_ __attribute__((cleanup(husk_proxy_opts_free)))
+
+#define HUSK_PROXY_MAX_SIGNALS 40
+
+/* One proxy; every callback reaches it through its data pointer. */
+struct proxy {
+	struct proxy_opts *o;
+	uv_loop_t *loop;
+	struct husk_session s;
+	struct husk_procs procs;
+	struct husk_ctl_server ctl;
+	/* opens the control socket once the container exists (proxy-main.c) */
+	int (*serve)(struct proxy *P, struct husk_err *err);
+	struct husk_state st;
+	struct json_object *spec_mounts; /* config's mounts, bind sources rewritten */
+	uv_signal_t sigs[HUSK_PROXY_MAX_SIGNALS];
+	int nsigs;
+	uv_timer_t stop_timer;
+	uv_timer_t create_timer;
+	bool created, stopping, tty_raw, notify_on_start, start_asked;
+};
+
+extern const struct husk_session_ops husk_proxy_session_ops;
+extern const struct husk_procs_ops husk_proxy_procs_ops;
+
+/* state.json as "creating", from the options. */
+int husk_proxy_init_state(struct proxy *P, struct husk_err *err);
+void husk_proxy_set_status(struct proxy *P, const char *status);
+/* Tell create (or run -d), waiting on notify_fd: "ok" or an error. */
+void husk_proxy_notify(struct proxy *P, const char *msg);
+/* Start the container's process; c (or NULL) hears the outcome. */
+void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c);
+/* Stop the VM, clean up, record the status and exit with code. */
+__attribute__((noreturn)) void husk_proxy_finish(struct proxy *P, int code);
+/* A failure: tell whoever waits (with the console's last lines when tail),
+ * then finish with 125, or 255 once the process had started. */
+__attribute__((noreturn)) void husk_proxy_fail(struct proxy *P, const struct husk_err *err,
+					       bool tail);
+/* A signal for a container whose process never ran: it ends as if the
+ * process had died of it. */
+__attribute__((noreturn)) void husk_proxy_kill_created(struct proxy *P, int sig);
 
 #endif

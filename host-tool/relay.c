@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "husk-log.h"
+#include "relay.h"
 #include "session.h"
 
 struct husk_chunk {
@@ -191,9 +192,10 @@ bool husk_relay_idle(const struct husk_relay *r)
 	return !r->out[0].head && !r->out[1].head && !r->out[0].busy && !r->out[1].busy;
 }
 
-bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p)
+bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h,
+		      const uint8_t *p)
 {
-	for (struct husk_relay *r = s->relays; r; r = r->next) {
+	for (struct husk_relay *r = set->head; r; r = r->next) {
 		for (int i = 0; i < 3; i++) {
 			if (r->ids[i] != h->stream)
 				continue;
@@ -214,8 +216,6 @@ bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, co
 	return false;
 }
 
-/* Stop reading stdin and forget the relay; output still queued is written
- * first (the caller waits for husk_relay_idle). */
 /* The last handle or request of an unlinked relay is done with it. */
 static void relay_release(struct husk_relay *r)
 {
@@ -244,7 +244,7 @@ void husk_relay_stop(struct husk_relay *r)
 void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r))
 {
 	husk_relay_stop(r);
-	for (struct husk_relay **pp = &r->s->relays; *pp; pp = &(*pp)->next) {
+	for (struct husk_relay **pp = &r->set->head; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
 			*pp = r->next;
 			break;
@@ -261,24 +261,27 @@ void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r
 	}
 }
 
-void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base, int in_fd,
-		     int out_fd, int err_fd)
+int husk_relay_init(struct husk_relay *r, struct husk_relay_set *set, struct husk_session *s,
+		    uint32_t base, int in_fd, int out_fd, int err_fd, struct husk_err *err)
 {
 	memset(r, 0, sizeof *r);
 	r->s = s;
+	r->set = set;
 	for (int i = 0; i < 3; i++)
 		r->ids[i] = base + i;
 	r->fds[0] = in_fd;
 	r->fds[1] = out_fd;
 	r->fds[2] = err_fd;
 	r->in_credit = HUSK_INITIAL_WINDOW;
-	r->in_buf = malloc(HUSK_DATA_MAX);
+	if (!(r->in_buf = malloc(HUSK_DATA_MAX)))
+		return husk_err_set(err, ENOMEM, "out of memory");
 	for (int i = 0; i < 2; i++) {
 		r->out[i].fd = i == 0 ? out_fd : err_fd;
 		r->out[i].stream = base + 1 + i;
 	}
 	uv_timer_init(s->loop, &r->in_retry);
 	r->in_retry.data = r;
-	r->next = s->relays;
-	s->relays = r;
+	r->next = set->head;
+	set->head = r;
+	return 0;
 }

@@ -162,7 +162,7 @@ static void dispatch(struct husk_session *s, const struct husk_frame_hdr *h, con
 		log_warn("the agent rejected a frame: %s", msg);
 		return;
 	default:
-		if (!husk_relay_frame(s, h, p))
+		if (!s->ops->stream || !s->ops->stream(s, h, p))
 			log_warn("%s frame for unknown stream %u", husk_frame_type_name(h->type),
 				 h->stream);
 	}
@@ -323,7 +323,7 @@ void husk_session_kill_vm(struct husk_session *s)
 	uv_signal_stop(&s->sigchld);
 }
 
-int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err)
+static int attach(struct husk_session *s, int fd, struct husk_err *err)
 {
 	uv_pipe_init(s->loop, &s->chan, 0);
 	s->chan.data = s;
@@ -338,15 +338,16 @@ int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err)
 
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
 		       const char *console_log, unsigned greet_timeout_ms,
-		       const struct husk_session_ops *ops, struct husk_err *err)
+		       const struct husk_session_ops *ops, void *data, struct husk_err *err)
 {
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->ops = ops;
+	s->data = data;
 	s->console_log = -1;
 	s->console_echo = o->debug;
 	s->state_dir = o->state_dir;
-	s->keep_agent_sock = husk_test_hooks();
+	s->keep_agent_sock = o->keep_agent_sock;
 	s->rbuf = malloc(RBUF_CAP);
 	if (!s->rbuf)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -359,11 +360,9 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	uv_signal_init(loop, &s->sigchld);
 	s->sigchld.data = s;
 	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
-	struct husk_vm_opts vo = *o;
-	vo.keep_agent_sock = s->keep_agent_sock;
-	if (husk_vm_start(&vo, &s->vm, err) < 0)
+	if (husk_vm_start(o, &s->vm, err) < 0)
 		return -1;
-	if (husk_session_attach(s, s->vm.chan_fd, err) < 0)
+	if (attach(s, s->vm.chan_fd, err) < 0)
 		return -1;
 	uv_pipe_init(loop, &s->console, 0);
 	s->console.data = s;
@@ -374,5 +373,86 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	s->greet_timer.data = s;
 	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
+	return 0;
+}
+
+/* ---- dropping and remaking the channel ---- */
+
+struct raw_write {
+	uv_write_t req;
+	struct husk_session *s;
+	husk_session_done_cb done;
+	void *data;
+	uint8_t buf[];
+};
+
+static void raw_written(uv_write_t *req, int status)
+{
+	struct raw_write *w = (struct raw_write *)req;
+	if (w->done)
+		w->done(w->s, status, w->data);
+	free(w);
+}
+
+int husk_session_write_raw(struct husk_session *s, const void *buf, size_t len,
+			   husk_session_done_cb done, void *data, struct husk_err *err)
+{
+	struct raw_write *w = malloc(sizeof *w + len);
+	if (!w)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	*w = (struct raw_write){.s = s, .done = done, .data = data};
+	memcpy(w->buf, buf, len);
+	uv_buf_t b = uv_buf_init((char *)w->buf, len);
+	int r = uv_write(&w->req, (uv_stream_t *)&s->chan, &b, 1, raw_written);
+	if (r < 0) {
+		free(w);
+		return husk_err_set(err, EIO, "cannot write to the agent's channel: %s",
+				    uv_strerror(r));
+	}
+	return 0;
+}
+
+struct disconnect {
+	struct husk_session *s;
+	husk_session_done_cb done;
+	void *data;
+};
+
+static void chan_closed(uv_handle_t *h)
+{
+	struct disconnect *d = h->data;
+	d->s->chan.data = d->s;
+	if (d->done)
+		d->done(d->s, 0, d->data);
+	free(d);
+}
+
+void husk_session_disconnect(struct husk_session *s, husk_session_done_cb done, void *data)
+{
+	struct disconnect *d = malloc(sizeof *d);
+	if (!d) {
+		if (done)
+			done(s, UV_ENOMEM, data);
+		return;
+	}
+	*d = (struct disconnect){s, done, data};
+	uv_read_stop((uv_stream_t *)&s->chan);
+	s->chan.data = d;
+	uv_close((uv_handle_t *)&s->chan, chan_closed);
+}
+
+bool husk_session_connected(const struct husk_session *s)
+{
+	return !uv_is_closing((const uv_handle_t *)&s->chan);
+}
+
+int husk_session_reconnect(struct husk_session *s, struct husk_err *err)
+{
+	int fd;
+	if (!s->keep_agent_sock)
+		return husk_err_set(err, EPERM, "the agent's port cannot be reconnected");
+	if (husk_vm_agent_connect(s->state_dir, &fd, err) < 0 || attach(s, fd, err) < 0)
+		return -1;
+	s->resync = true;
 	return 0;
 }

@@ -11,7 +11,6 @@
 #include "vm.h"
 
 struct husk_session;
-struct husk_relay;
 
 typedef void (*husk_reply_cb)(struct husk_session *s, const struct husk_reply *r, void *data);
 
@@ -27,6 +26,9 @@ struct husk_session_ops {
 	void (*exit)(struct husk_session *s, const struct husk_exit_event *e);
 	/* The VM is gone or the channel broke: err says why. */
 	void (*lost)(struct husk_session *s, const struct husk_err *err);
+	/* DATA, WINDOW or CLOSE on a process stream (stream > 0); false if
+	 * the stream is nobody's. */
+	bool (*stream)(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p);
 };
 
 struct husk_session {
@@ -51,80 +53,37 @@ struct husk_session {
 	bool greeted;
 	bool resync; /* reconnected: skip a cut frame up to the next good one */
 	const char *state_dir;
-	bool keep_agent_sock; /* test hooks: agent.sock stays for reconnects */
+	bool keep_agent_sock; /* agent.sock stays: the channel can be remade */
 	struct husk_hello hello;
 	uint32_t next_id;
 	struct husk_pending *pending;
-	struct husk_relay *relays;
 };
 
-/* Boot the VM and wait (in the loop) for the agent's HELLO. */
+/* Boot the VM and wait (in the loop) for the agent's HELLO. With
+ * o->keep_agent_sock the channel can be dropped and made again
+ * (husk_session_disconnect, husk_session_reconnect). */
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
 		       const char *console_log, unsigned greet_timeout_ms,
-		       const struct husk_session_ops *ops, struct husk_err *err);
+		       const struct husk_session_ops *ops, void *data, struct husk_err *err);
 int husk_session_request(struct husk_session *s, struct husk_request *r, husk_reply_cb cb,
 			 void *data, struct husk_err *err);
 void husk_session_send(struct husk_session *s, uint16_t type, uint32_t stream, const void *p,
 		       uint32_t len);
-/* Watch fd (a connection to the agent's port, now owned) as the channel. */
-int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err);
+/* Raw bytes onto the channel, past the frame encoder (copied); done runs
+ * once they are written (status < 0: they were not). */
+typedef void (*husk_session_done_cb)(struct husk_session *s, int status, void *data);
+int husk_session_write_raw(struct husk_session *s, const void *buf, size_t len,
+			   husk_session_done_cb done, void *data, struct husk_err *err);
+/* Drop the connection to the agent's port; done runs once it is closed. */
+void husk_session_disconnect(struct husk_session *s, husk_session_done_cb done, void *data);
+/* Connect to the agent's port again (needs keep_agent_sock); the tail of a
+ * frame cut by the disconnect is skipped. */
+int husk_session_reconnect(struct husk_session *s, struct husk_err *err);
+/* The channel is open (not dropped, not being dropped). */
+bool husk_session_connected(const struct husk_session *s);
 /* Last console lines, for error messages. */
 void husk_session_console_tail(struct husk_session *s, char *buf, size_t size);
 /* SIGKILL QEMU and wait for it. */
 void husk_session_kill_vm(struct husk_session *s);
-
-/* testhooks.c: fault injection for the integration tests, off unless the
- * proxy started with HUSK_TEST_HOOKS=1 in its environment. */
-bool husk_test_hooks(void);
-typedef void (*husk_hook_cb)(struct husk_session *s, const struct husk_err *err, void *data);
-/* Control requests {"op":"inject","data":base64} (raw bytes onto the
- * channel, past the frame encoder) and {"op":"reconnect","after":base64,
- * "hold":bool} (write those bytes, drop the connection and connect again:
- * at once, or with hold at the next reconnect). cb runs once done (err
- * NULL) unless this returns -1. */
-int husk_test_hook(struct husk_session *s, const char *op, struct json_object *req, husk_hook_cb cb,
-		   void *data, struct husk_err *err);
-
-/* relay.c: one process's stdio between host fds and the agent's streams. */
-struct husk_relay {
-	struct husk_session *s;
-	uint32_t ids[3];
-	int fds[3];
-	/* stdin */
-	uint32_t in_credit;
-	bool in_reading, in_eof, in_started;
-	uv_fs_t in_req;
-	uv_timer_t in_retry;
-	uv_poll_t in_poll;
-	bool in_pollable, in_polling;
-	char *in_buf;
-	/* stdout, stderr */
-	struct husk_outq {
-		struct husk_chunk *head, *tail;
-		bool busy;
-		uv_fs_t req;
-		int fd;
-		uint32_t stream;
-		bool failed;
-		bool closed; /* the agent sent CLOSE */
-	} out[2];
-	void (*drained)(struct husk_relay *r);
-	void (*closed)(struct husk_relay *r);
-	int closing;
-	bool unlinked;
-	void *data;
-	struct husk_relay *next;
-};
-
-void husk_relay_init(struct husk_relay *r, struct husk_session *s, uint32_t base, int in_fd,
-		     int out_fd, int err_fd);
-void husk_relay_start_stdin(struct husk_relay *r);
-bool husk_relay_idle(const struct husk_relay *r);
-void husk_relay_stop(struct husk_relay *r);
-/* Remove from the session once idle; closed(r) runs when its handles are
- * closed and r may be freed. */
-void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r));
-/* Frame dispatch for relay streams; false if the stream is not ours. */
-bool husk_relay_frame(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p);
 
 #endif

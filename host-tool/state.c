@@ -12,22 +12,9 @@
 
 #include <json-c/json.h>
 
+#include "husk-facts.h"
 #include "husk.h"
 #include "state.h"
-
-int husk_id_valid(const char *id, struct husk_err *err)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
-		return husk_err_set(err, EINVAL, "invalid container id \"%s\"", id);
-	for (const char *p = id; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-",
-			    *p))
-			return husk_err_set(
-			    err, EINVAL, "invalid container id \"%s\": use letters, digits, _ . -",
-			    id);
-	return 0;
-}
 
 char *husk_state_dir(const char *id)
 {
@@ -52,7 +39,7 @@ static int mkdir_p(const char *path, mode_t mode)
 
 int husk_state_create(const char *id, char **dir, struct husk_err *err)
 {
-	if (husk_id_valid(id, err) < 0)
+	if (husk_id_check(id, err) < 0)
 		return -1;
 	if (mkdir_p(husk_global.root, 0711) < 0)
 		return husk_err_sys(err, errno, "cannot create state directory %s",
@@ -185,7 +172,7 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 	struct json_object *v;
 	memset(st, 0, sizeof *st);
 	st->exit_status = -1;
-	if (husk_id_valid(id, err) < 0)
+	if (husk_id_check(id, err) < 0)
 		return -1;
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "%s/%s/state.json", husk_global.root, id) < 0)

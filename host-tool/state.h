@@ -23,7 +23,6 @@ struct husk_state {
 	struct json_object *annotations;
 };
 
-int husk_id_valid(const char *id, struct husk_err *err);
 char *husk_state_dir(const char *id);
 /* Create <root>/<id>/ exclusively; fails with "already exists". */
 int husk_state_create(const char *id, char **dir, struct husk_err *err);

@@ -1,7 +1,9 @@
 /* Fault injection for the integration tests (tests/integration/test_faults.py):
  * raw bytes onto the agent's channel, and a host that drops the channel in
- * the middle of a frame and connects again. Off unless the proxy started
+ * the middle of a frame and connects again. Built only into the test build of husk
+ * (build/test/husk, HUSK_TEST_BUILD), and there off unless the proxy started
  * with HUSK_TEST_HOOKS=1; then ctl.sock accepts "inject" and "reconnect".
+ * It uses nothing but the session's public calls.
  * With "hold", reconnect leaves the channel closed until the next reconnect,
  * so a test can wait until the agent has seen the port close (a quick
  * reconnect may come before the guest notices). Frames the proxy sends while
@@ -14,9 +16,9 @@
 
 #include "husk-log.h"
 #include "session.h"
+#include "testhooks.h"
 
 struct hook {
-	uv_write_t req;
 	struct husk_session *s;
 	uint8_t *buf;
 	bool reconnect, hold;
@@ -60,6 +62,7 @@ static int b64_decode(const char *in, uint8_t **out, size_t *len, struct husk_er
 			break;
 		if (v < 0) {
 			free(*out);
+			*out = NULL;
 			return husk_err_set(err, EINVAL, "bad base64 character at %zu", i);
 		}
 		acc = acc << 6 | (uint32_t)v;
@@ -73,35 +76,37 @@ static int b64_decode(const char *in, uint8_t **out, size_t *len, struct husk_er
 	return 0;
 }
 
+static void hook_free(struct hook *k)
+{
+	free(k->buf);
+	free(k);
+}
+
 static void hook_done(struct hook *k, const struct husk_err *err)
 {
 	k->cb(k->s, err, k->data);
-	free(k->buf);
-	free(k);
+	hook_free(k);
 }
 
 static void connect_again(struct hook *k)
 {
 	struct husk_session *s = k->s;
 	struct husk_err err;
-	int fd;
 	held = false;
-	if (husk_vm_agent_connect(s->state_dir, &fd, &err) < 0 ||
-	    husk_session_attach(s, fd, &err) < 0) {
+	if (husk_session_reconnect(s, &err) < 0) {
 		/* the proxy can no longer reach its VM */
 		hook_done(k, &err);
 		if (s->ops->lost)
 			s->ops->lost(s, &err);
 		return;
 	}
-	s->resync = true;
 	log_info("test hook: reconnected to the agent's port");
 	hook_done(k, NULL);
 }
 
-static void chan_closed(uv_handle_t *h)
+static void chan_dropped(struct husk_session *s, int status, void *data)
 {
-	struct hook *k = h->data;
+	struct hook *k = data;
 	if (!k->hold) {
 		connect_again(k);
 		return;
@@ -111,24 +116,16 @@ static void chan_closed(uv_handle_t *h)
 	hook_done(k, NULL);
 }
 
-static void drop_chan(struct hook *k)
+static void written(struct husk_session *s, int status, void *data)
 {
-	struct husk_session *s = k->s;
-	uv_read_stop((uv_stream_t *)&s->chan);
-	s->chan.data = k;
-	uv_close((uv_handle_t *)&s->chan, chan_closed);
-}
-
-static void written(uv_write_t *req, int status)
-{
-	struct hook *k = (struct hook *)req;
+	struct hook *k = data;
 	struct husk_err err;
 	if (status < 0) {
 		husk_err_set(&err, EIO, "cannot write to the agent's channel: %s",
 			     uv_strerror(status));
 		hook_done(k, &err);
 	} else if (k->reconnect) {
-		drop_chan(k);
+		husk_session_disconnect(s, chan_dropped, k);
 	} else {
 		hook_done(k, NULL);
 	}
@@ -162,22 +159,20 @@ int husk_test_hook(struct husk_session *s, const char *op, struct json_object *r
 		    "\"%s\" is a test hook, off unless the container's proxy started "
 		    "with HUSK_TEST_HOOKS=1",
 		    op);
-	if (uv_is_closing((uv_handle_t *)&s->chan) && !held)
+	if (!husk_session_connected(s) && !held)
 		return husk_err_set(err, EBUSY, "a reconnect is under way");
-	struct hook *k = malloc(sizeof *k);
+	struct hook *k = calloc(1, sizeof *k);
 	if (!k)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	*k = (struct hook){.s = s, .reconnect = !strcmp(op, "reconnect"), .cb = cb, .data = data};
 	k->hold = k->reconnect && json_object_object_get_ex(req, "hold", &v) &&
 		  json_object_get_boolean(v);
 	if (hook_bytes(req, k->reconnect, k, &len, err) < 0) {
-		free(k->buf);
-		free(k);
+		hook_free(k);
 		return -1;
 	}
 	if (held && (len || k->hold || !k->reconnect)) {
-		free(k->buf);
-		free(k);
+		hook_free(k);
 		return husk_err_set(err, ENOTCONN, "the channel is held closed: reconnect first");
 	}
 	log_info("test hook: %s, %zu raw bytes%s", op, len, k->hold ? ", then hold" : "");
@@ -186,16 +181,12 @@ int husk_test_hook(struct husk_session *s, const char *op, struct json_object *r
 		return 0;
 	}
 	if (!len) {
-		drop_chan(k);
+		husk_session_disconnect(s, chan_dropped, k);
 		return 0;
 	}
-	uv_buf_t b = uv_buf_init((char *)k->buf, len);
-	int r = uv_write(&k->req, (uv_stream_t *)&s->chan, &b, 1, written);
-	if (r < 0) {
-		free(k->buf);
-		free(k);
-		return husk_err_set(err, EIO, "cannot write to the agent's channel: %s",
-				    uv_strerror(r));
+	if (husk_session_write_raw(s, k->buf, len, written, k, err) < 0) {
+		hook_free(k);
+		return -1;
 	}
 	return 0;
 }

@@ -10,8 +10,8 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "ctl.h"
 #include "husk-fdpass.h"
+#include "tty.h"
 
 int husk_pty_open(int *master, int *slave, struct husk_err *err)
 {
@@ -74,5 +74,37 @@ int husk_tty_size(int fd, unsigned short *rows, unsigned short *cols)
 		return -1;
 	*rows = ws.ws_row;
 	*cols = ws.ws_col;
+	return 0;
+}
+
+int husk_tty_stdio(const char *console_socket, bool may_use_stdin, unsigned short rows,
+		   unsigned short cols, const char *what, struct husk_tty_stdio *out,
+		   struct husk_err *err)
+{
+	*out = (struct husk_tty_stdio){.fds = {0, 1, 2}, .tty_fd = -1};
+	if (console_socket) {
+		int master;
+		_cleanup_close_ int slave = -1;
+		if (husk_pty_open(&master, &slave, err) < 0)
+			return -1;
+		if (rows || cols) {
+			struct winsize ws = {.ws_row = rows, .ws_col = cols};
+			ioctl(slave, TIOCSWINSZ, &ws);
+		}
+		int r = husk_console_send(console_socket, master, err);
+		close(master);
+		if (r < 0)
+			return -1;
+		out->fds[0] = out->fds[1] = out->fds[2] = out->tty_fd = husk_steal_fd(slave);
+		return 0;
+	}
+	if (!may_use_stdin || !isatty(STDIN_FILENO))
+		return husk_err_set(err, EINVAL,
+				    "%s needs --console-socket or a terminal on stdin", what);
+	if (husk_tty_raw(STDIN_FILENO, err) < 0)
+		return -1;
+	out->raw = true;
+	out->fds[2] = STDOUT_FILENO;
+	out->tty_fd = STDIN_FILENO;
 	return 0;
 }

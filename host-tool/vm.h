@@ -6,10 +6,10 @@
 #include <sys/types.h>
 
 #include "husk-err.h"
+#include "husk-facts.h" /* HUSK_AGENT_PORT */
 
 #define HUSK_SHARE_TAG	"rootfs"
 #define HUSK_BINDS_TAG	"binds"
-#define HUSK_AGENT_PORT "org.husk.agent.0"
 #define HUSK_AGENT_SOCK "agent.sock" /* in the state dir: QEMU listens for us */
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };

@@ -1,0 +1,180 @@
+/* Options and the start of a container's proxy, for create and run. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bundle.h"
+#include "husk-log.h"
+#include "husk.h"
+#include "launch.h"
+#include "proxy-main.h"
+#include "state.h"
+#include "util.h"
+
+enum {
+	OPT_NO_PIVOT = 1001,
+	OPT_NO_NEW_KEYRING,
+	OPT_PRESERVE_FDS,
+	OPT_KVM,
+	OPT_TCG,
+};
+
+const struct husk_opt husk_launch_opts[] = {
+    {"bundle", required_argument, 'b', "DIR", "bundle with config.json and the rootfs (default: .)"},
+    {"pid-file", required_argument, 'p', "FILE", "write the container's PID (its proxy) there"},
+    {"console-socket", required_argument, 'C', "S", "send the pty master there (process.terminal)"},
+    {"no-pivot", no_argument, OPT_NO_PIVOT, NULL, NULL},
+    {"no-new-keyring", no_argument, OPT_NO_NEW_KEYRING, NULL, NULL},
+    {"preserve-fds", required_argument, OPT_PRESERVE_FDS, "N", NULL},
+    {"kernel", required_argument, 'K', "FILE", "guest kernel (env HUSK_KERNEL)"},
+    {"initrd", required_argument, 'I', "FILE", "initrd with husk-agent (env HUSK_INITRD)"},
+    {"qemu", required_argument, 'Q', "FILE", "QEMU binary (env HUSK_QEMU)"},
+    {"machine", required_argument, 'M', "TYPE", "microvm, q35 or pc (env HUSK_MACHINE; default microvm)"},
+    {"accel", required_argument, 'A', "A", "kvm, tcg or auto (env HUSK_ACCEL; default auto)"},
+    {"kvm", no_argument, OPT_KVM, NULL, "force KVM"},
+    {"tcg", no_argument, OPT_TCG, NULL, "force TCG"},
+    {"memory", required_argument, 'm', "MIB", "guest memory (default 256)"},
+    {"cpus", required_argument, 'c', "N", "guest vCPUs (default 1)"},
+    {"boot-timeout", required_argument, 'T', "S", "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
+    {"share", required_argument, 'S', "MODE", "rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)"},
+    HUSK_OPT_END,
+};
+
+int husk_launch_init(struct husk_launch *l, struct husk_err *err)
+{
+	*l = (struct husk_launch){.bundle = ".", .o = {.notify_fd = -1, .boot_timeout_s = 30}};
+	const char *t = getenv("HUSK_BOOT_TIMEOUT");
+	return t ? husk_parse_uint(t, 1, 3600, "HUSK_BOOT_TIMEOUT", &l->o.boot_timeout_s, err) : 0;
+}
+
+int husk_launch_opt(int key, const char *arg, void *data, struct husk_err *err)
+{
+	struct husk_launch *l = data;
+	struct proxy_opts *o = &l->o;
+	unsigned n;
+	switch (key) {
+	case 'b': l->bundle = arg; return 0;
+	case 'p': l->pid_file = arg; return 0;
+	case 'C': l->console_socket = arg; return 0;
+	case OPT_NO_PIVOT:
+		log_debug("--no-pivot: the container always gets its own root in its VM");
+		return 0;
+	case OPT_NO_NEW_KEYRING:
+		log_debug("--no-new-keyring: keyrings are the guest kernel's own");
+		return 0;
+	case OPT_PRESERVE_FDS:
+		if (husk_parse_uint(arg, 0, 1024, "--preserve-fds", &n, err) < 0)
+			return -1;
+		if (n)
+			log_warn("--preserve-fds %u: host descriptors cannot cross into the VM", n);
+		return 0;
+	case 'K': o->vo.kernel = arg; return 0;
+	case 'I': o->vo.initrd = arg; return 0;
+	case 'Q': o->vo.qemu = arg; return 0;
+	case 'M': o->vo.machine = arg; return 0;
+	case 'A': return husk_accel_parse(arg, &o->vo.accel, err);
+	case OPT_KVM: o->vo.accel = HUSK_ACCEL_KVM; return 0;
+	case OPT_TCG: o->vo.accel = HUSK_ACCEL_TCG; return 0;
+	case 'm': return husk_parse_uint(arg, 32, 1 << 20, "--memory", &o->vo.mem_mib, err);
+	case 'c': return husk_parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err);
+	case 'T': return husk_parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err);
+	case 'S': o->share_set = true; return husk_share_parse(arg, &o->vo.virtiofs, err);
+	default: return husk_err_set(err, EINVAL, "internal error: option %d", key);
+	}
+}
+
+int husk_launch_prepare(struct husk_launch *l, const char *id, struct husk_err *err)
+{
+	return husk_bundle_prepare(&l->o, l->bundle, id, err);
+}
+
+int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
+{
+	struct proxy_opts *o = &l->o;
+	int p[2];
+	if (husk_state_create(o->id, &o->state_dir, err) < 0)
+		return -1;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		husk_state_remove(o->state_dir);
+		return husk_err_sys(err, errno, "pipe");
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		husk_state_remove(o->state_dir);
+		return husk_err_sys(err, errno, "fork");
+	}
+	if (pid == 0) {
+		/* The proxy: its own session, away from the caller's terminal
+		 * signals; the caller's stdio stays the container's stdio. */
+		close(p[0]);
+		setsid();
+		/* Keep nothing of the caller's but its stdio: containerd's shim,
+		 * for one, hands its runtime a listening socket as fd 3. */
+		int keep = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
+		if (keep > 3 && dup3(keep, 3, O_CLOEXEC) == 3) {
+			close(keep);
+			keep = 3;
+		}
+		close_range(keep + 1, ~0U, 0);
+		if (keep > 3)
+			close_range(3, keep - 1, 0);
+		husk_log_to_state(o->state_dir);
+		o->notify_fd = keep;
+		o->console_socket = l->console_socket;
+		husk_proxy_main(o);
+	}
+	close(p[1]);
+	char msg[1024];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof msg - 1 && (n = read(p[0], msg + got, sizeof msg - 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		got += n;
+	}
+	close(p[0]);
+	msg[got] = '\0';
+	if (strcmp(msg, "ok") != 0) {
+		/* the proxy has exited or is exiting: reap it, clean up */
+		int status;
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		husk_state_remove(o->state_dir);
+		return husk_err_set(err, EIO, "%s",
+				    got ? msg : "the container's proxy died while starting");
+	}
+	if (l->pid_file && husk_write_pid_file(l->pid_file, pid, err) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		husk_state_remove(o->state_dir);
+		return -1;
+	}
+	return 0;
+}
+
+
+void husk_launch_foreground(struct husk_launch *l)
+{
+	struct husk_err err;
+	struct proxy_opts *o = &l->o;
+	if (husk_state_create(o->id, &o->state_dir, &err) < 0)
+		exit(husk_fail(&err));
+	if (l->pid_file && husk_write_pid_file(l->pid_file, getpid(), &err) < 0) {
+		husk_state_remove(o->state_dir);
+		exit(husk_fail(&err));
+	}
+	o->foreground = true;
+	o->console_socket = l->console_socket;
+	husk_proxy_main(o);
+}
+
+void husk_launch_free(struct husk_launch *l)
+{
+	husk_proxy_opts_free(&l->o);
+}

@@ -1,0 +1,73 @@
+/* The processes of one container as its proxy sees them: the first process
+ * (init) and each exec'd one, their streams and their exits. The owner
+ * hears what happens through an ops table; this module knows nothing of
+ * who asked for a process or how the answer travels. */
+#ifndef HUSK_PROCS_H
+#define HUSK_PROCS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "husk-proto.h"
+#include "relay.h"
+
+struct husk_session;
+struct husk_procs;
+
+struct husk_proc {
+	struct husk_relay relay;
+	struct husk_procs *set;
+	uint32_t base; /* stream ids base, base+1, base+2 */
+	bool is_init, started, exited, done;
+	int status;
+	int64_t runtime_ns;
+	int fds[3];
+	bool own_fds; /* close fds when done (an exec's passed descriptors) */
+	int tty_fd;   /* where the window size is read, or -1 */
+	char *arg0;
+	void *waiter; /* the owner's: who waits for this process */
+	struct husk_proc *next;
+};
+
+struct husk_procs_ops {
+	void (*started)(struct husk_proc *x, int64_t guest_pid, void *data);
+	/* msg names the process; status is 127/126 for a program that is
+	 * missing or not executable, else 0. An exec's slot is let go after. */
+	void (*start_failed)(struct husk_proc *x, const char *msg, int status, void *data);
+	void (*exited)(struct husk_proc *x, void *data);
+	/* exited and every byte of its output written */
+	void (*done)(struct husk_proc *x, void *data);
+};
+
+struct husk_procs {
+	struct husk_session *s;
+	const char *container;
+	struct husk_relay_set relays;
+	struct husk_proc init;
+	struct husk_proc *execs;
+	uint32_t next_base;
+	const struct husk_procs_ops *ops;
+	void *data;
+};
+
+/* init's stdio is fds; tty_fd (or -1) is where its window size is read. */
+void husk_procs_init(struct husk_procs *set, struct husk_session *s, const char *container,
+		     const int fds[3], int tty_fd, const struct husk_procs_ops *ops, void *data);
+/* A slot for an exec'd process on these (now owned) stdio descriptors. */
+struct husk_proc *husk_procs_new_exec(struct husk_procs *set, const int fds[3],
+				      struct husk_err *err);
+/* Ask the agent to start x; ops->started or ops->start_failed follows. On
+ * -1 nothing was sent: the owner lets an exec go with husk_proc_drop. */
+int husk_proc_start(struct husk_proc *x, const struct husk_process *spec, struct husk_err *err);
+/* An exec slot that will not run: close its fds and free it. */
+void husk_proc_drop(struct husk_proc *x);
+void husk_proc_signal(struct husk_proc *x, int sig, bool all);
+void husk_proc_resize(struct husk_proc *x, unsigned short rows, unsigned short cols);
+/* The exit event of a process, from the agent. */
+void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e);
+/* A stream frame for one of the processes; false if the stream is unknown. */
+bool husk_procs_frame(struct husk_procs *set, const struct husk_frame_hdr *h, const uint8_t *p);
+/* init has exited, and every process is done with its output. */
+bool husk_procs_all_done(const struct husk_procs *set);
+
+#endif

@@ -1,0 +1,216 @@
+/* The requests of a proxy's control socket: start, kill, exec, resize,
+ * ping, ps (and, in the test build, the fault-injection hooks). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "husk-log.h"
+#include "proxy-ctl.h"
+#include "proxy.h"
+#ifdef HUSK_TEST_BUILD
+#include "testhooks.h"
+#endif
+
+static void ctl_exec(struct proxy *P, struct husk_ctl_conn *c, struct json_object *req, int *fds,
+		     int nfds)
+{
+	struct json_object *pj = NULL, *t;
+	struct husk_process spec;
+	struct husk_err err;
+	bool tty = json_object_object_get_ex(req, "tty", &t) && json_object_get_boolean(t);
+	const char *refused = NULL;
+	if (!P->procs.init.started || P->procs.init.exited)
+		refused = "container is not running";
+	else if (nfds != 3)
+		refused = "exec needs three stdio descriptors";
+	else if (!json_object_object_get_ex(req, "process", &pj) ||
+		 husk_process_from_json(pj, &spec, &err) < 0)
+		refused = pj ? err.msg : "exec without a process";
+	if (refused) {
+		husk_ctl_reply(c, husk_ctl_error(refused, 0));
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return;
+	}
+	spec.terminal = tty;
+	struct husk_proc *x = husk_procs_new_exec(&P->procs, fds, &err);
+	if (!x) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+	} else {
+		x->waiter = c;
+		c->data = x;
+		husk_ctl_conn_ref(c);
+		if (husk_proc_start(x, &spec, &err) < 0) {
+			x->waiter = NULL;
+			c->data = NULL;
+			husk_ctl_conn_unref(c);
+			husk_proc_drop(x);
+			x = NULL;
+		}
+	}
+	if (!x)
+		husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
+	husk_process_free(&spec);
+}
+
+struct forward {
+	struct husk_ctl_conn *c;
+	uint64_t ping_start; /* a ping: when it was sent */
+};
+
+static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct forward *f = data;
+	struct husk_ctl_conn *c = f->c;
+	if (r->err_code) {
+		/* a process that exited before its exit event reached us */
+		husk_ctl_reply(
+		    c, husk_ctl_error(r->err_code == ESRCH ? "container not running" : r->message, 0));
+	} else if (f->ping_start) {
+		struct json_object *o = husk_ctl_ok();
+		json_object_object_add(
+		    o, "rtt_ns", json_object_new_int64((int64_t)(uv_hrtime() - f->ping_start)));
+		husk_ctl_reply(c, o);
+	} else if (r->has_pids) {
+		struct json_object *o = husk_ctl_ok(), *a = json_object_new_array();
+		for (size_t i = 0; i < r->npids; i++)
+			json_object_array_add(a, json_object_new_int(r->pids[i]));
+		json_object_object_add(o, "pids", a);
+		husk_ctl_reply(c, o);
+	} else {
+		husk_ctl_reply(c, husk_ctl_ok());
+	}
+	husk_ctl_conn_unref(c);
+	free(f);
+}
+
+/* A request for the agent; its reply goes back to c. */
+static void forward(struct proxy *P, struct husk_ctl_conn *c, struct husk_request *req)
+{
+	struct husk_err err;
+	struct forward *f = malloc(sizeof *f);
+	if (!f) {
+		husk_ctl_reply(c, husk_ctl_error("out of memory", 0));
+		return;
+	}
+	*f = (struct forward){c, req->op == HUSK_OP_PING ? uv_hrtime() : 0};
+	husk_ctl_conn_ref(c);
+	if (husk_session_request(&P->s, req, forwarded_reply, f, &err) < 0) {
+		husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
+		husk_ctl_conn_unref(c);
+		free(f);
+	}
+}
+
+static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all)
+{
+	struct husk_proc *x = c->data ? c->data : &P->procs.init;
+	if (sig < 1 || sig > 64) {
+		husk_ctl_reply(c, husk_ctl_error("invalid signal", 0));
+	} else if (x->is_init && !x->started) {
+		husk_ctl_reply(c, husk_ctl_ok());
+		husk_proxy_kill_created(P, sig);
+	} else if (x->exited) {
+		husk_ctl_reply(c, husk_ctl_error("container not running", 0));
+	} else {
+		struct husk_request r = {.op = HUSK_OP_PROCESS_SIGNAL,
+					 .u.signal = {.process = x->base, .signal = sig, .all = all}};
+		forward(P, c, &r);
+	}
+}
+
+#ifdef HUSK_TEST_BUILD
+static void hook_done(struct husk_session *s, const struct husk_err *err, void *data)
+{
+	struct husk_ctl_conn *c = data;
+	husk_ctl_reply(c, err ? husk_ctl_error(err->msg, 0) : husk_ctl_ok());
+	husk_ctl_conn_unref(c);
+}
+
+/* inject, reconnect: testhooks.c, refused unless HUSK_TEST_HOOKS=1 */
+static bool ctl_test_hook(struct proxy *P, struct husk_ctl_conn *c, const char *op,
+			  struct json_object *req)
+{
+	struct husk_err err;
+	if (strcmp(op, "inject") && strcmp(op, "reconnect"))
+		return false;
+	husk_ctl_conn_ref(c);
+	if (husk_test_hook(&P->s, op, req, hook_done, c, &err) < 0) {
+		husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
+		husk_ctl_conn_unref(c);
+	}
+	return true;
+}
+#endif
+
+static int int_field(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_int(v) : 0;
+}
+
+static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *fds, int nfds,
+			void *data)
+{
+	struct proxy *P = data;
+	struct json_object *v;
+	const char *op = json_object_object_get_ex(req, "op", &v) ? json_object_get_string(v) : "";
+	if (!strcmp(op, "exec")) {
+		ctl_exec(P, c, req, fds, nfds);
+		return;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (!strcmp(op, "start")) {
+		if (P->procs.init.started || P->start_asked) {
+			husk_ctl_reply(c, husk_ctl_error("container is not in the created state", 0));
+		} else {
+			P->start_asked = true;
+			husk_proxy_start_init(P, c);
+		}
+	} else if (!strcmp(op, "kill")) {
+		ctl_kill(P, c, int_field(req, "signal"),
+			 json_object_object_get_ex(req, "all", &v) && json_object_get_boolean(v));
+	} else if (!strcmp(op, "resize") && c->data) {
+		husk_proc_resize(c->data, (unsigned short)int_field(req, "rows"),
+				 (unsigned short)int_field(req, "cols"));
+	} else if (!strcmp(op, "ping")) {
+		/* one request/reply round trip on the channel, timed here */
+		struct husk_request r = {.op = HUSK_OP_PING};
+		forward(P, c, &r);
+	} else if (!strcmp(op, "ps")) {
+		struct husk_request r = {.op = HUSK_OP_CONTAINER_PS};
+		r.u.ps.container = (char *)P->o->id;
+		forward(P, c, &r);
+	}
+#ifdef HUSK_TEST_BUILD
+	else if (ctl_test_hook(P, c, op, req)) {
+	}
+#endif
+	else {
+		husk_ctl_reply(c, husk_ctl_error("unknown control request", 0));
+	}
+}
+
+/* An exec client that dies takes its process with it, as a killed
+ * foreground process would. */
+static void ctl_gone(struct husk_ctl_conn *c, void *data)
+{
+	struct husk_proc *x = c->data;
+	if (!x)
+		return;
+	x->waiter = NULL;
+	c->data = NULL;
+	husk_ctl_conn_unref(c); /* the process's hold on it */
+	if (x->started && !x->exited)
+		husk_proc_signal(x, SIGKILL, false);
+}
+
+const struct husk_ctl_server_ops husk_proxy_ctl_ops = {.request = ctl_request,
+						     .gone = ctl_gone};
+

@@ -1,0 +1,153 @@
+/* The proxy's start: its state, stdio, signals, bind mounts and VM, then
+ * the event loop; the control socket opens once the container exists. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "binds.h"
+#include "husk-facts.h"
+#include "husk-log.h"
+#include "husk.h"
+#include "proxy-ctl.h"
+#include "proxy-main.h"
+#include "proxy.h"
+#include "tty.h"
+#include "util.h"
+#ifdef HUSK_TEST_BUILD
+#include "testhooks.h"
+#endif
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct proxy *P = h->data;
+	struct husk_proc *init = &P->procs.init;
+	if (sig == SIGWINCH) {
+		unsigned short rows, cols;
+		if (init->tty_fd >= 0 && husk_tty_size(init->tty_fd, &rows, &cols) == 0)
+			husk_proc_resize(init, rows, cols);
+		return;
+	}
+	if (init->exited)
+		return;
+	if (!init->started) {
+		if (sig != SIGCONT && sig != SIGURG)
+			husk_proxy_kill_created(P, sig);
+		return;
+	}
+	husk_proc_signal(init, sig, false);
+}
+
+static void catch_signals(struct proxy *P)
+{
+	for (int sig = 1; sig < 32 && P->nsigs < HUSK_PROXY_MAX_SIGNALS; sig++) {
+		if (!husk_signal_forwarded(sig) && sig != SIGWINCH)
+			continue;
+		uv_signal_t *h = &P->sigs[P->nsigs++];
+		uv_signal_init(P->loop, h);
+		h->data = P;
+		uv_signal_start(h, on_signal, sig);
+	}
+}
+
+/* The container process's stdio: the caller's fds, or a terminal. */
+static int init_stdio(struct proxy *P, int fds[3], int *tty_fd, struct husk_err *err)
+{
+	struct proxy_opts *o = P->o;
+	struct husk_tty_stdio t;
+	for (int i = 0; i < 3; i++)
+		fds[i] = i;
+	*tty_fd = -1;
+	if (!o->cfg.process.terminal)
+		return 0;
+	if (!o->console_socket && !o->cfg.process.rows && !o->cfg.process.cols && o->foreground)
+		husk_tty_size(STDIN_FILENO, &o->cfg.process.rows, &o->cfg.process.cols);
+	if (husk_tty_stdio(o->console_socket, o->foreground, o->cfg.process.rows,
+			   o->cfg.process.cols, "process.terminal", &t, err) < 0)
+		return -1;
+	P->tty_raw = t.raw;
+	memcpy(fds, t.fds, sizeof t.fds);
+	*tty_fd = t.tty_fd;
+	/* As the session leader with the pty as its terminal, the proxy hears
+	 * SIGWINCH when the caller resizes the master. Its own stdio goes:
+	 * callers wait for EOF on the pipe they gave it. */
+	if (o->console_socket && !o->foreground) {
+		ioctl(t.tty_fd, TIOCSCTTY, 0);
+		if (husk_stdio_to_null() < 0)
+			return husk_err_sys(err, errno, "cannot redirect stdio to /dev/null");
+	}
+	return 0;
+}
+
+static void nothing(uv_work_t *w)
+{
+}
+
+static void nothing_done(uv_work_t *w, int status)
+{
+}
+
+/* libuv starts its whole thread pool at the first request: 64 threads, about
+ * 20 ms. Start it now, while the guest boots, not when output first flows. */
+static void warm_thread_pool(struct proxy *P)
+{
+	static uv_work_t w;
+	uv_queue_work(P->loop, &w, nothing, nothing_done);
+}
+
+static int serve(struct proxy *P, struct husk_err *err)
+{
+	return husk_ctl_serve(&P->ctl, P->loop, P->o->state_dir, &husk_proxy_ctl_ops, P, err);
+}
+
+void husk_proxy_main(struct proxy_opts *o)
+{
+	static struct proxy proxy;
+	struct proxy *P = &proxy;
+	P->serve = serve;
+	struct husk_err err = {0};
+	_cleanup_free_ char *console = NULL, *qlog = NULL;
+	int fds[3], tty_fd;
+
+	P->o = o;
+	P->notify_on_start = o->autostart && !o->foreground;
+	signal(SIGPIPE, SIG_IGN);
+	/* Host writes wait in the thread pool while a reader is slow: give
+	 * every stream its own thread before the pool starts. */
+	setenv("UV_THREADPOOL_SIZE", "64", 0);
+	P->loop = uv_default_loop();
+	if (husk_proxy_init_state(P, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	catch_signals(P);
+	uv_timer_init(P->loop, &P->stop_timer);
+	uv_timer_init(P->loop, &P->create_timer);
+	P->stop_timer.data = P->create_timer.data = P;
+	if (init_stdio(P, fds, &tty_fd, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	husk_procs_init(&P->procs, &P->s, o->id, fds, tty_fd, &husk_proxy_procs_ops, P);
+	if (asprintf(&console, "%s/console.log", o->state_dir) < 0 ||
+	    asprintf(&qlog, "%s/qemu.log", o->state_dir) < 0)
+		husk_proxy_fail(P, &(struct husk_err){ENOMEM, "out of memory"}, false);
+	o->vo.qemu_log = qlog;
+	o->vo.state_dir = o->state_dir;
+#ifdef HUSK_TEST_BUILD
+	o->vo.keep_agent_sock = husk_test_hooks(); /* for the reconnect hook */
+#endif
+	if (husk_binds_prepare(o->id, o->bundle, o->state_dir, o->cfg.mounts, &P->spec_mounts,
+			       &o->binds_path, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	o->vo.binds_path = o->binds_path;
+	if (husk_session_start(&P->s, P->loop, &o->vo, console, o->boot_timeout_s * 1000,
+			       &husk_proxy_session_ops, P, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	P->st.vm_pid = P->s.vm.pid;
+	warm_thread_pool(P);
+	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
+	husk_proxy_set_status(P, "creating");
+	uv_run(P->loop, UV_RUN_DEFAULT);
+	husk_proxy_fail(P, &(struct husk_err){EIO, "internal error: event loop ended"}, false);
+}
+

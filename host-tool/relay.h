@@ -1,0 +1,63 @@
+/* One process's stdio between host fds and the agent's streams. */
+#ifndef HUSK_RELAY_H
+#define HUSK_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "husk-proto.h"
+
+struct husk_session;
+struct husk_chunk;
+
+struct husk_relay {
+	struct husk_session *s;
+	struct husk_relay_set *set;
+	uint32_t ids[3];
+	int fds[3];
+	/* stdin */
+	uint32_t in_credit;
+	bool in_reading, in_eof, in_started;
+	uv_fs_t in_req;
+	uv_timer_t in_retry;
+	uv_poll_t in_poll;
+	bool in_pollable, in_polling;
+	char *in_buf;
+	/* stdout, stderr */
+	struct husk_outq {
+		struct husk_chunk *head, *tail;
+		bool busy;
+		uv_fs_t req;
+		int fd;
+		uint32_t stream;
+		bool failed;
+		bool closed; /* the agent sent CLOSE */
+	} out[2];
+	void (*drained)(struct husk_relay *r);
+	void (*closed)(struct husk_relay *r);
+	int closing;
+	bool unlinked;
+	void *data;
+	struct husk_relay *next;
+};
+
+/* The relays of one session, for frame dispatch. */
+struct husk_relay_set {
+	struct husk_relay *head;
+};
+
+/* Streams base, base+1, base+2 between in_fd, out_fd, err_fd and the agent. */
+int husk_relay_init(struct husk_relay *r, struct husk_relay_set *set, struct husk_session *s,
+		    uint32_t base, int in_fd, int out_fd, int err_fd, struct husk_err *err);
+void husk_relay_start_stdin(struct husk_relay *r);
+bool husk_relay_idle(const struct husk_relay *r);
+void husk_relay_stop(struct husk_relay *r);
+/* Remove from the set once idle; closed(r) runs when its handles are
+ * closed and r may be freed. */
+void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r));
+/* A stream frame for one of the set's relays; false if the stream is not
+ * theirs. */
+bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h, const uint8_t *p);
+
+#endif

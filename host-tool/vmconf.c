@@ -1,0 +1,92 @@
+/* VM size and settings: flags first, then annotations, then what
+ * linux.resources asks of the container, then defaults. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "vmconf.h"
+
+#define HEADROOM_MIB 64 /* guest kernel, agent and page cache around the limit */
+
+static int64_t resource(struct json_object *linux_, const char *group, const char *key)
+{
+	struct json_object *res, *g, *v;
+	if (!linux_ || !json_object_object_get_ex(linux_, "resources", &res) ||
+	    !json_object_object_get_ex(res, group, &g) || !json_object_object_get_ex(g, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int64(v);
+}
+
+int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool *share_set,
+		      struct husk_err *err)
+{
+	const char *v;
+	char *end;
+	struct stat st;
+	if (!vo->kernel && (v = husk_config_annotation(c, "husk.vm.kernel"))) {
+		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
+			return husk_err_set(err, ENOENT,
+					    "annotation husk.vm.kernel: %s is not a file", v);
+		vo->kernel = v;
+	}
+	if (!vo->initrd && (v = husk_config_annotation(c, "husk.vm.initrd"))) {
+		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
+			return husk_err_set(err, ENOENT,
+					    "annotation husk.vm.initrd: %s is not a file", v);
+		vo->initrd = v;
+	}
+	if (!vo->machine && (v = husk_config_annotation(c, "husk.vm.machine"))) {
+		if (strcmp(v, "microvm") && strcmp(v, "q35") && strcmp(v, "pc"))
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.machine must be microvm, q35 or pc, not \"%s\"", v);
+		vo->machine = v;
+	}
+	if (!vo->mem_mib && (v = husk_config_annotation(c, "husk.vm.memory"))) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n < 32 || n > (1u << 20))
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.memory must be MiB from 32, not \"%s\"", v);
+		vo->mem_mib = (unsigned)n;
+	}
+	if (!vo->cpus && (v = husk_config_annotation(c, "husk.vm.cpus"))) {
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n < 1 || n > 64)
+			return husk_err_set(
+			    err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
+		vo->cpus = (unsigned)n;
+	}
+	if (!*share_set && (v = husk_config_annotation(c, "husk.vm.share"))) {
+		if (husk_share_parse(v, &vo->virtiofs, err) < 0)
+			return husk_err_set(
+			    err, EINVAL,
+			    "annotation husk.vm.share must be 9p or virtiofs, not \"%s\"", v);
+		*share_set = true;
+	}
+	if (!*share_set && getenv("HUSK_SHARE") &&
+	    husk_share_parse(getenv("HUSK_SHARE"), &vo->virtiofs, err) < 0)
+		return -1;
+	int64_t limit = resource(c->linux_, "memory", "limit");
+	if (!vo->mem_mib && limit > 0) {
+		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HEADROOM_MIB;
+		vo->mem_mib = (unsigned)(mib < 96 ? 96 : mib > (1 << 20) ? (1 << 20) : mib);
+	}
+	int64_t quota = resource(c->linux_, "cpu", "quota"),
+		period = resource(c->linux_, "cpu", "period");
+	if (!vo->cpus && quota > 0) {
+		if (period <= 0)
+			period = 100000;
+		int64_t n = (quota + period - 1) / period;
+		long host = sysconf(_SC_NPROCESSORS_ONLN);
+		vo->cpus = (unsigned)(n < 1 ? 1 : n > host ? host : n > 64 ? 64 : n);
+	}
+	return 0;
+}
+
