@@ -21,7 +21,10 @@ COMMON_CFLAGS := -std=gnu11 -g $(WARN) -fstack-protector-strong -D_GNU_SOURCE \
 	-DHUSK_VERSION='"$(VERSION)"' -Iprotocol -MMD -MP
 
 HOST_CC ?= gcc
-HOST_CFLAGS = $(COMMON_CFLAGS) -Wno-format-truncation -O2 -D_FORTIFY_SOURCE=2 -fPIE
+# libnl-route-3 for the host side of the network (host-tool/netmirror.c)
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
+HOST_CFLAGS = $(COMMON_CFLAGS) $(NL_CFLAGS) -Wno-format-truncation -O2 -D_FORTIFY_SOURCE=2 -fPIE
 HOST_LDFLAGS := -pie -Wl,-z,relro,-z,now
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -65,7 +68,7 @@ $(B)/guest/%.o: %.c | $(MUSL)/.done
 	@mkdir -p $(@D)
 	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
 
-HOST_LIBS = -luv -ljson-c -lutil
+HOST_LIBS = -luv -ljson-c -lutil $(NL_LIBS)
 $(B)/husk: $(call hobj,$(PROTO_SRC) $(HOST_SRC) host-tool/main.c)
 	$(HOST_CC) $(HOST_LDFLAGS) $^ -o $@ $(HOST_LIBS)
 
@@ -115,6 +118,7 @@ test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
 test_spec_SRC := agent/spec.c
+test_netlink_SRC := agent/netlink.c agent/net.c
 # unit tests and fuzzers are built in one step: they depend on the headers directly
 TEST_HDRS := $(wildcard protocol/*.h agent/*.h host-tool/*.h initrd-builder/*.h)
 $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
@@ -130,7 +134,7 @@ unit: $(UNIT_BINS)
 # ASan+UBSan, every report fatal. The guest stays the normal kernel and initrd.
 ASAN := $(B)/asan
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-ASAN_CFLAGS = $(COMMON_CFLAGS) -Wno-format-truncation -O1 $(ASAN_FLAGS)
+ASAN_CFLAGS = $(COMMON_CFLAGS) $(NL_CFLAGS) -Wno-format-truncation -O1 $(ASAN_FLAGS)
 ASAN_UNIT_BINS := $(addprefix $(ASAN)/tests/,$(UNIT_TESTS))
 ASAN_REPORTS := $(abspath $(ASAN))/reports
 ASAN_OPTS := detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1
@@ -177,6 +181,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
 fuzz_config_SRC := host-tool/config.c
 fuzz_spec_SRC := agent/spec.c
+fuzz_net_SRC := agent/net.c agent/netlink.c
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(PROTO_SRC) \

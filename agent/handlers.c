@@ -11,6 +11,7 @@
 #include "container.h"
 #include "handlers.h"
 #include "husk-log.h"
+#include "net.h"
 #include "process.h"
 
 typedef int (*handler_fn)(const struct husk_request *r, struct husk_err *err);
@@ -27,6 +28,16 @@ static int do_create(const struct husk_request *r, struct husk_err *err)
 {
 	if (!agent_container_create(r->u.create.id, &r->u.create.rootfs, r->u.create.hostname,
 				    r->u.create.spec, err))
+		return -1;
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
+/* The VM's network: every container of the VM shares it (docs/decisions.md,
+ * "The container's network") */
+static int do_network(const struct husk_request *r, struct husk_err *err)
+{
+	if (agent_net_configure(r->u.net.network, err) < 0)
 		return -1;
 	agent_reply_ok(r->id, -1);
 	return 0;
@@ -108,7 +119,7 @@ static const handler_fn handlers[] = {
     [HUSK_OP_PING] = do_ping,		[HUSK_OP_CONTAINER_CREATE] = do_create,
     [HUSK_OP_PROCESS_START] = do_start, [HUSK_OP_PROCESS_SIGNAL] = do_signal,
     [HUSK_OP_SHUTDOWN] = do_shutdown,	[HUSK_OP_PROCESS_RESIZE] = do_resize,
-    [HUSK_OP_CONTAINER_PS] = do_ps,
+    [HUSK_OP_CONTAINER_PS] = do_ps,	[HUSK_OP_NETWORK_CONFIGURE] = do_network,
 };
 
 int agent_handle_request(const char *payload, size_t len, struct husk_err *err)

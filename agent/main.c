@@ -8,6 +8,7 @@
 #include "channel.h"
 #include "handlers.h"
 #include "husk-log.h"
+#include "net.h"
 #include "process.h"
 
 uv_loop_t *agent_loop;
@@ -29,6 +30,10 @@ int main(int argc, char **argv)
 	static uv_signal_t sigchld;
 	struct husk_err err = {0};
 	init_early();
+	/* lo is up in every VM, with or without a network (runc's containers
+	 * have it too) */
+	if (agent_net_lo_up(&err) < 0 || agent_net_park(&err) < 0)
+		log_warn("%s", err.msg);
 	agent_loop = uv_default_loop();
 	uv_signal_init(agent_loop, &sigchld);
 	uv_signal_start(&sigchld, on_sigchld, SIGCHLD);

@@ -83,7 +83,9 @@ static const struct {
 	const char *name;
 	int flag;
 } ns_names[] = {
-    {"pid", CLONE_NEWPID},   {"network", CLONE_NEWNET},
+    /* network: the VM's own, which mirrors the caller's namespace; every
+     * container of the VM shares it (docs/decisions.md) */
+    {"pid", CLONE_NEWPID},   {"network", 0},
     {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},
     {"mount", CLONE_NEWNS},  {"cgroup", CLONE_NEWCGROUP},
     {"user", CLONE_NEWUSER}, {"time", 0},

@@ -43,7 +43,10 @@ def write_config(bundle, args):
     cfg = {"ociVersion": "1.0.2",
            "process": {"args": args, "env": ["PATH=/bin"], "cwd": "/",
                        "user": {"uid": 0, "gid": 0}},
-           "root": {"path": "rootfs"}}
+           "root": {"path": "rootfs"},
+           # a network namespace of its own, as runc's default spec has: the
+           # VM gets lo only (no namespace at all means user-mode networking)
+           "linux": {"namespaces": [{"type": "network"}]}}
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f)
 
@@ -304,6 +307,10 @@ def main():
             rows.append(("%s %s (%s)" % (mode, {"write": "seq write", "read": "seq read",
                                                  "stat": "stat of %d files" % NFILES}[k], unit),
                          guest[k], host[k], guest[k] / host[k], "report", None))
+
+    # the network: beside runc (and runsc) on the same podman network
+    import net as netbench
+    rows.extend(netbench.rows(HUSK, BUILD))
 
     # the smallest guest RAM that runs busybox true
     write_config(bundle, ["true"])

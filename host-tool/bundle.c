@@ -88,7 +88,8 @@ int husk_bundle_prepare(struct proxy_opts *o, const char *bundle, const char *id
 		o->exec_status = husk_exec_status(err->code);
 		return -1;
 	}
-	if (husk_vmconf_apply(&o->cfg, &o->vo, &o->share_set, err) < 0)
+	if (husk_vmconf_apply(&o->cfg, &o->vo, &o->share_set, err) < 0 ||
+	    husk_netconf_resolve(&o->cfg, &o->net, err) < 0)
 		return -1;
 	o->vo.share_path = o->rootfs;
 	o->vo.share_readonly = false;

@@ -162,3 +162,31 @@ const char *husk_config_annotation(const struct husk_config *c, const char *key)
 			return c->annotations[i].value;
 	return NULL;
 }
+
+int husk_config_namespace(const struct husk_config *c, const char *type, const char **path,
+			  struct husk_err *err)
+{
+	struct json_object *nss, *ns, *t, *p;
+	int found = 0;
+	*path = NULL;
+	if (!c->linux_ || !json_object_object_get_ex(c->linux_, "namespaces", &nss) ||
+	    !json_object_is_type(nss, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(nss); i++) {
+		ns = json_object_array_get_idx(nss, i);
+		if (!json_object_object_get_ex(ns, "type", &t) ||
+		    !json_object_is_type(t, json_type_string) ||
+		    strcmp(json_object_get_string(t), type))
+			continue;
+		found = 1;
+		if (!json_object_object_get_ex(ns, "path", &p) ||
+		    json_object_is_type(p, json_type_null))
+			continue;
+		if (!json_object_is_type(p, json_type_string))
+			return husk_err_set(err, EINVAL,
+					    "linux.namespaces[%zu].path must be a string", i);
+		if (json_object_get_string(p)[0])
+			*path = json_object_get_string(p);
+	}
+	return found;
+}

@@ -28,6 +28,11 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 /* Read BUNDLE/config.json and parse it. */
 int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err *err);
 const char *husk_config_annotation(const struct husk_config *c, const char *key);
+/* Whether linux.namespaces has an entry of TYPE ("network", "uts"): 1 with
+ * *path its path (NULL when it has none or an empty one), 0 without, -1
+ * with err when the entry's path is not a string. */
+int husk_config_namespace(const struct husk_config *c, const char *type, const char **path,
+			  struct husk_err *err);
 void husk_config_free(struct husk_config *c);
 
 #endif

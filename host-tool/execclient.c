@@ -99,4 +99,3 @@ void husk_exec_wait(int conn, int tty_fd, const sigset_t *mask)
 	fprintf(stderr, "husk: lost the container's proxy\n");
 	exit(HUSK_EXIT_LOST);
 }
-

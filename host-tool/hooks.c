@@ -1,6 +1,7 @@
 /* OCI hooks, run on the host as the runtime-spec says: path, args, env,
  * timeout, with the container's state JSON on stdin. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static char **strv(struct json_object *a, const char *first)
 }
 
 static int run_one(struct json_object *hook, const char *phase, size_t i, const char *state,
-		   struct husk_err *err)
+		   int netns, struct husk_err *err)
 {
 	struct json_object *path, *args = NULL, *env = NULL, *to;
 	int timeout = 0, in[2];
@@ -60,12 +61,19 @@ static int run_one(struct json_object *hook, const char *phase, size_t i, const 
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (netns >= 0 && setns(netns, CLONE_NEWNET) < 0)
+			_exit(126);
 		execve(json_object_get_string(path), argv, envp);
 		_exit(127);
 	}
 	close(in[0]);
+	/* a hook that exits without reading its stdin must not take husk
+	 * with it: EPIPE, not SIGPIPE */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+	sigaction(SIGPIPE, &ign, &old);
 	ssize_t w = write(in[1], state, strlen(state));
 	(void)w;
+	sigaction(SIGPIPE, &old, NULL);
 	close(in[1]);
 	int status = 0;
 	struct timespec start, now;
@@ -96,7 +104,7 @@ static int run_one(struct json_object *hook, const char *phase, size_t i, const 
 }
 
 int husk_hooks_run(struct json_object *hooks, const char *phase, struct json_object *state,
-		   struct husk_err *err)
+		   int netns, struct husk_err *err)
 {
 	struct json_object *list;
 	if (!hooks || !json_object_object_get_ex(hooks, phase, &list) ||
@@ -106,7 +114,7 @@ int husk_hooks_run(struct json_object *hooks, const char *phase, struct json_obj
 								  JSON_C_TO_STRING_NOSLASHESCAPE);
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		log_debug("running hooks.%s[%zu]", phase, i);
-		if (run_one(json_object_array_get_idx(list, i), phase, i, s, err) < 0)
+		if (run_one(json_object_array_get_idx(list, i), phase, i, s, netns, err) < 0)
 			return -1;
 	}
 	return 0;

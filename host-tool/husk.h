@@ -23,6 +23,8 @@ extern struct husk_global husk_global;
 /* A detached proxy must not write on stderr, which is the container's:
  * without --log it logs to <state_dir>/husk.log. */
 void husk_log_to_state(const char *state_dir);
+/* The fd of the --log file, or -1: what a forked proxy must keep open. */
+int husk_log_fd(void);
 /* Print "husk: msg" on stderr and log it at error level; returns 125. */
 int husk_fail(const struct husk_err *err);
 

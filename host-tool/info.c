@@ -103,10 +103,10 @@ int husk_cmd_list(int argc, char **argv)
 
 int husk_cmd_ps(int argc, char **argv)
 {
-	static const struct husk_verb_desc d = {
-	    .usage = "ps [--format table|json] ID",
-	    .about = "List a container's processes (guest PIDs).",
-	    .opts = format_opts};
+	static const struct husk_verb_desc d = {.usage = "ps [--format table|json] ID",
+						.about =
+						    "List a container's processes (guest PIDs).",
+						.opts = format_opts};
 	struct format f = {"table", false};
 	struct husk_err err = {0};
 	struct husk_state st;
@@ -207,7 +207,8 @@ int husk_cmd_spec(int argc, char **argv)
 	static const struct husk_verb_desc d = {.usage = "spec [--bundle DIR]",
 						.about = "Write a default config.json.",
 						.opts = opts,
-						.accepted = "--rootless: accepted; the spec is the same"};
+						.accepted =
+						    "--rootless: accepted; the spec is the same"};
 	const char *bundle = ".";
 	struct husk_err err = {0};
 	int i = husk_opts_parse(argc, argv, &d, spec_opt, &bundle, &err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -24,7 +25,8 @@ enum {
 };
 
 const struct husk_opt husk_launch_opts[] = {
-    {"bundle", required_argument, 'b', "DIR", "bundle with config.json and the rootfs (default: .)"},
+    {"bundle", required_argument, 'b', "DIR",
+     "bundle with config.json and the rootfs (default: .)"},
     {"pid-file", required_argument, 'p', "FILE", "write the container's PID (its proxy) there"},
     {"console-socket", required_argument, 'C', "S", "send the pty master there (process.terminal)"},
     {"no-pivot", no_argument, OPT_NO_PIVOT, NULL, NULL},
@@ -33,14 +35,17 @@ const struct husk_opt husk_launch_opts[] = {
     {"kernel", required_argument, 'K', "FILE", "guest kernel (env HUSK_KERNEL)"},
     {"initrd", required_argument, 'I', "FILE", "initrd with husk-agent (env HUSK_INITRD)"},
     {"qemu", required_argument, 'Q', "FILE", "QEMU binary (env HUSK_QEMU)"},
-    {"machine", required_argument, 'M', "TYPE", "microvm, q35 or pc (env HUSK_MACHINE; default microvm)"},
+    {"machine", required_argument, 'M', "TYPE",
+     "microvm, q35 or pc (env HUSK_MACHINE; default microvm)"},
     {"accel", required_argument, 'A', "A", "kvm, tcg or auto (env HUSK_ACCEL; default auto)"},
     {"kvm", no_argument, OPT_KVM, NULL, "force KVM"},
     {"tcg", no_argument, OPT_TCG, NULL, "force TCG"},
     {"memory", required_argument, 'm', "MIB", "guest memory (default 256)"},
     {"cpus", required_argument, 'c', "N", "guest vCPUs (default 1)"},
-    {"boot-timeout", required_argument, 'T', "S", "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
-    {"share", required_argument, 'S', "MODE", "rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)"},
+    {"boot-timeout", required_argument, 'T', "S",
+     "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
+    {"share", required_argument, 'S', "MODE",
+     "rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)"},
     HUSK_OPT_END,
 };
 
@@ -92,6 +97,20 @@ int husk_launch_prepare(struct husk_launch *l, const char *id, struct husk_err *
 	return husk_bundle_prepare(&l->o, l->bundle, id, err);
 }
 
+/* Wait up to 10 s for a proxy that reported a failure to exit on its own,
+ * then kill it. */
+static void reap_proxy(pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		pid_t r = waitpid(pid, NULL, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 {
 	struct proxy_opts *o = &l->o;
@@ -114,16 +133,10 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 		setsid();
 		/* Keep nothing of the caller's but its stdio: containerd's shim,
 		 * for one, hands its runtime a listening socket as fd 3. */
-		int keep = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
-		if (keep > 3 && dup3(keep, 3, O_CLOEXEC) == 3) {
-			close(keep);
-			keep = 3;
-		}
-		close_range(keep + 1, ~0U, 0);
-		if (keep > 3)
-			close_range(3, keep - 1, 0);
+		int keep[2] = {p[1], husk_log_fd()};
+		husk_close_fds_except(keep, 2);
 		husk_log_to_state(o->state_dir);
-		o->notify_fd = keep;
+		o->notify_fd = p[1];
 		o->console_socket = l->console_socket;
 		husk_proxy_main(o);
 	}
@@ -141,10 +154,9 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 	close(p[0]);
 	msg[got] = '\0';
 	if (strcmp(msg, "ok") != 0) {
-		/* the proxy has exited or is exiting: reap it, clean up */
-		int status;
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		/* The proxy is exiting: it stops its VM and removes what it made
+		 * (taps, filters, mounts). Let it, then make sure it is gone. */
+		reap_proxy(pid);
 		husk_state_remove(o->state_dir);
 		return husk_err_set(err, EIO, "%s",
 				    got ? msg : "the container's proxy died while starting");
@@ -157,7 +169,6 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 	}
 	return 0;
 }
-
 
 void husk_launch_foreground(struct husk_launch *l)
 {

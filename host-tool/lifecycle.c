@@ -14,6 +14,7 @@
 #include "hooks.h"
 #include "husk-log.h"
 #include "husk.h"
+#include "netconf.h"
 #include "opts.h"
 #include "state.h"
 #include "util.h"
@@ -39,8 +40,8 @@ static int id_and_state(int argc, char **argv, const struct husk_verb_desc *d, b
 
 int husk_cmd_start(int argc, char **argv)
 {
-	static const struct husk_verb_desc d = {.usage = "start ID",
-						.about = "Start the process of a created container."};
+	static const struct husk_verb_desc d = {
+	    .usage = "start ID", .about = "Start the process of a created container."};
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
@@ -183,6 +184,9 @@ int husk_cmd_delete(int argc, char **argv)
 		for (int i = 0; i < 2000 && husk_state_alive(&vm); i++)
 			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	}
+	/* a proxy killed before it cleaned up left its tc filters behind */
+	if (st.netns && husk_netconf_cleanup_path(st.netns, &err) < 0)
+		log_warn("%s", err.msg);
 	/* poststop hooks run when the container is deleted */
 	struct husk_config cfg;
 	struct husk_err herr;
@@ -190,7 +194,7 @@ int husk_cmd_delete(int argc, char **argv)
 		free(st.status);
 		st.status = strdup("stopped");
 		_cleanup_json_ struct json_object *state = husk_state_to_oci(&st);
-		if (husk_hooks_run(cfg.hooks, "poststop", state, &herr) < 0)
+		if (husk_hooks_run(cfg.hooks, "poststop", state, -1, &herr) < 0)
 			log_warn("%s", herr.msg);
 		husk_config_free(&cfg);
 	}

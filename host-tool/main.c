@@ -53,6 +53,11 @@ void husk_log_to_state(const char *state_dir)
 	free(path);
 }
 
+int husk_log_fd(void)
+{
+	return log_file ? fileno(log_file) : -1;
+}
+
 int husk_fail(const struct husk_err *err)
 {
 	fprintf(stderr, "husk: %s\n", err->msg);

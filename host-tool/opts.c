@@ -88,9 +88,10 @@ int husk_opts_parse(int argc, char **argv, const struct husk_verb_desc *d, husk_
 			char shrt[3] = {'-', (char)optopt, 0};
 			const char *bad = optopt ? shrt : argv[optind - 1];
 			if (c == ':')
-				return husk_err_set(err, EINVAL, "%s%s%s needs a value", verb, sep, bad);
-			return husk_err_set(err, EINVAL, "unknown option %s (see husk %s%s--help)", bad,
-					    verb, sep);
+				return husk_err_set(err, EINVAL, "%s%s%s needs a value", verb, sep,
+						    bad);
+			return husk_err_set(err, EINVAL, "unknown option %s (see husk %s%s--help)",
+					    bad, verb, sep);
 		}
 		if (!fn)
 			return husk_err_set(err, EINVAL, "internal error: no handler for options");

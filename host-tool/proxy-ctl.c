@@ -70,7 +70,8 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 	if (r->err_code) {
 		/* a process that exited before its exit event reached us */
 		husk_ctl_reply(
-		    c, husk_ctl_error(r->err_code == ESRCH ? "container not running" : r->message, 0));
+		    c,
+		    husk_ctl_error(r->err_code == ESRCH ? "container not running" : r->message, 0));
 	} else if (f->ping_start) {
 		struct json_object *o = husk_ctl_ok();
 		json_object_object_add(
@@ -118,8 +119,9 @@ static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all
 	} else if (x->exited) {
 		husk_ctl_reply(c, husk_ctl_error("container not running", 0));
 	} else {
-		struct husk_request r = {.op = HUSK_OP_PROCESS_SIGNAL,
-					 .u.signal = {.process = x->base, .signal = sig, .all = all}};
+		struct husk_request r = {
+		    .op = HUSK_OP_PROCESS_SIGNAL,
+		    .u.signal = {.process = x->base, .signal = sig, .all = all}};
 		forward(P, c, &r);
 	}
 }
@@ -168,7 +170,8 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 		close(fds[i]);
 	if (!strcmp(op, "start")) {
 		if (P->procs.init.started || P->start_asked) {
-			husk_ctl_reply(c, husk_ctl_error("container is not in the created state", 0));
+			husk_ctl_reply(c,
+				       husk_ctl_error("container is not in the created state", 0));
 		} else {
 			P->start_asked = true;
 			husk_proxy_start_init(P, c);
@@ -211,6 +214,4 @@ static void ctl_gone(struct husk_ctl_conn *c, void *data)
 		husk_proc_signal(x, SIGKILL, false);
 }
 
-const struct husk_ctl_server_ops husk_proxy_ctl_ops = {.request = ctl_request,
-						     .gone = ctl_gone};
-
+const struct husk_ctl_server_ops husk_proxy_ctl_ops = {.request = ctl_request, .gone = ctl_gone};

@@ -140,6 +140,10 @@ void husk_proxy_main(struct proxy_opts *o)
 			       &o->binds_path, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	o->vo.binds_path = o->binds_path;
+	/* before any thread: the proxy and QEMU live in the container's
+	 * network namespace */
+	if (husk_netconf_setup(&o->net, &o->vo, husk_vm_max_nics(&o->vo), &err) < 0)
+		husk_proxy_fail(P, &err, false);
 	if (husk_session_start(&P->s, P->loop, &o->vo, console, o->boot_timeout_s * 1000,
 			       &husk_proxy_session_ops, P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
@@ -150,4 +154,3 @@ void husk_proxy_main(struct proxy_opts *o)
 	uv_run(P->loop, UV_RUN_DEFAULT);
 	husk_proxy_fail(P, &(struct husk_err){EIO, "internal error: event loop ended"}, false);
 }
-

@@ -2,6 +2,7 @@
  * and what it does as the session (the VM) and the processes report.
  * proxy-ctl.c serves the control socket, proxy-main.c sets it all up. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ void husk_proxy_set_status(struct proxy *P, const char *status)
 void husk_proxy_finish(struct proxy *P, int code)
 {
 	husk_session_kill_vm(&P->s);
+	husk_netconf_cleanup(&P->o->net);
 	husk_binds_unmount(P->o->vo.binds_path);
 	if (P->tty_raw)
 		husk_tty_restore();
@@ -55,7 +57,8 @@ void husk_proxy_finish(struct proxy *P, int code)
 		free(P->st.status);
 		P->st.status = strdup("stopped");
 		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P->st);
-		if (P->created && husk_hooks_run(P->o->cfg.hooks, "poststop", state, &herr) < 0)
+		if (P->created && husk_hooks_run(P->o->cfg.hooks, "poststop", state,
+						 P->o->net.host_ns, &herr) < 0)
 			log_warn("%s", herr.msg);
 		husk_state_remove(P->o->state_dir);
 	} else {
@@ -111,14 +114,75 @@ static void maybe_stop(struct proxy *P)
 	uv_timer_start(&P->stop_timer, stop_timeout, 10000, 0);
 }
 
-void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c)
+/* ---- the network, told to the agent ---- */
+
+struct net_wait {
+	struct proxy *P;
+	void (*then)(struct proxy *P, void *arg); /* or NULL */
+	void *arg;
+};
+
+static void net_configured(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct net_wait w = *(struct net_wait *)data;
+	struct husk_err err;
+	free(data);
+	if (r->err_code) {
+		husk_err_set(&err, r->err_code, "cannot configure the VM's network: %s",
+			     r->message);
+		husk_proxy_fail(w.P, &err, false);
+	}
+	if (w.then)
+		w.then(w.P, w.arg);
+}
+
+/* network.configure with what husk_netconf_json says; then(P, arg) once
+ * the agent has applied it. */
+static void send_network(struct proxy *P, struct json_object *net,
+			 void (*then)(struct proxy *P, void *arg), void *arg)
 {
 	struct husk_err err;
-	P->procs.init.waiter = c;
-	if (c)
-		husk_ctl_conn_ref(c);
+	struct husk_request req = {.op = HUSK_OP_NETWORK_CONFIGURE, .u.net.network = net};
+	struct net_wait *w = malloc(sizeof *w);
+	if (!w)
+		husk_proxy_fail(P, &(struct husk_err){ENOMEM, "out of memory"}, false);
+	*w = (struct net_wait){P, then, arg};
+	if (husk_session_request(&P->s, &req, net_configured, w, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+}
+
+/* Interfaces the caller's hooks put in a namespace husk made: mirror them
+ * and tell the agent, then go on with then(P, arg). */
+static void late_network(struct proxy *P, void (*then)(struct proxy *P, void *arg), void *arg)
+{
+	struct husk_err err;
+	int found = husk_netconf_late(&P->o->net, &err);
+	if (found < 0)
+		husk_proxy_fail(P, &err, false);
+	if (!found) {
+		then(P, arg);
+		return;
+	}
+	_cleanup_json_ struct json_object *net = husk_netconf_json(&P->o->net, &err);
+	if (!net)
+		husk_proxy_fail(P, &err, false);
+	send_network(P, net, then, arg);
+}
+
+static void start_init_now(struct proxy *P, void *arg)
+{
+	struct husk_err err;
+	P->procs.init.waiter = arg; /* its reference was taken by start_init */
 	if (husk_proc_start(&P->procs.init, &P->o->cfg.process, &err) < 0)
 		husk_proxy_fail(P, &err, false);
+}
+
+void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c)
+{
+	if (c)
+		husk_ctl_conn_ref(c);
+	/* a caller that adds the interfaces after create (before start) */
+	late_network(P, start_init_now, c);
 }
 
 /* A signal for the container before its process runs ends it, as the
@@ -141,7 +205,8 @@ static void proc_started(struct husk_proc *x, int64_t pid, void *data)
 		struct husk_err herr;
 		husk_proxy_set_status(P, "running");
 		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P->st);
-		if (husk_hooks_run(P->o->cfg.hooks, "poststart", state, &herr) < 0)
+		if (husk_hooks_run(P->o->cfg.hooks, "poststart", state, P->o->net.host_ns, &herr) <
+		    0)
 			log_warn("%s", herr.msg); /* the spec: log, carry on */
 		if (P->notify_on_start)
 			husk_proxy_notify(P, "ok");
@@ -215,6 +280,15 @@ const struct husk_procs_ops husk_proxy_procs_ops = {
 
 /* ---- the session ---- */
 
+/* Created, hooks run, and the interfaces they added (if any) mirrored. */
+static void created_network(struct proxy *P, void *arg)
+{
+	if (P->o->autostart)
+		husk_proxy_start_init(P, NULL);
+	else
+		husk_proxy_notify(P, "ok");
+}
+
 static void created(struct husk_session *s, const struct husk_reply *r, void *data)
 {
 	struct proxy *P = data;
@@ -232,13 +306,10 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 	/* prestart (deprecated) and createRuntime run once the container
 	 * exists and before its process starts */
 	_cleanup_json_ struct json_object *state = husk_state_to_oci(&P->st);
-	if (husk_hooks_run(P->o->cfg.hooks, "prestart", state, &err) < 0 ||
-	    husk_hooks_run(P->o->cfg.hooks, "createRuntime", state, &err) < 0)
+	if (husk_hooks_run(P->o->cfg.hooks, "prestart", state, P->o->net.host_ns, &err) < 0 ||
+	    husk_hooks_run(P->o->cfg.hooks, "createRuntime", state, P->o->net.host_ns, &err) < 0)
 		husk_proxy_fail(P, &err, false);
-	if (P->o->autostart)
-		husk_proxy_start_init(P, NULL);
-	else
-		husk_proxy_notify(P, "ok");
+	late_network(P, created_network, NULL);
 }
 
 static void create_timeout(uv_timer_t *t)
@@ -270,6 +341,19 @@ static void on_hello(struct husk_session *s)
 						   .path = "",
 						   .readonly = o->cfg.root_readonly};
 	req.u.create.hostname = o->cfg.hostname;
+	/* without a UTS namespace runc's container has the host's name */
+	const char *uts_path;
+	char host[HOST_NAME_MAX + 1];
+	if (!o->cfg.hostname && husk_config_namespace(&o->cfg, "uts", &uts_path, NULL) == 0 &&
+	    gethostname(host, sizeof host) == 0) {
+		host[sizeof host - 1] = '\0';
+		req.u.create.hostname = host;
+	}
+	/* what is known of the network goes first: the agent applies requests
+	 * in order */
+	_cleanup_json_ struct json_object *net = husk_netconf_json(&o->net, &err);
+	if (net)
+		send_network(P, net, NULL, NULL);
 	if (husk_session_request(s, &req, created, P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	/* a share that never answers must not hang the caller */
@@ -317,7 +401,10 @@ int husk_proxy_init_state(struct proxy *P, struct husk_err *err)
 				    .start_time = husk_proc_start_time(getpid()),
 				    .exit_status = -1};
 	P->st.annotations = json_object_new_object();
-
+	/* delete cleans up there after a proxy that could not */
+	if (o->net.mode == HUSK_NETMODE_MIRROR && o->net.ns_path &&
+	    !(P->st.netns = strdup(o->net.ns_path)))
+		return husk_err_set(err, ENOMEM, "out of memory");
 	if (!P->st.status || !P->st.created || !P->st.annotations)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < o->cfg.nannotations; i++)

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ctlsrv.h"
+#include "netconf.h"
 #include "procs.h"
 #include "session.h"
 #include "state.h"
@@ -25,6 +26,7 @@ struct proxy_opts {
 	char *binds_path; /* <state_dir>/binds when config.json binds host paths */
 	struct husk_config cfg;
 	struct husk_vm_opts vo;
+	struct husk_netconf net;
 	unsigned boot_timeout_s;
 	const char *console_socket;
 	int notify_fd;	 /* create/run -d wait here for "ok" or an error; -1 if none */

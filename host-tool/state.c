@@ -149,6 +149,8 @@ int husk_state_write(const char *dir, const struct husk_state *st, struct husk_e
 	json_object_object_add(o, "husk_vm_pid", json_object_new_int(st->vm_pid));
 	json_object_object_add(o, "husk_vm_start_time",
 			       json_object_new_int64((int64_t)st->vm_start_time));
+	if (st->netns)
+		json_object_object_add(o, "husk_netns", json_object_new_string(st->netns));
 	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 ||
 	    asprintf(&path, "%s/state.json", dir) < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -185,6 +187,7 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 	st->rootfs = str_field(o, "rootfs");
 	st->status = str_field(o, "status");
 	st->created = str_field(o, "created");
+	st->netns = str_field(o, "husk_netns");
 	if (json_object_object_get_ex(o, "pid", &v))
 		st->pid = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "husk_start_time", &v))
@@ -236,6 +239,7 @@ void husk_state_free(struct husk_state *st)
 	free(st->rootfs);
 	free(st->status);
 	free(st->created);
+	free(st->netns);
 	if (st->annotations)
 		json_object_put(st->annotations);
 	memset(st, 0, sizeof *st);

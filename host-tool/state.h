@@ -20,6 +20,7 @@ struct husk_state {
 	int exit_status;	       /* -1 until stopped */
 	pid_t vm_pid;		       /* QEMU, a child of the proxy */
 	unsigned long long vm_start_time;
+	char *netns; /* the caller's network namespace the VM mirrors, or NULL */
 	struct json_object *annotations;
 };
 

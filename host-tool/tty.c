@@ -99,8 +99,8 @@ int husk_tty_stdio(const char *console_socket, bool may_use_stdin, unsigned shor
 		return 0;
 	}
 	if (!may_use_stdin || !isatty(STDIN_FILENO))
-		return husk_err_set(err, EINVAL,
-				    "%s needs --console-socket or a terminal on stdin", what);
+		return husk_err_set(err, EINVAL, "%s needs --console-socket or a terminal on stdin",
+				    what);
 	if (husk_tty_raw(STDIN_FILENO, err) < 0)
 		return -1;
 	out->raw = true;

@@ -80,6 +80,25 @@ int husk_parse_signal(const char *s, int *sig, struct husk_err *err)
 	return husk_err_set(err, EINVAL, "unknown signal \"%s\"", s);
 }
 
+void husk_close_fds_except(const int *keep, int n)
+{
+	unsigned from = 3;
+	for (;;) {
+		/* the lowest kept fd at or above from */
+		int next = -1;
+		for (int i = 0; i < n; i++)
+			if (keep[i] >= (int)from && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0) {
+			close_range(from, ~0U, 0);
+			return;
+		}
+		if ((unsigned)next > from)
+			close_range(from, (unsigned)next - 1, 0);
+		from = (unsigned)next + 1;
+	}
+}
+
 int husk_stdio_to_null(void)
 {
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);

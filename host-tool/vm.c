@@ -20,7 +20,7 @@
 #define HUSK_DATADIR "/usr/local/share/husk"
 #endif
 
-#define QEMU_MAX_ARGS 64
+#define QEMU_MAX_ARGS 96
 
 int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err)
 {
@@ -78,8 +78,15 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
 				    VIRTIOFSD);
 	if (listen_and_connect(o->state_dir, "virtiofsd.sock", &lfd, conn, false, err) < 0)
 		return -1;
-	char src[PATH_MAX + 16], logp[PATH_MAX];
-	snprintf(src, sizeof src, "source=%s", o->share_path);
+	char src[2 * PATH_MAX + 16], logp[PATH_MAX];
+	/* virtiofsd's -o is a fuse option list: a comma there is "\," */
+	size_t k = (size_t)snprintf(src, sizeof src, "source=");
+	for (const char *c = o->share_path; *c && k < sizeof src - 3; c++) {
+		if (*c == ',' || *c == '\\')
+			src[k++] = '\\';
+		src[k++] = *c;
+	}
+	src[k] = '\0';
 	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
 	pid_t parent = getpid();
 	*pid = fork();
@@ -247,9 +254,11 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 	return 0;
 }
 
+#define ARG_STORE (12 + 2 * HUSK_VM_MAX_NICS)
+
 struct argv {
 	char *v[QEMU_MAX_ARGS];
-	char store[12][PATH_MAX + 256];
+	char store[ARG_STORE][PATH_MAX + 256];
 	int n, ns;
 };
 
@@ -262,7 +271,7 @@ static void add(struct argv *a, const char *s)
 __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const char *fmt, ...)
 {
 	va_list ap;
-	if (a->ns >= 12)
+	if (a->ns >= ARG_STORE)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(a->store[a->ns], sizeof a->store[0], fmt, ap);
@@ -270,8 +279,24 @@ __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const cha
 	add(a, a->store[a->ns++]);
 }
 
+#define NIC_FD0 6 /* the first tap's fd in QEMU */
+
+/* A value inside a QEMU option list: a comma is written twice. */
+static const char *qemu_escape(const char *v, char out[2 * PATH_MAX + 1])
+{
+	size_t n = 0;
+	for (; *v && n < 2 * PATH_MAX - 1; v++) {
+		if (*v == ',')
+			out[n++] = ',';
+		out[n++] = *v;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /* Child after fork: the fds QEMU inherits land on 3 (the agent port's
- * listening socket) and 4 (the console). */
+ * listening socket), 4 (the console), 5 (virtiofsd's socket) and 6 on
+ * (the taps, in NIC order). */
 static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
 						int chan, int con, int vfs, pid_t parent)
 {
@@ -284,12 +309,18 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 		_exit(125);
 	dup2(log >= 0 ? log : devnull, 1);
 	dup2(log >= 0 ? log : devnull, 2);
-	/* move chan and con to 3 and 4 without clobbering each other */
-	int c1 = fcntl(chan, F_DUPFD, 10), c2 = fcntl(con, F_DUPFD, 10);
-	int c3 = vfs >= 0 ? fcntl(vfs, F_DUPFD, 10) : -1;
-	if (c1 < 0 || c2 < 0 || dup2(c1, 3) < 0 || dup2(c2, 4) < 0 || (vfs >= 0 && dup2(c3, 5) < 0))
-		_exit(125);
-	close_range(vfs >= 0 ? 6 : 5, ~0U, 0);
+	/* move every fd above where any lands first, so none clobbers another */
+	int src[3 + HUSK_VM_MAX_NICS] = {chan, con, vfs}, n = 3; /* src[i] lands on 3 + i */
+	for (size_t i = 0; i < o->nnics; i++)
+		if (o->nics[i].fd >= 0)
+			src[n++] = o->nics[i].fd;
+	for (int i = 0; i < n; i++)
+		if (src[i] >= 0 && (src[i] = fcntl(src[i], F_DUPFD, 64)) < 0)
+			_exit(125);
+	for (int i = 0; i < n; i++)
+		if (src[i] >= 0 && dup2(src[i], 3 + i) < 0)
+			_exit(125);
+	close_range(3 + n, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -300,8 +331,18 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	_exit(125);
 }
 
+unsigned husk_vm_max_nics(const struct husk_vm_opts *o)
+{
+	if (strcmp(o->machine, "microvm"))
+		return HUSK_VM_MAX_NICS;	     /* PCI has slots to spare */
+	unsigned used = 2 + (o->binds_path ? 1 : 0); /* virtio-serial, the rootfs share */
+	unsigned left = HUSK_VM_MICROVM_TRANSPORTS - used;
+	return left < HUSK_VM_MAX_NICS ? left : HUSK_VM_MAX_NICS;
+}
+
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err)
 {
+	static char esc[2][2 * PATH_MAX + 1];
 	struct argv a = {0};
 	int chan[2] = {-1, -1}, con[2] = {-1, -1};
 	vm->virtiofsd = 0; /* fail: reads it */
@@ -372,8 +413,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 			      : "vhost-user-fs-pci,chardev=vfs,tag=" HUSK_SHARE_TAG);
 	} else {
 		add(&a, "-fsdev");
-		addf(&a, "local,id=rootfs,path=%s,security_model=%s%s", o->share_path,
-		     geteuid() == 0 ? "passthrough" : "none",
+		addf(&a, "local,id=rootfs,path=%s,security_model=%s%s",
+		     qemu_escape(o->share_path, esc[0]), geteuid() == 0 ? "passthrough" : "none",
 		     o->share_readonly ? ",readonly=on" : "");
 		add(&a, "-device");
 		add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
@@ -381,21 +422,33 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	}
 	if (o->binds_path) {
 		add(&a, "-fsdev");
-		addf(&a, "local,id=binds,path=%s,security_model=%s,multidevs=remap", o->binds_path,
-		     geteuid() == 0 ? "passthrough" : "none");
+		addf(&a, "local,id=binds,path=%s,security_model=%s,multidevs=remap",
+		     qemu_escape(o->binds_path, esc[1]), geteuid() == 0 ? "passthrough" : "none");
 		add(&a, "-device");
 		add(&a, micro ? "virtio-9p-device,fsdev=binds,mount_tag=" HUSK_BINDS_TAG
 			      : "virtio-9p-pci,fsdev=binds,mount_tag=" HUSK_BINDS_TAG);
 	}
+	bool vhost = o->nnics && accel == HUSK_ACCEL_KVM && access("/dev/vhost-net", R_OK | W_OK) == 0;
+	for (size_t i = 0, tap = 0; i < o->nnics; i++) {
+		const struct husk_vm_nic *nic = &o->nics[i];
+		const unsigned char *m = nic->mac;
+		add(&a, "-netdev");
+		if (nic->fd >= 0)
+			/* vhost-net moves the NIC's data path into the host kernel
+			 * where the host has it (not here: no /dev/vhost-net) */
+			addf(&a, "tap,id=net%zu,fd=%zu%s", i, NIC_FD0 + tap++,
+			     vhost ? ",vhost=on" : "");
+		else
+			addf(&a, "user,id=net%zu", i);
+		char mtu[32] = "";
+		if (nic->mtu)
+			snprintf(mtu, sizeof mtu, ",host_mtu=%u", nic->mtu);
+		add(&a, "-device");
+		addf(&a, "%s,netdev=net%zu,mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s",
+		     micro ? "virtio-net-device" : "virtio-net-pci", i, m[0], m[1], m[2], m[3],
+		     m[4], m[5], mtu, micro ? "" : ",romfile=");
+	}
 	a.v[a.n] = NULL;
-	if (o->binds_path && strchr(o->binds_path, ','))
-		return husk_err_set(err, EINVAL,
-				    "state path %s contains a comma, which QEMU cannot take",
-				    o->binds_path);
-	if (strchr(o->share_path, ','))
-		return husk_err_set(err, EINVAL,
-				    "rootfs path %s contains a comma, which QEMU cannot take",
-				    o->share_path);
 
 	if (agent_listen(o, &chan[1], &chan[0], err) < 0)
 		goto fail;

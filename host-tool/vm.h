@@ -14,6 +14,19 @@
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
 
+#define HUSK_VM_MAX_NICS 8
+/* microvm (acpi=off) has 8 virtio-mmio transports: the channel and up to
+ * two shares take 3 */
+#define HUSK_VM_MICROVM_TRANSPORTS 8
+
+/* A virtio-net NIC: on a tap fd (which QEMU gets as fd 6 + its index), or,
+ * with fd -1, on QEMU's user-mode network. */
+struct husk_vm_nic {
+	int fd;
+	unsigned char mac[6];
+	unsigned mtu; /* 0: QEMU's default */
+};
+
 struct husk_vm_opts {
 	const char *qemu;
 	const char *kernel;
@@ -30,6 +43,8 @@ struct husk_vm_opts {
 	const char *qemu_log;	/* QEMU's own stdout/stderr */
 	bool debug;		/* kernel messages on the console */
 	bool keep_agent_sock;	/* leave agent.sock for husk_vm_agent_connect */
+	struct husk_vm_nic nics[HUSK_VM_MAX_NICS];
+	size_t nnics;
 };
 
 struct husk_vm {
@@ -48,6 +63,8 @@ int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err);
 int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err);
 /* KVM where /dev/kvm opens, answers and the CPU has vmx or svm. */
 bool husk_kvm_usable(void);
+/* How many NICs the machine of o has room for beside its other devices. */
+unsigned husk_vm_max_nics(const struct husk_vm_opts *o);
 /* Fork and exec QEMU; it gets SIGKILL when the calling process dies. */
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err);
 /* A new connection to the agent's port (QEMU accepts it once the previous

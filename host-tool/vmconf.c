@@ -89,4 +89,3 @@ int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool
 	}
 	return 0;
 }
-

@@ -110,6 +110,7 @@ enum husk_op {
 	HUSK_OP_SHUTDOWN = 5,
 	HUSK_OP_PROCESS_RESIZE = 6,
 	HUSK_OP_CONTAINER_PS = 7,
+	HUSK_OP_NETWORK_CONFIGURE = 8,
 };
 
 struct husk_request {
@@ -141,6 +142,10 @@ struct husk_request {
 		struct {
 			char *container;
 		} ps;
+		struct {
+			/* interfaces, addresses, routes (a reference) */
+			struct json_object *network;
+		} net;
 	} u;
 };
 

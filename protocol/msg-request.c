@@ -18,6 +18,7 @@ static const struct {
     {HUSK_OP_SHUTDOWN, "shutdown"},
     {HUSK_OP_PROCESS_RESIZE, "process.resize"},
     {HUSK_OP_CONTAINER_PS, "container.ps"},
+    {HUSK_OP_NETWORK_CONFIGURE, "network.configure"},
 };
 
 const char *husk_op_name(enum husk_op op)
@@ -88,6 +89,10 @@ void husk_request_free(struct husk_request *r)
 		husk_process_free(&r->u.start.process);
 		break;
 	case HUSK_OP_CONTAINER_PS: free(r->u.ps.container); break;
+	case HUSK_OP_NETWORK_CONFIGURE:
+		if (r->u.net.network)
+			json_object_put(r->u.net.network);
+		break;
 	default: break;
 	}
 	memset(r, 0, sizeof *r);
@@ -122,6 +127,12 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 			return -1;
 		if (r->u.create.spec)
 			json_object_get(r->u.create.spec);
+		return 0;
+	case HUSK_OP_NETWORK_CONFIGURE:
+		if (husk_json_obj(o, NULL, "network", HUSK_JSON_REQUIRED, &r->u.net.network, err) <
+		    0)
+			return -1;
+		json_object_get(r->u.net.network);
 		return 0;
 	case HUSK_OP_PROCESS_START:
 		if (husk_json_str(o, NULL, "container", HUSK_JSON_REQUIRED, &r->u.start.container,
@@ -224,6 +235,9 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 					       json_object_new_string(r->u.create.hostname));
 		if (r->u.create.spec)
 			json_object_object_add(o, "spec", json_object_get(r->u.create.spec));
+		break;
+	case HUSK_OP_NETWORK_CONFIGURE:
+		json_object_object_add(o, "network", json_object_get(r->u.net.network));
 		break;
 	case HUSK_OP_PROCESS_START:
 		json_object_object_add(o, "container",

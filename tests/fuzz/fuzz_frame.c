@@ -75,6 +75,8 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 		       a->u.resize.rows == b->u.resize.rows && a->u.resize.cols == b->u.resize.cols;
 	case HUSK_OP_CONTAINER_PS:
 		return str_eq(a->u.ps.container, b->u.ps.container);
+	case HUSK_OP_NETWORK_CONFIGURE:
+		return json_object_equal(a->u.net.network, b->u.net.network);
 	case HUSK_OP_PING:
 	case HUSK_OP_SHUTDOWN:
 		return true;

@@ -12,6 +12,11 @@
  *   sleep-forever    never exit (also the mode when PID 1 or argv[0] ends in
  *                    "init": a bogus /init that never greets the host)
  *   stderr-split     write distinct lines to stdout and to stderr
+ *   tcp-serve PORT   serve TCP on PORT (IPv4 and IPv6), one connection at a
+ *                    time; the first byte picks: 'S' sink (read to EOF, then
+ *                    reply with the count as 8 bytes big-endian), 'G' source
+ *                    (read an 8-byte big-endian count, write that many bytes,
+ *                    close), 'E' echo (until EOF). For make bench.
  */
 #include <ctype.h>
 #include <sys/stat.h>
@@ -22,6 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +52,7 @@ static unsigned long long parse_num(const char *s)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
@@ -157,11 +165,10 @@ static const struct {
 	const char *name;
 	int sig;
 } signames[] = {
-	{ "HUP", SIGHUP },   { "INT", SIGINT },     { "QUIT", SIGQUIT }, { "ILL", SIGILL },
-	{ "ABRT", SIGABRT }, { "FPE", SIGFPE },     { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
-	{ "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },   { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },
-	{ "TERM", SIGTERM }, { "CHLD", SIGCHLD },   { "CONT", SIGCONT }, { "STOP", SIGSTOP },
-	{ "TSTP", SIGTSTP }, { "PWR", SIGPWR },
+    {"HUP", SIGHUP},   {"INT", SIGINT},	  {"QUIT", SIGQUIT}, {"ILL", SIGILL},	{"ABRT", SIGABRT},
+    {"FPE", SIGFPE},   {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},
+    {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"PWR", SIGPWR},
 };
 
 static int parse_sig(const char *s)
@@ -275,7 +282,7 @@ static void on_sig(int sig)
 
 static int cmd_trap(void)
 {
-	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM };
+	static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM};
 	sigset_t block, old;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -322,6 +329,83 @@ static int cmd_stderr_split(void)
 	return 0;
 }
 
+static int full_write(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void serve_one(int c)
+{
+	static char buf[256 * 1024];
+	unsigned char mode, cnt[8];
+	unsigned long long n = 0;
+	if (read(c, &mode, 1) != 1)
+		return;
+	if (mode == 'S') {
+		ssize_t r;
+		while ((r = read(c, buf, sizeof buf)) > 0)
+			n += (unsigned long long)r;
+		for (int i = 0; i < 8; i++)
+			cnt[i] = (unsigned char)(n >> (56 - 8 * i));
+		full_write(c, cnt, 8);
+	} else if (mode == 'G') {
+		size_t got = 0;
+		while (got < 8) {
+			ssize_t r = read(c, cnt + got, 8 - got);
+			if (r <= 0)
+				return;
+			got += (size_t)r;
+		}
+		for (int i = 0; i < 8; i++)
+			n = n << 8 | cnt[i];
+		memset(buf, 'x', sizeof buf);
+		while (n) {
+			size_t k = n < sizeof buf ? (size_t)n : sizeof buf;
+			if (full_write(c, buf, k) < 0)
+				return;
+			n -= k;
+		}
+	} else if (mode == 'E') {
+		int one = 1;
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		ssize_t r;
+		while ((r = read(c, buf, sizeof buf)) > 0)
+			if (full_write(c, buf, (size_t)r) < 0)
+				return;
+	}
+}
+
+static __attribute__((noreturn)) int cmd_tcp_serve(unsigned port)
+{
+	int s = socket(AF_INET6, SOCK_STREAM, 0), zero = 0, one = 1;
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	if (s < 0)
+		die("socket");
+	setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0)
+		die("bind/listen");
+	printf("listening %u\n", port);
+	fflush(stdout);
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+		if (c < 0)
+			continue;
+		serve_one(c);
+		close(c);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *a0 = argv[0] ? argv[0] : "";
@@ -330,7 +414,7 @@ int main(int argc, char **argv)
 		cmd_sleep_forever(1);
 	if (argc < 2)
 		die("usage: husk-testhelper pattern N | exit N | kill-self SIG | orphans N | "
-		    "zombies [MS] | trap | sleep-forever | stderr-split");
+		    "zombies [MS] | trap | sleep-forever | stderr-split | tcp-serve PORT");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "pattern") && argc == 3)
 		return cmd_pattern(parse_num(argv[2]));
@@ -353,6 +437,8 @@ int main(int argc, char **argv)
 		cmd_sleep_forever(0);
 	if (!strcmp(cmd, "stderr-split") && argc == 2)
 		return cmd_stderr_split();
+	if (!strcmp(cmd, "tcp-serve") && argc == 3)
+		return cmd_tcp_serve((unsigned)parse_num(argv[2]));
 	die("unknown subcommand or wrong arguments");
 	return 99;
 }

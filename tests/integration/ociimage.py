@@ -1,5 +1,6 @@
 """Build a minimal OCI image archive (oci-layout, index.json, blobs) from
-Debian's busybox-static, for `ctr images import` and `podman load -i`."""
+Debian's busybox-static, for `ctr images import`, `podman load -i` and,
+through a docker-archive manifest.json beside the index, `docker load`."""
 import hashlib
 import io
 import json
@@ -71,4 +72,9 @@ def build(out, busybox="/bin/busybox", name=IMAGE, extra=None):
         for blob in (layer, config, manifest):
             _add(tf, "blobs/sha256/" + _sha(blob)[7:], blob)
         _add(tf, "index.json", index)
+        # docker 20.10's `docker load` reads docker-archive's manifest.json,
+        # not the OCI index: the same blobs serve both
+        _add(tf, "manifest.json", _dumps([{
+            "Config": "blobs/sha256/" + _sha(config)[7:], "RepoTags": [name],
+            "Layers": ["blobs/sha256/" + _sha(layer)[7:]]}]))
     return name

@@ -1,6 +1,7 @@
 """Real callers drive husk as their OCI runtime: containerd (ctr, through
 containerd-shim-runc-v2) and podman (through conmon), from Debian's packages.
 Each gets a private configuration, state and storage under a temporary dir."""
+import json
 import os
 import shutil
 import signal
@@ -113,6 +114,49 @@ def test_containerd_missing_binary_reports_error(containerd):
     assert qemus_gone(containerd.dir)
 
 
+# ----------------------------------------------- containerd with CNI (ctr --cni)
+#
+# ctr run --cni reads CNI's default places (gocni.WithDefaultConf):
+# /etc/cni/net.d and /opt/cni/bin. The fixture writes its own network there
+# (10-husk-ctr-test.conflist: bridge, host-local, portmap on 10.204.0.0/24),
+# links Debian's plugins (/usr/lib/cni) into /opt/cni/bin where missing, and
+# removes what it added at the end. ctr adds the interface between create and
+# start, in the namespace husk made.
+
+CTR_CNI_CONF = "/etc/cni/net.d/10-husk-ctr-test.conflist"
+
+
+@pytest.fixture
+def ctr_cni():
+    made = []
+    os.makedirs("/opt/cni/bin", exist_ok=True)
+    for plugin in ("bridge", "host-local", "portmap", "loopback"):
+        dst = os.path.join("/opt/cni/bin", plugin)
+        if not os.path.exists(dst):
+            os.symlink(os.path.join("/usr/lib/cni", plugin), dst)
+            made.append(dst)
+    with open(CTR_CNI_CONF, "w") as f:
+        json.dump({"cniVersion": "0.4.0", "name": "husk-ctr-test", "plugins": [
+            {"type": "bridge", "bridge": "husk-ctr0", "isGateway": True, "ipMasq": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.204.0.0/24"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}}]}, f)
+    made.append(CTR_CNI_CONF)
+    yield
+    for path in made:
+        os.unlink(path)
+    subprocess.run(["ip", "link", "del", "husk-ctr0"], capture_output=True)
+
+
+def test_containerd_cni_network(containerd, ctr_cni):
+    r = containerd("run", "--cni", "--runc-binary", containerd.husk, "--rm", ociimage.IMAGE,
+                   "ctr-cni1", "sh", "-c", "ip -o -4 addr show eth0; ip route")
+    assert r.returncode == 0, r.stderr
+    assert "inet 10.204.0." in r.stdout, r.stdout
+    assert "default via 10.204.0.1 dev eth0" in r.stdout, r.stdout
+    assert qemus_gone(containerd.dir)
+
+
 # -------------------------------------------------------------------- podman
 
 @pytest.fixture(scope="module")
@@ -194,3 +238,113 @@ def test_podman_missing_command_is_127(podman):
     r = podman(*RUN, "--rm", ociimage.IMAGE, "/etc/passwd")
     assert r.returncode == 126, r.stderr
     assert qemus_gone(podman.dir)
+
+
+# ------------------------------------------------- podman's network (CNI)
+#
+# The default network of Debian's podman: CNI's bridge "podman"
+# (cni-podman0, 10.88.0.0/16, gateway 10.88.0.1) with portmap and firewall.
+# Everything the tests reach is on this machine.
+
+NET = ("run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+
+def podman_ip(podman, name):
+    r = podman("inspect", "--format", "{{.NetworkSettings.IPAddress}}", name)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def wait_http(url, limit=HANG_GUARD):
+    import urllib.request
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_podman_network_address_gateway_and_port(podman):
+    www = "mkdir -p /www && echo from-husk > /www/index.html && exec httpd -f -p 80 -h /www"
+    r = podman(*NET, "-d", "--name", "pm-net1", "-p", "18080:80", ociimage.IMAGE,
+               "sh", "-c", www)
+    assert r.returncode == 0, r.stderr
+    try:
+        ip = podman_ip(podman, "pm-net1")
+        assert ip.startswith("10.88."), ip
+        r = podman("exec", "pm-net1", "sh", "-c", "ip -o addr show eth0; ip route")
+        assert r.returncode == 0, r.stderr
+        assert f"inet {ip}/16" in r.stdout, r.stdout
+        assert "default via 10.88.0.1 dev eth0" in r.stdout, r.stdout
+        # /etc/hosts, /etc/hostname and /etc/resolv.conf come as podman's bind
+        # mounts: the same files runc's container would see
+        r = podman("exec", "pm-net1", "sh", "-c",
+                   "cat /etc/hosts; echo ==; cat /etc/hostname; echo ==; cat /etc/resolv.conf")
+        hosts, hostname, resolv = r.stdout.split("==\n")
+        assert ip in hosts and hostname.strip() in hosts, r.stdout
+        r2 = podman("inspect", "--format", "{{.ResolvConfPath}}", "pm-net1")
+        with open(r2.stdout.strip()) as f:
+            assert resolv == f.read(), (resolv, r2.stdout)
+        assert os.uname().release not in podman("exec", "pm-net1", "uname", "-r").stdout
+        # a server on the bridge's gateway, on the host
+        import http.server
+        import socketserver
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "7")
+                self.end_headers()
+                self.wfile.write(b"on-host")
+
+            def log_message(self, *a):
+                pass
+
+        srv = socketserver.TCPServer(("10.88.0.1", 0), H)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            r = podman("exec", "pm-net1", "wget", "-qO-",
+                       f"http://10.88.0.1:{srv.server_address[1]}/")
+        finally:
+            srv.shutdown()
+            srv.server_close()
+        assert r.stdout == "on-host", r.stdout + r.stderr
+        # -p 18080:80 from the host, through CNI's portmap
+        assert wait_http("http://127.0.0.1:18080/").strip() == "from-husk"
+        # a second husk container on the same bridge reaches the first
+        r = podman(*NET, "--rm", ociimage.IMAGE, "wget", "-qO-", f"http://{ip}/")
+        assert r.returncode == 0 and r.stdout.strip() == "from-husk", r.stdout + r.stderr
+    finally:
+        podman("rm", "-f", "pm-net1")
+    assert qemus_gone(podman.dir)
+    assert "husk_tap" not in subprocess.run(["ip", "-o", "link"], capture_output=True,
+                                            text=True).stdout
+
+
+def test_podman_network_none_and_loopback(podman):
+    r = podman(*RUN, "--rm", ociimage.IMAGE, "sh", "-c",
+               "ip -o link; mkdir /w && echo lo-ok > /w/x && httpd -p 127.0.0.1:81 -h /w && "
+               "wget -qO- http://127.0.0.1:81/x")
+    assert r.returncode == 0, r.stderr
+    names = [line.split(":")[1].strip() for line in r.stdout.splitlines() if ": <" in line]
+    assert names == ["lo"], r.stdout
+    assert "LOWER_UP" in r.stdout and "lo-ok" in r.stdout, r.stdout
+
+
+def test_podman_network_beside_runc(podman):
+    """The same container under runc and under husk: the same interfaces,
+    addresses and routes (but for fe80:: link-local addresses)."""
+    show = "ip -o -4 addr | sed 's/ *valid_lft.*//'; ip route | sed 's/ proto kernel//'"
+    out = {}
+    for rt in ("runc", podman.base[podman.base.index("--runtime") + 1]):
+        r = podman("--runtime", rt, *NET, "--rm", "--ip", "10.88.200.7", ociimage.IMAGE,
+                   "sh", "-c", show)
+        assert r.returncode == 0, (rt, r.stderr)
+        out[rt] = sorted(line.split()[1:] for line in r.stdout.splitlines() if line.strip())
+    runc, husk = out.values()
+    assert runc == husk, out

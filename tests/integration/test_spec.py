@@ -133,14 +133,16 @@ def test_without_pid_namespace_the_vm_is_visible(spec_bundle, run_probe):
     assert 1 in pids and r["pid"] in pids and len(pids) > 2, r["procs"]
 
 
-NS_KEYS = {"ipc": "ipc", "uts": "uts", "network": "net", "mount": "mnt", "cgroup": "cgroup"}
+NS_KEYS = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "cgroup": "cgroup"}
 
 
 def test_namespaces_differ_from_the_vms(spec_bundle, run_probe):
-    """ipc, uts, network, mount and cgroup namespaces are new: their inodes
-    differ from those of the VM's PID 1 (the agent); pid and user are shared."""
+    """ipc, uts, mount and cgroup namespaces are new: their inodes differ
+    from those of the VM's PID 1 (the agent); pid and user are shared. The
+    network namespace is the VM's own: it is the mirror of the caller's
+    (docs/decisions.md, "The container's network")."""
     def edit(cfg):
-        set_namespaces(cfg, *NS_KEYS)
+        set_namespaces(cfg, "network", *NS_KEYS)
         del cfg["process"]["capabilities"]  # reading /proc/1/ns takes CAP_SYS_PTRACE
 
     r = run_probe(spec_bundle(probe_args(ns_of=["1"]), edit=edit))
@@ -148,7 +150,8 @@ def test_namespaces_differ_from_the_vms(spec_bundle, run_probe):
     assert all(isinstance(v, int) for v in vm.values()), vm
     for k in NS_KEYS.values():
         assert mine[k] != vm[k], (k, mine, vm)
-    assert mine["pid"] == vm["pid"] and mine["user"] == vm["user"], (mine, vm)
+    for k in ("pid", "user", "net"):
+        assert mine[k] == vm[k], (k, mine, vm)
 
 
 def test_without_namespaces_the_vms_are_shared(spec_bundle, run_probe):
@@ -163,7 +166,7 @@ def test_without_namespaces_the_vms_are_shared(spec_bundle, run_probe):
     assert mine["mnt"] != vm["mnt"]
 
 
-@pytest.mark.parametrize("ns", ["ipc", "uts", "network", "cgroup"])
+@pytest.mark.parametrize("ns", ["ipc", "uts", "cgroup"])
 def test_namespace_inode_differs_from_a_run_without_it(spec_bundle, run_probe, ns):
     def without(cfg):
         set_namespaces(cfg, "mount")
@@ -692,9 +695,10 @@ def test_kill_all_without_pid_namespace_stops_cleanly(spec_bundle, detached, tmp
 
     cid = detached.start(spec_bundle(["sleep", "1000"], edit=edit))
     res = detached.husk("exec", cid, "sh", "-c", "kill -9 -1; echo killed $?")
-    # The shell survives its own kill(-1), but the container's processes may
-    # be killed as its init dies before the shell gets to echo.
-    assert (res.returncode, res.stdout) in ((0, b"killed 0\n"), (137, b"")), res
+    # The shell survives its own kill(-1), but the container's processes are
+    # killed as its init dies: before the shell gets to echo, or after.
+    assert (res.returncode, res.stdout) in ((0, b"killed 0\n"), (137, b""),
+                                            (137, b"killed 0\n")), res
     assert detached.wait_status(cid, "stopped") == "stopped"
     res = detached.husk("exec", cid, "true")
     assert res.returncode == 125 and b"stopped" in res.stderr, res

@@ -207,6 +207,8 @@ static void test_op_names(void **state)
 	assert_int_equal(HUSK_OP_SHUTDOWN, 5);
 	assert_int_equal(HUSK_OP_PROCESS_RESIZE, 6);
 	assert_int_equal(HUSK_OP_CONTAINER_PS, 7);
+	assert_int_equal(HUSK_OP_NETWORK_CONFIGURE, 8);
+	assert_string_equal(husk_op_name(HUSK_OP_NETWORK_CONFIGURE), "network.configure");
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_RESIZE), "process.resize");
 	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_PS), "container.ps");
 	assert_string_equal(husk_op_name(HUSK_OP_PING), "ping");
@@ -215,7 +217,7 @@ static void test_op_names(void **state)
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_SIGNAL), "process.signal");
 	assert_string_equal(husk_op_name(HUSK_OP_SHUTDOWN), "shutdown");
 	assert_null(husk_op_name(HUSK_OP_UNKNOWN));
-	assert_null(husk_op_name((enum husk_op)8));
+	assert_null(husk_op_name((enum husk_op)9));
 }
 
 static void test_create_roundtrip(void **state)
@@ -1072,6 +1074,26 @@ static void test_ps_roundtrip(void **state)
 		    "{\"id\":12,\"op\":\"container.ps\",\"container\":\"web\"}");
 }
 
+static void test_network_roundtrip(void **state)
+{
+	struct husk_request r = { .id = 9, .op = HUSK_OP_NETWORK_CONFIGURE }, d;
+	const char *net = "{\"interfaces\":[{\"name\":\"eth0\",\"mtu\":1400,"
+			  "\"addresses\":[\"10.88.0.5/16\"]}],\"routes\":[]}";
+
+	r.u.net.network = json_tokener_parse(net);
+	assert_non_null(r.u.net.network);
+	request_roundtrip(&r, &d);
+	assert_true(json_object_equal(d.u.net.network, r.u.net.network));
+	husk_request_free(&d);
+	assert_null(d.u.net.network);
+	json_object_put(r.u.net.network);
+
+	expect_request_fail("{\"id\":1,\"op\":\"network.configure\"}", EINVAL,
+			    "request: \"network\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"network.configure\",\"network\":[]}", EINVAL,
+			    "\"network\" must be an object");
+}
+
 static void test_signal_all_roundtrip(void **state)
 {
 	struct husk_request r = { .id = 4, .op = HUSK_OP_PROCESS_SIGNAL }, d;
@@ -1531,6 +1553,7 @@ int main(void)
 		cmocka_unit_test(test_process_json_roundtrip),
 		cmocka_unit_test(test_resize_roundtrip),
 		cmocka_unit_test(test_ps_roundtrip),
+		cmocka_unit_test(test_network_roundtrip),
 		cmocka_unit_test(test_signal_all_roundtrip),
 		cmocka_unit_test(test_start_console_size),
 		cmocka_unit_test(test_reply_pids_roundtrip),
