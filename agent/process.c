@@ -70,7 +70,9 @@ static int stream_for(uint16_t type, uint32_t id, struct agent_stream **out, str
 	if (!*out)
 		return husk_err_set(err, EBADF, "%s frame for unknown stream %u",
 				    husk_frame_type_name(type), id);
-	if ((type == HUSK_FRAME_WINDOW) == ((*out)->kind == STREAM_IN))
+	/* WINDOW is for output streams, DATA for stdin; CLOSE for either (on
+	 * an output stream: the host's reader is gone) */
+	if (type != HUSK_FRAME_CLOSE && (type == HUSK_FRAME_WINDOW) == ((*out)->kind == STREAM_IN))
 		return husk_err_set(err, EPROTO, "%s frame on %s stream %u",
 				    husk_frame_type_name(type),
 				    (*out)->kind == STREAM_IN ? "stdin" : "output", id);
@@ -212,6 +214,21 @@ static void out_ready(uv_poll_t *h, int status, int events)
 	maybe_finish(st->proc);
 }
 
+/* The host cannot write this output any more (its reader closed a pipe):
+ * the process's next write to the pipe gets EPIPE and SIGPIPE, as it would
+ * writing to the caller's pipe under runc. A terminal is left alone: its
+ * master carries the process's input too. */
+static void out_reader_gone(struct agent_stream *st)
+{
+	if (!st->open || st->eof || !st->is_pipe)
+		return;
+	out_stop(st);
+	st->eof = true;
+	agent_send_frame(HUSK_FRAME_CLOSE, st->id, NULL, 0);
+	stream_close(st);
+	maybe_finish(st->proc);
+}
+
 static void out_start(struct agent_stream *st)
 {
 	if (st->open && !st->reading && !st->eof && st->credit > 0 &&
@@ -298,6 +315,10 @@ int agent_stream_close(uint32_t stream, struct husk_err *err)
 	int r = stream_for(HUSK_FRAME_CLOSE, stream, &st, err);
 	if (r <= 0)
 		return r;
+	if (st->kind != STREAM_IN) {
+		out_reader_gone(st);
+		return 0;
+	}
 	st->close_req = true;
 	stdin_maybe_close(st);
 	return 0;

@@ -157,7 +157,11 @@ static int build_process(const struct husk_state *st, const struct exec_args *a,
 	if (r == 0 && a->user)
 		r = parse_user(a->user, &p.user, err);
 	if (r == 0) {
-		p.terminal = a->tty;
+		/* --process is the whole truth; a flag overrides only what it
+		 * names (runc's rule): -t asks for a terminal, its absence does
+		 * not take the file's away */
+		if (!a->process_file || a->tty)
+			p.terminal = a->tty;
 		if (!(*out = husk_process_to_json(&p)))
 			r = husk_err_set(err, ENOMEM, "out of memory");
 	}

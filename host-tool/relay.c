@@ -142,10 +142,15 @@ static void out_write(uv_fs_t *req)
 	if (n == UV_EAGAIN || n == UV_EINTR)
 		n = 0;
 	if (n < 0) {
-		/* Nobody reads our stdout any more: drop the output, keep the
-		 * process running, as a closed pipe's SIGPIPE is not ours to send. */
-		if (!q->failed)
+		/* Nobody reads this output any more. A pipe whose reader is gone
+		 * (`husk run ... | head -1`): the agent closes the process's end,
+		 * so its next write fails with EPIPE and SIGPIPE, as under runc.
+		 * Any other error: the output is dropped, the process runs on. */
+		if (!q->failed) {
 			log_debug("stream %u: %s", q->stream, uv_strerror((int)n));
+			if (n == UV_EPIPE && !q->closed)
+				husk_session_send(r->s, HUSK_FRAME_CLOSE, q->stream, NULL, 0);
+		}
 		q->failed = true;
 		n = c->len - c->off;
 	}
@@ -192,8 +197,7 @@ bool husk_relay_idle(const struct husk_relay *r)
 	return !r->out[0].head && !r->out[1].head && !r->out[0].busy && !r->out[1].busy;
 }
 
-bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h,
-		      const uint8_t *p)
+bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h, const uint8_t *p)
 {
 	for (struct husk_relay *r = set->head; r; r = r->next) {
 		for (int i = 0; i < 3; i++) {

@@ -268,6 +268,39 @@ void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
 	snprintf(out, size, "%s", start);
 }
 
+/* The last line QEMU wrote to <state>/qemu.log (its own reason for
+ * refusing a VM: "cannot set up guest memory", a bad kernel), without its
+ * program-name prefix; read from the file's last 4 KiB, at most size-1
+ * bytes of it. */
+static void qemu_said(struct husk_session *s, char *out, size_t size)
+{
+	char path[PATH_MAX], buf[4096];
+	out[0] = '\0';
+	if (!s->state_dir)
+		return;
+	snprintf(path, sizeof path, "%s/qemu.log", s->state_dir);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+	ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	char *line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	const char *colon = strstr(line, ": ");
+	if (!strncmp(line, "qemu-system-", 12) && colon)
+		line = (char *)colon + 2;
+	snprintf(out, size, "%s", line);
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < ' ')
+			*c = ' ';
+}
+
 /* If QEMU has exited, reap it and report the loss; true if it had. */
 static bool vm_reaped(struct husk_session *s)
 {
@@ -277,12 +310,13 @@ static bool vm_reaped(struct husk_session *s)
 	s->vm_exited = true;
 	s->vm_status = status;
 	uv_signal_stop(&s->sigchld);
-	char how[64];
+	char how[64], said[320] = "";
 	if (WIFSIGNALED(status))
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
-	lost(s, ECHILD, "the VM stopped (QEMU %s)", how);
+	qemu_said(s, said, sizeof said);
+	lost(s, ECHILD, "the VM stopped (QEMU %s)%s%s", how, said[0] ? ": " : "", said);
 	return true;
 }
 

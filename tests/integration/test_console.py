@@ -5,6 +5,7 @@ the console's other end, as containerd's or podman's receiver would be.
 
 import array
 import fcntl
+import json
 import os
 import re
 import select
@@ -236,6 +237,36 @@ def test_exec_tty_console_socket(make_bundle, husk_cli, console_socket):
     assert wait_child(pid) == 0
     husk_cli.wait_status(cid, "stopped")
     assert husk_cli("delete", cid).returncode == 0
+
+
+def test_exec_process_file_terminal_without_tty_flag(make_bundle, husk_cli, console_socket,
+                                                     tmp_path):
+    """containerd's shim (docker exec -it, ctr task exec -t) passes the
+    terminal in the --process file and no -t: --process is the whole truth,
+    so the console socket gets the master and the process has a terminal."""
+    b = make_bundle(["sleep", "1000"])
+    c = husk_cli.create(b, verb=("run", "-d"))
+    assert c.returncode == 0, c.stderr
+    proc = {"terminal": True, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+            "env": ["PATH=/bin"], "args": ["sh", "-c", "[ -t 0 ] && echo term-$((6*7)); exit 3"]}
+    pf = tmp_path / "process.json"
+    pf.write_text(json.dumps(proc))
+    p = subprocess.Popen(
+        husk_cli.argv("exec", "--process", pf, "--console-socket", console_socket.path,
+                      "--detach", "--pid-file", tmp_path / "exec.pid", c.cid),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=husk_cli.env())
+    try:
+        master = console_socket.receive(p)
+        out = pty_read_until(master, b"term-42")
+        p.communicate(timeout=HANG_GUARD_S)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, p.stderr
+    assert b"term-42" in out
+    assert husk_cli("delete", "--force", c.cid).returncode == 0
 
 
 def test_exec_tty_detached_resize(make_bundle, husk_cli, console_socket, tmp_path):

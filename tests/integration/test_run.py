@@ -7,6 +7,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import time
 
@@ -405,3 +406,51 @@ def test_agent_never_greets_message_names_the_timeout(make_bundle, husk_runner, 
     lines = assert_runtime_error(res, state_root, cid, "did not greet", one_line=False)
     # The limit given with --boot-timeout 5 must be the one reported.
     assert re.search(r"\b5 ?(s|sec|seconds)\b", lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("share", ["9p", "virtiofs"])
+def test_bundle_path_with_a_comma(make_bundle, husk_runner, share):
+    """QEMU takes ",," for a comma in an option's value, virtiofsd "\\,":
+    runc runs such a bundle, so husk does."""
+    b = make_bundle(["sh", "-c", "echo comma-ok > /tmp/x && cat /tmp/x"], name="a,b,,c")
+    res = husk_runner.run(b, flags=["--share", share])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == b"comma-ok\n"
+
+
+def test_qemu_refusal_shows_qemus_own_words(make_bundle, husk_runner, tmp_path):
+    """A VM QEMU refuses (a kernel that is not one) reports QEMU's reason,
+    not only its exit status."""
+    bad = tmp_path / "not-a-kernel"
+    bad.write_bytes(b"\0" * 4096)
+    res = husk_runner.run(make_bundle(["true"]), flags=["--kernel", str(bad)])
+    err = res.stderr.decode(errors="replace")
+    assert res.returncode == 125, err
+    first = err.splitlines()[0]
+    assert "QEMU exit status 1): " in first and "kernel" in first.lower(), first
+
+
+def test_without_uts_namespace_the_hostname_is_the_hosts(make_bundle, husk_runner):
+    """runc's container without a UTS namespace has the host's hostname."""
+    def edit(cfg):
+        del cfg["hostname"]
+
+    res = husk_runner.run(make_bundle(["hostname"], edit=edit))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.decode().strip() == socket.gethostname()
+
+
+def test_closed_output_reaches_the_process_as_sigpipe(make_bundle, husk_runner):
+    """`husk run ID | head -1` with an endless writer ends as runc's does: the
+    writer dies of SIGPIPE once the reader is gone (status 141)."""
+    p = husk_runner.popen(make_bundle(["yes"]), stdout=subprocess.PIPE)
+    try:
+        line = p.stdout.readline()
+        p.stdout.close()
+        rc = p.wait(timeout=HANG_GUARD_S)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert line == b"y\n"
+    assert rc == 128 + signal.SIGPIPE, p.stderr.read()

@@ -55,8 +55,12 @@ def test_run_terminal_interactive(husk_runner, make_bundle):
             break
     assert b"31 97" in out, out
     # Ctrl-C is a byte in raw mode: the guest's terminal turns it into SIGINT
-    os.write(fd, b"sleep 1000\r")
-    out = read_until(fd, b"sleep 1000", out)
+    # (the ^C is sent once the sleeper says it runs: one sent before the
+    # shell has made it the terminal's foreground job would go to the
+    # shell, which ignores it)
+    os.write(fd, b"sh -c 'echo sleep-ready; exec sleep 1000'\r")
+    out = read_until(fd, b"\r\nsleep-ready\r\n", out)
+    assert b"\r\nsleep-ready\r\n" in out, out
     os.write(fd, b"\x03")
     os.write(fd, b"echo after-$((2*3))\r")
     out = read_until(fd, b"after-6", out)
