@@ -500,22 +500,3 @@ out:
 	nl_socket_free(sk);
 	return failed ? -1 : (int)live;
 }
-
-/* ---- QEMU ---- */
-
-int husk_net_qemu_args(size_t i, int fd, const uint8_t mac[6], uint32_t mtu, bool microvm,
-		       char *netdev, size_t netdev_len, char *device, size_t device_len)
-{
-	char mtus[24] = "";
-	if (mtu)
-		snprintf(mtus, sizeof mtus, ",host_mtu=%u", mtu);
-	int a = snprintf(netdev, netdev_len, "tap,id=net%zu,fd=%d", i, fd);
-	/* pc/q35: romfile= skips iPXE's option ROM, useless with -kernel */
-	int b =
-	    snprintf(device, device_len, "%s,netdev=net%zu,mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s",
-		     microvm ? "virtio-net-device" : "virtio-net-pci", i, mac[0], mac[1], mac[2],
-		     mac[3], mac[4], mac[5], mtus, microvm ? "" : ",romfile=");
-	if (a < 0 || b < 0 || (size_t)a >= netdev_len || (size_t)b >= device_len)
-		return -1;
-	return 0;
-}

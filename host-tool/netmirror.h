@@ -7,7 +7,7 @@
  * (husk_tap<N>) and joins the two with an ingress u32 filter on each whose
  * mirred action redirects every frame to the other's egress. The tap fds go
  * to QEMU (-netdev tap,fd=N); husk_net_to_json is what the agent applies in
- * the guest (docs: /tmp/net-design.md until it lands in docs/). */
+ * the guest (docs/decisions.md, "The container's network"). */
 #ifndef HUSK_NETMIRROR_H
 #define HUSK_NETMIRROR_H
 
@@ -128,11 +128,6 @@ int husk_net_unmirror(struct husk_net_mirror *m, struct husk_err *err);
  * holds it, so a live mirror (another VM's) is left alone. Returns how many
  * live mirror filters remain, or -1. */
 int husk_net_cleanup_stale(const char *prefix, struct husk_err *err);
-
-/* QEMU's arguments for NIC I on tap fd FD: "tap,id=netI,fd=FD" and the
- * virtio-net device (microvm: virtio-net-device, else virtio-net-pci). */
-int husk_net_qemu_args(size_t i, int fd, const uint8_t mac[6], uint32_t mtu, bool microvm,
-		       char *netdev, size_t netdev_len, char *device, size_t device_len);
 
 /* Internal to netscan.c and netmirror.c (libnl-route-3). */
 struct nl_sock;
