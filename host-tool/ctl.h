@@ -8,6 +8,8 @@
 #include "husk-fdpass.h"
 
 #define CTL_MAX_MSG 65536
+/* a larger message goes in a sealed memfd, up to this */
+#define CTL_MAX_BIG (16 << 20)
 #define CTL_MAX_FDS HUSK_MAX_PASSED_FDS
 
 struct json_object;

@@ -472,6 +472,22 @@ def test_exec_process_file(running, husk_cli, tmp_path):
     assert res.stdout.decode() == "from-file\n/proc\n7\n8\n"
 
 
+def test_exec_with_a_large_process_spec(running, husk_cli, tmp_path):
+    """A process spec over the 64 KiB of one control datagram (here a 70 KB
+    environment variable) still runs, as under runc: it travels in a memfd."""
+    cid = running[0]
+    big = "x" * 70000
+    pf = tmp_path / "big.json"
+    pf.write_text(json.dumps({
+        "terminal": False, "user": {"uid": 0, "gid": 0}, "cwd": "/",
+        "args": ["sh", "-c", 'echo ${#BIG}'], "env": ["PATH=/bin", "BIG=" + big]}))
+    res = husk_cli("exec", "--process", pf, cid)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == b"70000\n"
+    res = husk_cli("exec", "--env", "BIG=" + big, cid, "sh", "-c", "echo ${#BIG}")
+    assert res.returncode == 0 and res.stdout == b"70000\n", res
+
+
 def test_exec_detached_pid_file(running, husk_cli, tmp_path):
     cid = running[0]
     pid_file = tmp_path / "exec.pid"
