@@ -107,7 +107,8 @@ int husk_ctl_recv(int fd, struct json_object **o, int *fds, int *nfds, struct hu
 		buf[n] = '\0';
 		*o = json_tokener_parse(buf);
 		if (*o && json_object_is_type(*o, json_type_object) &&
-		    json_object_object_get_ex(*o, "memfd", &v) && json_object_object_length(*o) == 1) {
+		    json_object_object_get_ex(*o, "memfd", &v) &&
+		    json_object_object_length(*o) == 1) {
 			struct json_object *big = big_recv(*o, got, &ngot, err);
 			json_object_put(*o);
 			*o = big;

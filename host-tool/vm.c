@@ -428,7 +428,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		add(&a, micro ? "virtio-9p-device,fsdev=binds,mount_tag=" HUSK_BINDS_TAG
 			      : "virtio-9p-pci,fsdev=binds,mount_tag=" HUSK_BINDS_TAG);
 	}
-	bool vhost = o->nnics && accel == HUSK_ACCEL_KVM && access("/dev/vhost-net", R_OK | W_OK) == 0;
+	bool vhost =
+	    o->nnics && accel == HUSK_ACCEL_KVM && access("/dev/vhost-net", R_OK | W_OK) == 0;
 	for (size_t i = 0, tap = 0; i < o->nnics; i++) {
 		const struct husk_vm_nic *nic = &o->nics[i];
 		const unsigned char *m = nic->mac;

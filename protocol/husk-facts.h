@@ -18,8 +18,11 @@
  * interfaces arrive with its prestart hook) has the MAC 02:68:75:73:6b:<n>
  * ("\2husk"): locally administered, the same in every VM. The agent hides
  * such NICs until the host says what they carry. */
-#define HUSK_PLACEHOLDER_MAC_PREFIX {0x02, 'h', 'u', 's', 'k'}
-#define HUSK_PLACEHOLDER_MAC_LEN    5
+#define HUSK_PLACEHOLDER_MAC_PREFIX                                                                \
+	{                                                                                          \
+		0x02, 'h', 'u', 's', 'k'                                                           \
+	}
+#define HUSK_PLACEHOLDER_MAC_LEN 5
 
 /* A container id: 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-'.
  * 0, or -1 with EINVAL and a message naming the id. */

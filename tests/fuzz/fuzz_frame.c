@@ -10,13 +10,12 @@
 
 #include "husk-proto.h"
 
-#define check(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-				#cond);                                                    \
-			abort();                                                           \
-		}                                                                          \
+#define check(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static bool str_eq(const char *a, const char *b)
@@ -64,8 +63,7 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 	case HUSK_OP_PROCESS_START:
 		return str_eq(a->u.start.container, b->u.start.container) &&
 		       process_eq(&a->u.start.process, &b->u.start.process) &&
-		       !memcmp(&a->u.start.streams, &b->u.start.streams,
-			       sizeof a->u.start.streams);
+		       !memcmp(&a->u.start.streams, &b->u.start.streams, sizeof a->u.start.streams);
 	case HUSK_OP_PROCESS_SIGNAL:
 		return a->u.signal.process == b->u.signal.process &&
 		       a->u.signal.signal == b->u.signal.signal &&
@@ -73,13 +71,11 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 	case HUSK_OP_PROCESS_RESIZE:
 		return a->u.resize.process == b->u.resize.process &&
 		       a->u.resize.rows == b->u.resize.rows && a->u.resize.cols == b->u.resize.cols;
-	case HUSK_OP_CONTAINER_PS:
-		return str_eq(a->u.ps.container, b->u.ps.container);
+	case HUSK_OP_CONTAINER_PS: return str_eq(a->u.ps.container, b->u.ps.container);
 	case HUSK_OP_NETWORK_CONFIGURE:
 		return json_object_equal(a->u.net.network, b->u.net.network);
 	case HUSK_OP_PING:
-	case HUSK_OP_SHUTDOWN:
-		return true;
+	case HUSK_OP_SHUTDOWN: return true;
 	case HUSK_OP_UNKNOWN:
 		break; /* never decoded; a new op without a case here fails -Wswitch */
 	}
@@ -91,7 +87,7 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 static char *serialize(uint16_t type, struct json_object *o, size_t *len)
 {
 	struct husk_frame_hdr hdr;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	uint8_t *frame = NULL;
 	const char *s;
 	char *copy;
@@ -121,7 +117,7 @@ static char *serialize(uint16_t type, struct json_object *o, size_t *len)
 static void on_request(const char *p, size_t len)
 {
 	struct husk_request r, again;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	uint32_t peek = husk_request_peek_id(p, len);
 	size_t n;
 	char *text;
@@ -150,7 +146,7 @@ static void on_request(const char *p, size_t len)
 static void on_reply(const char *p, size_t len)
 {
 	struct husk_reply r, again;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	size_t n;
 	char *text;
 
@@ -186,7 +182,7 @@ static void on_reply(const char *p, size_t len)
 static void on_hello(const char *p, size_t len)
 {
 	struct husk_hello h, again;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	size_t n;
 	char *text;
 
@@ -208,7 +204,7 @@ static void on_hello(const char *p, size_t len)
 static void on_event(const char *p, size_t len)
 {
 	struct husk_exit_event e, again;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	size_t n;
 	char *text;
 
@@ -232,32 +228,17 @@ static void on_frame(const struct husk_frame_hdr *hdr, const uint8_t *payload)
 	check(p);
 	memcpy(p, payload, hdr->length);
 	switch (hdr->type) {
-	case HUSK_FRAME_REQUEST:
-		on_request(p, hdr->length);
-		break;
-	case HUSK_FRAME_REPLY:
-		on_reply(p, hdr->length);
-		break;
-	case HUSK_FRAME_HELLO:
-		on_hello(p, hdr->length);
-		break;
-	case HUSK_FRAME_EVENT:
-		on_event(p, hdr->length);
-		break;
-	case HUSK_FRAME_DATA:
-		check(hdr->stream != 0 && hdr->length <= HUSK_DATA_MAX);
-		break;
+	case HUSK_FRAME_REQUEST: on_request(p, hdr->length); break;
+	case HUSK_FRAME_REPLY: on_reply(p, hdr->length); break;
+	case HUSK_FRAME_HELLO: on_hello(p, hdr->length); break;
+	case HUSK_FRAME_EVENT: on_event(p, hdr->length); break;
+	case HUSK_FRAME_DATA: check(hdr->stream != 0 && hdr->length <= HUSK_DATA_MAX); break;
 	case HUSK_FRAME_WINDOW:
 		check(hdr->stream != 0 && hdr->length == 4 && husk_get_be32(payload) != 0);
 		break;
-	case HUSK_FRAME_CLOSE:
-		check(hdr->stream != 0 && hdr->length == 0);
-		break;
-	case HUSK_FRAME_ERROR:
-		check(hdr->stream == 0);
-		break;
-	default:
-		check(!"parser accepted an unknown frame type");
+	case HUSK_FRAME_CLOSE: check(hdr->stream != 0 && hdr->length == 0); break;
+	case HUSK_FRAME_ERROR: check(hdr->stream == 0); break;
+	default: check(!"parser accepted an unknown frame type");
 	}
 	free(p);
 }
@@ -270,7 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *buf = data + off;
 		size_t len = size - off;
 		struct husk_frame_hdr hdr;
-		struct husk_err err = { 0 };
+		struct husk_err err = {0};
 		int rc = husk_frame_parse(buf, len, &hdr, &err);
 
 		if (rc == HUSK_PARSE_NEED_MORE) {

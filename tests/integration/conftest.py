@@ -501,3 +501,15 @@ def husk_cli(husk, state_root, tmp_path, subreaper):
     cli = HuskCli(husk, state_root, tmp_path)
     yield cli
     cli.cleanup()
+
+
+def stop_daemon(proc, log, limit=60):
+    """SIGTERM a daemon the suite started (containerd, dockerd), wait for it
+    (bounded, then SIGKILL), close its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()

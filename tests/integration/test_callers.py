@@ -4,14 +4,13 @@ Each gets a private configuration, state and storage under a temporary dir."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 
 import pytest
 
 import ociimage
-from conftest import live_qemus, pty_read_all
+from conftest import live_qemus, pty_read_all, stop_daemon
 
 HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
 
@@ -57,12 +56,7 @@ def containerd(tmp_path_factory, husk):
     ctr.dir = d
     ctr.husk = str(husk)
     yield ctr
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_daemon(proc, log)
     assert qemus_gone(d), "QEMU left running after containerd's tests"
 
 

@@ -8,7 +8,6 @@ VM only after that hook has run."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ import urllib.request
 import pytest
 
 import ociimage
-from conftest import live_qemus
+from conftest import live_qemus, stop_daemon
 
 HANG_GUARD = 600  # a guard against hangs, not a timing assertion
 
@@ -75,13 +74,7 @@ def docker(tmp_path_factory, husk):
     ids = dk("ps", "-aq").stdout.split()
     if ids:
         dk("rm", "-f", *ids)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    stop_daemon(proc, log)
     subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
     shutil.rmtree(run, ignore_errors=True)
     assert not live_qemus(d), "QEMU left running after docker's tests"

@@ -15,83 +15,83 @@
 
 #include "../../host-tool/config.h"
 
-#define assert_contains(hay, needle)                                                       \
-	do {                                                                               \
-		if (!strstr((hay), (needle)))                                              \
-			fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));       \
+#define assert_contains(hay, needle)                                                               \
+	do {                                                                                       \
+		if (!strstr((hay), (needle)))                                                      \
+			fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));               \
 	} while (0)
 
 /* What `runc spec` writes, plus a user with extra groups and annotations.
  * Everything husk does not use (mounts, linux, capabilities, rlimits, ...)
  * must be ignored. */
 static const char runc_spec[] =
-	"{\n"
-	"\t\"ociVersion\": \"1.0.2-dev\",\n"
-	"\t\"process\": {\n"
-	"\t\t\"terminal\": true,\n"
-	"\t\t\"user\": {\n"
-	"\t\t\t\"uid\": 1000,\n"
-	"\t\t\t\"gid\": 1000,\n"
-	"\t\t\t\"additionalGids\": [ 4, 24 ]\n"
-	"\t\t},\n"
-	"\t\t\"args\": [\n"
-	"\t\t\t\"sh\", \"-c\", \"echo hello\"\n"
-	"\t\t],\n"
-	"\t\t\"env\": [\n"
-	"\t\t\t\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\n"
-	"\t\t\t\"TERM=xterm\"\n"
-	"\t\t],\n"
-	"\t\t\"cwd\": \"/srv\",\n"
-	"\t\t\"capabilities\": {\n"
-	"\t\t\t\"bounding\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"\t\t\t\"effective\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"\t\t\t\"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"\t\t\t\"ambient\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
-	"\t\t},\n"
-	"\t\t\"rlimits\": [\n"
-	"\t\t\t{ \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 }\n"
-	"\t\t],\n"
-	"\t\t\"noNewPrivileges\": true\n"
-	"\t},\n"
-	"\t\"root\": {\n"
-	"\t\t\"path\": \"rootfs\",\n"
-	"\t\t\"readonly\": true\n"
-	"\t},\n"
-	"\t\"hostname\": \"runc\",\n"
-	"\t\"mounts\": [\n"
-	"\t\t{ \"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\" },\n"
-	"\t\t{ \"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
-	"\t\t  \"options\": [ \"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\" ] },\n"
-	"\t\t{ \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
-	"\t\t  \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\",\n"
-	"\t\t\t\"mode=0620\", \"gid=5\" ] },\n"
-	"\t\t{ \"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\",\n"
-	"\t\t  \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"ro\" ] }\n"
-	"\t],\n"
-	"\t\"linux\": {\n"
-	"\t\t\"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"
-	"\t\t\"namespaces\": [\n"
-	"\t\t\t{ \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"ipc\" },\n"
-	"\t\t\t{ \"type\": \"uts\" }, { \"type\": \"mount\" }, { \"type\": \"cgroup\" }\n"
-	"\t\t],\n"
-	"\t\t\"maskedPaths\": [ \"/proc/acpi\", \"/proc/kcore\", \"/sys/firmware\" ],\n"
-	"\t\t\"readonlyPaths\": [ \"/proc/bus\", \"/proc/fs\", \"/proc/sys\" ]\n"
-	"\t},\n"
-	"\t\"annotations\": {\n"
-	"\t\t\"org.opencontainers.image.title\": \"hello\",\n"
-	"\t\t\"dev.husk.memory\": \"256M\"\n"
-	"\t}\n"
-	"}\n";
+    "{\n"
+    "\t\"ociVersion\": \"1.0.2-dev\",\n"
+    "\t\"process\": {\n"
+    "\t\t\"terminal\": true,\n"
+    "\t\t\"user\": {\n"
+    "\t\t\t\"uid\": 1000,\n"
+    "\t\t\t\"gid\": 1000,\n"
+    "\t\t\t\"additionalGids\": [ 4, 24 ]\n"
+    "\t\t},\n"
+    "\t\t\"args\": [\n"
+    "\t\t\t\"sh\", \"-c\", \"echo hello\"\n"
+    "\t\t],\n"
+    "\t\t\"env\": [\n"
+    "\t\t\t\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\n"
+    "\t\t\t\"TERM=xterm\"\n"
+    "\t\t],\n"
+    "\t\t\"cwd\": \"/srv\",\n"
+    "\t\t\"capabilities\": {\n"
+    "\t\t\t\"bounding\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "\t\t\t\"effective\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "\t\t\t\"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
+    "\t\t\t\"ambient\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
+    "\t\t},\n"
+    "\t\t\"rlimits\": [\n"
+    "\t\t\t{ \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 }\n"
+    "\t\t],\n"
+    "\t\t\"noNewPrivileges\": true\n"
+    "\t},\n"
+    "\t\"root\": {\n"
+    "\t\t\"path\": \"rootfs\",\n"
+    "\t\t\"readonly\": true\n"
+    "\t},\n"
+    "\t\"hostname\": \"runc\",\n"
+    "\t\"mounts\": [\n"
+    "\t\t{ \"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\" },\n"
+    "\t\t{ \"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
+    "\t\t  \"options\": [ \"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\" ] },\n"
+    "\t\t{ \"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
+    "\t\t  \"options\": [ \"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\",\n"
+    "\t\t\t\"mode=0620\", \"gid=5\" ] },\n"
+    "\t\t{ \"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\",\n"
+    "\t\t  \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"ro\" ] }\n"
+    "\t],\n"
+    "\t\"linux\": {\n"
+    "\t\t\"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"
+    "\t\t\"namespaces\": [\n"
+    "\t\t\t{ \"type\": \"pid\" }, { \"type\": \"network\" }, { \"type\": \"ipc\" },\n"
+    "\t\t\t{ \"type\": \"uts\" }, { \"type\": \"mount\" }, { \"type\": \"cgroup\" }\n"
+    "\t\t],\n"
+    "\t\t\"maskedPaths\": [ \"/proc/acpi\", \"/proc/kcore\", \"/sys/firmware\" ],\n"
+    "\t\t\"readonlyPaths\": [ \"/proc/bus\", \"/proc/fs\", \"/proc/sys\" ]\n"
+    "\t},\n"
+    "\t\"annotations\": {\n"
+    "\t\t\"org.opencontainers.image.title\": \"hello\",\n"
+    "\t\t\"dev.husk.memory\": \"256M\"\n"
+    "\t}\n"
+    "}\n";
 
 static const char minimal[] =
-	"{\"process\":{\"args\":[\"/bin/true\"],\"cwd\":\"/\"},\"root\":{\"path\":\"r\"}}";
+    "{\"process\":{\"args\":[\"/bin/true\"],\"cwd\":\"/\"},\"root\":{\"path\":\"r\"}}";
 
 static void expect_fail(const char *json, int code, const char *words)
 {
 	size_t len = strlen(json);
 	char *copy = malloc(len ? len : 1); /* no NUL: ASan catches over-reads */
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	assert_non_null(copy);
 	memcpy(copy, json, len);
@@ -115,7 +115,7 @@ static void expect_fail(const char *json, int code, const char *words)
 /* Same, and the message must be in config.json terms. */
 static void expect_fail_cfg(const char *json, int code, const char *words)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	struct husk_config c;
 
 	expect_fail(json, code, words);
@@ -148,7 +148,7 @@ static void expect_root_fail(const char *root, const char *words)
 static void test_runc_spec(void **state)
 {
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	if (husk_config_parse(runc_spec, sizeof runc_spec - 1, &c, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -186,7 +186,7 @@ static void test_runc_spec(void **state)
 static void test_minimal(void **state)
 {
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	if (husk_config_parse(minimal, sizeof minimal - 1, &c, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -208,9 +208,9 @@ static void test_minimal(void **state)
 
 	/* null means absent for the optional parts. */
 	static const char nulls[] =
-		"{\"ociVersion\":null,\"hostname\":null,\"annotations\":null,"
-		"\"process\":{\"args\":[\"a\"],\"cwd\":\"/\",\"env\":null,\"user\":null},"
-		"\"root\":{\"path\":\"/abs/rootfs\",\"readonly\":false}}";
+	    "{\"ociVersion\":null,\"hostname\":null,\"annotations\":null,"
+	    "\"process\":{\"args\":[\"a\"],\"cwd\":\"/\",\"env\":null,\"user\":null},"
+	    "\"root\":{\"path\":\"/abs/rootfs\",\"readonly\":false}}";
 	if (husk_config_parse(nulls, sizeof nulls - 1, &c, &err) < 0)
 		fail_msg("%s", err.msg);
 	assert_null(c.hostname);
@@ -239,21 +239,26 @@ static void test_not_object(void **state)
 static void test_process_errors(void **state)
 {
 	expect_fail_cfg("{\"root\":{\"path\":\"r\"}}", EINVAL, "config.json: process is missing");
-	expect_fail_cfg("{\"process\":null,\"root\":{\"path\":\"r\"}}", EINVAL, "process is missing");
+	expect_fail_cfg("{\"process\":null,\"root\":{\"path\":\"r\"}}", EINVAL,
+			"process is missing");
 	expect_fail_cfg("{\"process\":[],\"root\":{\"path\":\"r\"}}", EINVAL,
 			"config.json: process must be an object");
 	expect_process_fail("{\"cwd\":\"/\"}", "config.json: process.args is missing");
 	expect_process_fail("{\"args\":[],\"cwd\":\"/\"}",
 			    "config.json: process.args must name the program to run");
-	expect_process_fail("{\"args\":[\"\"],\"cwd\":\"/\"}", "process.args must name the program");
+	expect_process_fail("{\"args\":[\"\"],\"cwd\":\"/\"}",
+			    "process.args must name the program");
 	expect_process_fail("{\"args\":\"sh\",\"cwd\":\"/\"}",
 			    "config.json: process.args must be an array of strings");
-	expect_process_fail("{\"args\":{\"0\":\"sh\"},\"cwd\":\"/\"}", "process.args must be an array");
-	expect_process_fail("{\"args\":[\"sh\",3],\"cwd\":\"/\"}", "process.args[1] must be a string");
+	expect_process_fail("{\"args\":{\"0\":\"sh\"},\"cwd\":\"/\"}",
+			    "process.args must be an array");
+	expect_process_fail("{\"args\":[\"sh\",3],\"cwd\":\"/\"}",
+			    "process.args[1] must be a string");
 	expect_process_fail("{\"args\":[\"sh\"]}", "config.json: process.cwd is missing");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"srv\"}",
 			    "config.json: process.cwd must be an absolute path, not \"srv\"");
-	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"\"}", "process.cwd must be an absolute path");
+	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"\"}",
+			    "process.cwd must be an absolute path");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":[\"/\"]}", "process.cwd must be a string");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"/\",\"env\":\"A=1\"}",
 			    "process.env must be an array of strings");
@@ -315,8 +320,8 @@ static void test_every_message_says_config_json(void **state)
 {
 	/* Every config.json error starts with "config.json", type errors too. */
 
-	expect_fail_cfg("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},\"root\":{\"path\":7}}", EINVAL,
-			"root.path");
+	expect_fail_cfg("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},\"root\":{\"path\":7}}",
+			EINVAL, "root.path");
 	expect_fail_cfg("{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},\"root\":{\"path\":\"r\"},"
 			"\"annotations\":[]}",
 			EINVAL, "annotations");
@@ -372,7 +377,7 @@ static void test_load_missing_dir(void **state)
 {
 	struct bundle *b = *state;
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *missing;
 
 	assert_true(asprintf(&missing, "%s/nope", b->dir) > 0);
@@ -393,7 +398,7 @@ static void test_load_missing_config(void **state)
 {
 	struct bundle *b = *state;
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	assert_int_equal(husk_config_load(b->dir, &c, &err), -1);
 	assert_int_equal(err.code, ENOENT);
@@ -405,7 +410,7 @@ static void test_load_config_is_directory(void **state)
 {
 	struct bundle *b = *state;
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	assert_int_equal(mkdir(b->path, 0755), 0);
 	assert_int_equal(husk_config_load(b->dir, &c, &err), -1);
@@ -418,7 +423,7 @@ static void test_load_good(void **state)
 {
 	struct bundle *b = *state;
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	write_file(b->path, runc_spec, sizeof runc_spec - 1);
 	if (husk_config_load(b->dir, &c, &err) < 0)
@@ -442,7 +447,7 @@ static void test_load_bad_content(void **state)
 {
 	struct bundle *b = *state;
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	write_file(b->path, "", 0);
 	assert_int_equal(husk_config_load(b->dir, &c, &err), -1);
@@ -458,22 +463,22 @@ static void test_load_bad_content(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_runc_spec),
-		cmocka_unit_test(test_minimal),
-		cmocka_unit_test(test_not_json),
-		cmocka_unit_test(test_not_object),
-		cmocka_unit_test(test_process_errors),
-		cmocka_unit_test(test_root_errors),
-		cmocka_unit_test(test_other_field_types),
-		cmocka_unit_test(test_bad_annotations),
-		cmocka_unit_test(test_every_message_says_config_json),
-		cmocka_unit_test_setup_teardown(test_load_missing_dir, bundle_setup, bundle_teardown),
-		cmocka_unit_test_setup_teardown(test_load_missing_config, bundle_setup,
-						bundle_teardown),
-		cmocka_unit_test_setup_teardown(test_load_config_is_directory, bundle_setup,
-						bundle_teardown),
-		cmocka_unit_test_setup_teardown(test_load_good, bundle_setup, bundle_teardown),
-		cmocka_unit_test_setup_teardown(test_load_bad_content, bundle_setup, bundle_teardown),
+	    cmocka_unit_test(test_runc_spec),
+	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_not_json),
+	    cmocka_unit_test(test_not_object),
+	    cmocka_unit_test(test_process_errors),
+	    cmocka_unit_test(test_root_errors),
+	    cmocka_unit_test(test_other_field_types),
+	    cmocka_unit_test(test_bad_annotations),
+	    cmocka_unit_test(test_every_message_says_config_json),
+	    cmocka_unit_test_setup_teardown(test_load_missing_dir, bundle_setup, bundle_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_missing_config, bundle_setup,
+					    bundle_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_config_is_directory, bundle_setup,
+					    bundle_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_good, bundle_setup, bundle_teardown),
+	    cmocka_unit_test_setup_teardown(test_load_bad_content, bundle_setup, bundle_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,16 +12,16 @@
 
 #include "husk-proto.h"
 
-#define assert_contains(hay, needle)                                                       \
-	do {                                                                               \
-		if (!strstr((hay), (needle)))                                              \
-			fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));       \
+#define assert_contains(hay, needle)                                                               \
+	do {                                                                                       \
+		if (!strstr((hay), (needle)))                                                      \
+			fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));               \
 	} while (0)
 
-#define assert_starts_with(s, prefix)                                                      \
-	do {                                                                               \
-		if (strncmp((s), (prefix), strlen(prefix)) != 0)                           \
-			fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix));      \
+#define assert_starts_with(s, prefix)                                                              \
+	do {                                                                                       \
+		if (strncmp((s), (prefix), strlen(prefix)) != 0)                                   \
+			fail_msg("\"%s\" does not start with \"%s\"", (s), (prefix));              \
 	} while (0)
 
 /* ---- helpers ---- */
@@ -43,7 +43,7 @@ static char *dup_exact(const char *s, size_t len)
 static uint8_t *frame_of(uint16_t type, struct json_object *o, const char **payload, size_t *len)
 {
 	struct husk_frame_hdr hdr;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	uint8_t *buf = NULL;
 	int64_t n;
 
@@ -76,7 +76,7 @@ static void assert_json(struct json_object *o, const char *want)
 /* Encodes r, frames it, decodes the frame into *out. */
 static void request_roundtrip(const struct husk_request *r, struct husk_request *out)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	const char *p;
 	size_t len;
 	uint8_t *frame = frame_of(HUSK_FRAME_REQUEST, husk_request_encode(r), &p, &len);
@@ -97,7 +97,7 @@ static void expect_request_fail(const char *json, int code, const char *words)
 	size_t len = strlen(json);
 	char *copy = dup_exact(json, len);
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	memset(&r, 0x5a, sizeof r);
 	if (husk_request_decode(copy, len, &r, &err) != -1)
@@ -114,10 +114,9 @@ static void expect_request_fail(const char *json, int code, const char *words)
 	free(copy);
 }
 
-static const char *const start_ok =
-	"{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
-	"\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
-	"\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"}}";
+static const char *const start_ok = "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
+				    "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
+				    "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"}}";
 
 /* A process.start request with `process` replaced by the given JSON. */
 static void expect_process_fail(const char *process, int code, const char *words)
@@ -148,9 +147,10 @@ static void expect_rootfs_fail(const char *rootfs, int code, const char *words)
 {
 	char *json;
 
-	assert_true(asprintf(&json,
-			     "{\"id\":9,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":%s}",
-			     rootfs) > 0);
+	assert_true(
+	    asprintf(&json,
+		     "{\"id\":9,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":%s}",
+		     rootfs) > 0);
 	expect_request_fail(json, code, words);
 	free(json);
 }
@@ -159,8 +159,8 @@ static void expect_rootfs_fail(const char *rootfs, int code, const char *words)
 
 static void test_hello_roundtrip(void **state)
 {
-	struct husk_hello h = { "0.1.0", 7, "6.1.0-husk" }, d;
-	struct husk_err err = { 0 };
+	struct husk_hello h = {"0.1.0", 7, "6.1.0-husk"}, d;
+	struct husk_err err = {0};
 	const char *p;
 	size_t len;
 	uint8_t *frame = frame_of(HUSK_FRAME_HELLO, husk_hello_encode(&h), &p, &len);
@@ -179,13 +179,13 @@ static void test_hello_roundtrip(void **state)
 
 static void test_ping_shutdown_roundtrip(void **state)
 {
-	struct husk_request r = { .id = 1, .op = HUSK_OP_PING }, d;
+	struct husk_request r = {.id = 1, .op = HUSK_OP_PING}, d;
 
 	request_roundtrip(&r, &d);
 	husk_request_free(&d);
 	assert_json(husk_request_encode(&r), "{\"id\":1,\"op\":\"ping\"}");
 
-	r = (struct husk_request){ .id = UINT32_MAX, .op = HUSK_OP_SHUTDOWN };
+	r = (struct husk_request){.id = UINT32_MAX, .op = HUSK_OP_SHUTDOWN};
 	request_roundtrip(&r, &d);
 	assert_int_equal(d.id, 4294967295u);
 	husk_request_free(&d);
@@ -222,7 +222,7 @@ static void test_op_names(void **state)
 
 static void test_create_roundtrip(void **state)
 {
-	struct husk_request r = { .id = 2, .op = HUSK_OP_CONTAINER_CREATE }, d;
+	struct husk_request r = {.id = 2, .op = HUSK_OP_CONTAINER_CREATE}, d;
 
 	r.u.create.id = "web";
 	r.u.create.rootfs.tag = "rootfs";
@@ -257,17 +257,22 @@ static void test_create_roundtrip(void **state)
 
 static void test_start_roundtrip(void **state)
 {
-	char *args[] = { "/bin/sh", "-c", "echo \"hi\" \\ ünïcode", NULL };
-	char *env[] = { "PATH=/usr/bin:/bin", "TERM=xterm", "EMPTY=", NULL };
-	uint32_t gids[] = { 10, 0, UINT32_MAX };
-	struct husk_request r = { .id = 3, .op = HUSK_OP_PROCESS_START }, d;
+	char *args[] = {"/bin/sh", "-c", "echo \"hi\" \\ ünïcode", NULL};
+	char *env[] = {"PATH=/usr/bin:/bin", "TERM=xterm", "EMPTY=", NULL};
+	uint32_t gids[] = {10, 0, UINT32_MAX};
+	struct husk_request r = {.id = 3, .op = HUSK_OP_PROCESS_START}, d;
 
 	r.u.start.container = "web";
 	r.u.start.process = (struct husk_process){
-		.args = args, .nargs = 3, .env = env, .nenv = 3, .cwd = "/srv/app",
-		.user = { .uid = 1000, .gid = 100, .gids = gids, .ngids = 3 }, .terminal = true,
+	    .args = args,
+	    .nargs = 3,
+	    .env = env,
+	    .nenv = 3,
+	    .cwd = "/srv/app",
+	    .user = {.uid = 1000, .gid = 100, .gids = gids, .ngids = 3},
+	    .terminal = true,
 	};
-	r.u.start.streams = (struct husk_streams){ 5, 6, 0xffffffffu };
+	r.u.start.streams = (struct husk_streams){5, 6, 0xffffffffu};
 	request_roundtrip(&r, &d);
 	assert_string_equal(d.u.start.container, "web");
 	assert_int_equal(d.u.start.process.nargs, 3);
@@ -291,8 +296,8 @@ static void test_start_roundtrip(void **state)
 	assert_null(d.u.start.container);
 
 	/* No env, no user, no extra groups. */
-	char *one[] = { "/bin/sh", NULL };
-	r.u.start.process = (struct husk_process){ .args = one, .nargs = 1, .cwd = "/" };
+	char *one[] = {"/bin/sh", NULL};
+	r.u.start.process = (struct husk_process){.args = one, .nargs = 1, .cwd = "/"};
 	request_roundtrip(&r, &d);
 	assert_int_equal(d.u.start.process.nargs, 1);
 	assert_string_equal(d.u.start.process.args[0], "/bin/sh");
@@ -308,7 +313,7 @@ static void test_start_minimal_decode(void **state)
 {
 	/* The smallest valid process.start: env, user, terminal optional. */
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	assert_int_equal(husk_request_decode(start_ok, strlen(start_ok), &r, &err), 0);
 	assert_int_equal(r.op, HUSK_OP_PROCESS_START);
@@ -325,7 +330,7 @@ static void test_start_minimal_decode(void **state)
 
 static void test_signal_roundtrip(void **state)
 {
-	struct husk_request r = { .id = 4, .op = HUSK_OP_PROCESS_SIGNAL }, d;
+	struct husk_request r = {.id = 4, .op = HUSK_OP_PROCESS_SIGNAL}, d;
 
 	for (int sig = 1; sig <= 64; sig++) {
 		r.u.signal.process = 0x01020304u;
@@ -343,8 +348,8 @@ static void test_signal_roundtrip(void **state)
 
 static void test_reply_roundtrip(void **state)
 {
-	struct husk_reply r = { .id = 7, .pid = -1 }, d;
-	struct husk_err err = { 0 };
+	struct husk_reply r = {.id = 7, .pid = -1}, d;
+	struct husk_err err = {0};
 	const char *p;
 	size_t len;
 	uint8_t *frame;
@@ -373,8 +378,10 @@ static void test_reply_roundtrip(void **state)
 	assert_json(husk_reply_encode(&r), "{\"id\":7,\"pid\":4242}");
 
 	/* Failure: errno, its name and the message; no pid. */
-	r = (struct husk_reply){ .id = 8, .err_code = ENOENT, .pid = 4242,
-				 .message = "process.args: /bin/nope: No such file" };
+	r = (struct husk_reply){.id = 8,
+				.err_code = ENOENT,
+				.pid = 4242,
+				.message = "process.args: /bin/nope: No such file"};
 	frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
 	assert_int_equal(husk_reply_decode(p, len, &d, &err), 0);
 	assert_int_equal(d.id, 8);
@@ -386,12 +393,13 @@ static void test_reply_roundtrip(void **state)
 	free(frame);
 	r.message = "no";
 	r.err_code = EOPNOTSUPP;
-	assert_json(husk_reply_encode(&r),
-		    "{\"id\":8,\"error\":{\"errno\":95,\"code\":\"EOPNOTSUPP\",\"message\":\"no\"}}");
+	assert_json(
+	    husk_reply_encode(&r),
+	    "{\"id\":8,\"error\":{\"errno\":95,\"code\":\"EOPNOTSUPP\",\"message\":\"no\"}}");
 
 	/* A process.start failure says which exit status it stands for. */
-	r = (struct husk_reply){ .id = 10, .err_code = ENOENT, .message = "m", .status = 127,
-				 .pid = -1 };
+	r = (struct husk_reply){
+	    .id = 10, .err_code = ENOENT, .message = "m", .status = 127, .pid = -1};
 	frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
 	assert_int_equal(husk_reply_decode(p, len, &d, &err), 0);
 	assert_int_equal(d.err_code, ENOENT);
@@ -400,13 +408,13 @@ static void test_reply_roundtrip(void **state)
 	assert_int_equal(d.status, 0);
 	free(frame);
 	assert_json(husk_reply_encode(&r), "{\"id\":10,\"error\":{\"errno\":2,\"code\":\"ENOENT\","
-		    "\"message\":\"m\",\"status\":127}}");
+					   "\"message\":\"m\",\"status\":127}}");
 	/* Without an error there is no status to send. */
 	r.err_code = 0;
 	assert_json(husk_reply_encode(&r), "{\"id\":10}");
 
 	/* An errno without a name still round-trips its number. */
-	r = (struct husk_reply){ .id = 9, .err_code = 4000, .message = NULL, .pid = -1 };
+	r = (struct husk_reply){.id = 9, .err_code = 4000, .message = NULL, .pid = -1};
 	frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
 	assert_int_equal(husk_reply_decode(p, len, &d, &err), 0);
 	assert_int_equal(d.err_code, 4000);
@@ -422,8 +430,8 @@ static void test_reply_pid_zero_roundtrip(void **state)
 	/* A zero-initialised reply (pid 0, not -1) encodes without a pid and
 	 * decodes again. */
 
-	struct husk_reply r = { .id = 1 }, d;
-	struct husk_err err = { 0 };
+	struct husk_reply r = {.id = 1}, d;
+	struct husk_err err = {0};
 	const char *p;
 	size_t len;
 	uint8_t *frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(&r), &p, &len);
@@ -437,10 +445,13 @@ static void test_reply_pid_zero_roundtrip(void **state)
 static void test_exit_roundtrip(void **state)
 {
 	static const struct husk_exit_event evs[] = {
-		{ 1, 0, 0, 0 }, { 7, 1, 0, 5 }, { 0xffffffffu, 255, 0, 0 }, { 3, 137, 9, 0 },
-		{ 3, 192, 64, INT64_MAX },
+	    {1, 0, 0, 0},
+	    {7, 1, 0, 5},
+	    {0xffffffffu, 255, 0, 0},
+	    {3, 137, 9, 0},
+	    {3, 192, 64, INT64_MAX},
 	};
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++) {
 		struct husk_exit_event d;
@@ -455,8 +466,8 @@ static void test_exit_roundtrip(void **state)
 		assert_int_equal(d.runtime_ns, evs[i].runtime_ns);
 		free(frame);
 	}
-	assert_json(husk_exit_encode(&evs[1]),
-		    "{\"event\":\"process.exit\",\"process\":7,\"status\":1,\"signal\":0,\"runtime_ns\":5}");
+	assert_json(husk_exit_encode(&evs[1]), "{\"event\":\"process.exit\",\"process\":7,"
+					       "\"status\":1,\"signal\":0,\"runtime_ns\":5}");
 	assert_json(husk_exit_encode(&evs[3]),
 		    "{\"event\":\"process.exit\",\"process\":3,\"status\":137,\"signal\":9}");
 }
@@ -465,10 +476,10 @@ static void test_error_frame_encode(void **state)
 {
 	const char *p;
 	size_t len;
-	uint8_t *frame = frame_of(HUSK_FRAME_ERROR,
-				  husk_error_frame_encode(EPROTO, "unknown frame type 9"), &p, &len);
+	uint8_t *frame = frame_of(
+	    HUSK_FRAME_ERROR, husk_error_frame_encode(EPROTO, "unknown frame type 9"), &p, &len);
 	static const char want[] =
-		"{\"error\":{\"errno\":71,\"code\":\"EPROTO\",\"message\":\"unknown frame type 9\"}}";
+	    "{\"error\":{\"errno\":71,\"code\":\"EPROTO\",\"message\":\"unknown frame type 9\"}}";
 
 	assert_int_equal(frame[3], HUSK_FRAME_ERROR);
 	assert_int_equal(len, sizeof want - 1);
@@ -498,7 +509,7 @@ static void test_request_bad_json(void **state)
 	/* Surrounding whitespace is fine. */
 	static const char ok[] = " \r\n{\"id\":1,\"op\":\"ping\"}\t\n ";
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *copy = dup_exact(ok, sizeof ok - 1);
 	assert_int_equal(husk_request_decode(copy, sizeof ok - 1, &r, &err), 0);
 	assert_int_equal(r.op, HUSK_OP_PING);
@@ -540,7 +551,7 @@ static void test_request_id(void **state)
 static void test_request_op(void **state)
 {
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	static const char json[] = "{\"id\":3,\"op\":\"container.destroy\"}";
 
 	assert_int_equal(husk_request_decode(json, sizeof json - 1, &r, &err), -1);
@@ -570,7 +581,8 @@ static void test_request_wrong_types(void **state)
 			    "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3}}",
 			    EINVAL, "\"process\" is missing");
 	expect_streams_fail("[1,2,3]", EINVAL, "\"streams\" must be an object");
-	expect_streams_fail("{\"stdin\":1,\"stdout\":2}", EINVAL, "\"streams\": \"stderr\" is missing");
+	expect_streams_fail("{\"stdin\":1,\"stdout\":2}", EINVAL,
+			    "\"streams\": \"stderr\" is missing");
 	expect_streams_fail("{\"stdin\":\"1\",\"stdout\":2,\"stderr\":3}", EINVAL,
 			    "\"streams\": \"stdin\" must be an integer");
 	expect_streams_fail("{\"stdin\":1,\"stdout\":-2,\"stderr\":3}", ERANGE,
@@ -589,16 +601,19 @@ static void test_request_wrong_types(void **state)
 			    "\"terminal\" must be true or false");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":0}", EINVAL,
 			    "\"user\" must be an object");
-	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":\"root\",\"gid\":0}}",
-			    EINVAL, "\"process\": \"user\": \"uid\" must be an integer");
+	expect_process_fail(
+	    "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":\"root\",\"gid\":0}}", EINVAL,
+	    "\"process\": \"user\": \"uid\" must be an integer");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":0}}", EINVAL,
 			    "\"user\": \"gid\" is missing");
-	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":4294967296}}",
-			    ERANGE, "\"user\": \"gid\" is out of range");
+	expect_process_fail(
+	    "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":0,\"gid\":4294967296}}", ERANGE,
+	    "\"user\": \"gid\" is out of range");
 	expect_request_fail("{\"id\":1,\"op\":\"process.signal\",\"process\":\"1\",\"signal\":9}",
 			    EINVAL, "\"process\" must be an integer");
-	expect_request_fail("{\"id\":1,\"op\":\"process.signal\",\"process\":1,\"signal\":\"KILL\"}",
-			    EINVAL, "\"signal\" must be an integer");
+	expect_request_fail(
+	    "{\"id\":1,\"op\":\"process.signal\",\"process\":1,\"signal\":\"KILL\"}", EINVAL,
+	    "\"signal\" must be an integer");
 	expect_request_fail("{\"id\":1,\"op\":\"process.signal\",\"process\":1}", EINVAL,
 			    "\"signal\" is missing");
 	expect_request_fail("{\"id\":1,\"op\":\"container.create\",\"rootfs\":"
@@ -606,8 +621,9 @@ static void test_request_wrong_types(void **state)
 			    EINVAL, "\"container\" is missing");
 	expect_request_fail("{\"id\":1,\"op\":\"container.create\",\"container\":\"c\"}", EINVAL,
 			    "\"rootfs\" is missing");
-	expect_request_fail("{\"id\":1,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":\"/\"}",
-			    EINVAL, "\"rootfs\" must be an object");
+	expect_request_fail(
+	    "{\"id\":1,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":\"/\"}", EINVAL,
+	    "\"rootfs\" must be an object");
 	expect_request_fail("{\"id\":1,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":"
 			    "{\"tag\":\"t\",\"fstype\":\"9p\"},\"hostname\":1}",
 			    EINVAL, "\"hostname\" must be a string");
@@ -632,10 +648,10 @@ static void test_request_rootfs_rules(void **state)
 
 	/* 31 characters is the longest tag. */
 	static const char ok[] =
-		"{\"id\":1,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":"
-		"{\"tag\":\"abcdefghijabcdefghijabcdefghij1\",\"fstype\":\"virtiofs\"}}";
+	    "{\"id\":1,\"op\":\"container.create\",\"container\":\"c\",\"rootfs\":"
+	    "{\"tag\":\"abcdefghijabcdefghijabcdefghij1\",\"fstype\":\"virtiofs\"}}";
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	assert_int_equal(husk_request_decode(ok, sizeof ok - 1, &r, &err), 0);
 	assert_int_equal(strlen(r.u.create.rootfs.tag), 31);
 	assert_null(r.u.create.rootfs.path);
@@ -646,27 +662,30 @@ static void test_request_empty_args_relative_cwd(void **state)
 {
 	expect_process_fail("{\"args\":[],\"cwd\":\"/\"}", EINVAL,
 			    "\"process\": \"args\" must name the program to run");
-	expect_process_fail("{\"args\":[\"\"],\"cwd\":\"/\"}", EINVAL, "\"args\" must name the program");
+	expect_process_fail("{\"args\":[\"\"],\"cwd\":\"/\"}", EINVAL,
+			    "\"args\" must name the program");
 	expect_process_fail("{\"cwd\":\"/\"}", EINVAL, "\"process\": \"args\" is missing");
 	expect_process_fail("{\"args\":null,\"cwd\":\"/\"}", EINVAL, "\"args\" is missing");
 	expect_process_fail("{\"args\":[\"sh\"]}", EINVAL, "\"process\": \"cwd\" is missing");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"srv\"}", EINVAL,
 			    "\"cwd\" must be an absolute path, not \"srv\"");
-	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"\"}", EINVAL, "\"cwd\" must be an absolute path");
+	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"\"}", EINVAL,
+			    "\"cwd\" must be an absolute path");
 	expect_process_fail("{\"args\":[\"sh\"],\"cwd\":\"./x\"}", EINVAL, "absolute path");
 }
 
 static void test_request_streams_distinct(void **state)
 {
 	static const char *const bad[] = {
-		"{\"stdin\":1,\"stdout\":1,\"stderr\":3}", "{\"stdin\":1,\"stdout\":2,\"stderr\":2}",
-		"{\"stdin\":3,\"stdout\":2,\"stderr\":3}", "{\"stdin\":0,\"stdout\":2,\"stderr\":3}",
-		"{\"stdin\":1,\"stdout\":0,\"stderr\":3}", "{\"stdin\":1,\"stdout\":2,\"stderr\":0}",
-		"{\"stdin\":7,\"stdout\":7,\"stderr\":7}",
+	    "{\"stdin\":1,\"stdout\":1,\"stderr\":3}", "{\"stdin\":1,\"stdout\":2,\"stderr\":2}",
+	    "{\"stdin\":3,\"stdout\":2,\"stderr\":3}", "{\"stdin\":0,\"stdout\":2,\"stderr\":3}",
+	    "{\"stdin\":1,\"stdout\":0,\"stderr\":3}", "{\"stdin\":1,\"stdout\":2,\"stderr\":0}",
+	    "{\"stdin\":7,\"stdout\":7,\"stderr\":7}",
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		expect_streams_fail(bad[i], EINVAL, "\"streams\" must be three distinct non-zero ids");
+		expect_streams_fail(bad[i], EINVAL,
+				    "\"streams\" must be three distinct non-zero ids");
 	expect_request_fail("{\"id\":1,\"op\":\"process.start\",\"container\":\"c\","
 			    "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"}}",
 			    EINVAL, "\"streams\" is missing");
@@ -674,12 +693,14 @@ static void test_request_streams_distinct(void **state)
 
 static void test_request_signal_range(void **state)
 {
-	static const char *const bad[] = { "0", "65", "-1", "9999999999", "-9223372036854775808" };
+	static const char *const bad[] = {"0", "65", "-1", "9999999999", "-9223372036854775808"};
 	char *json;
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_true(asprintf(&json, "{\"id\":1,\"op\":\"process.signal\",\"process\":1,"
-				     "\"signal\":%s}", bad[i]) > 0);
+		assert_true(asprintf(&json,
+				     "{\"id\":1,\"op\":\"process.signal\",\"process\":1,"
+				     "\"signal\":%s}",
+				     bad[i]) > 0);
 		expect_request_fail(json, ERANGE, "\"signal\" is out of range");
 		free(json);
 	}
@@ -689,12 +710,15 @@ static void test_request_signal_range(void **state)
 
 static void test_request_embedded_nul(void **state)
 {
-	expect_request_fail("{\"id\":1,\"op\":\"ping\\u0000x\"}", EINVAL, "\"op\" contains a NUL byte");
+	expect_request_fail("{\"id\":1,\"op\":\"ping\\u0000x\"}", EINVAL,
+			    "\"op\" contains a NUL byte");
 	expect_request_fail("{\"id\":1,\"op\":\"container.create\",\"container\":\"a\\u0000b\","
 			    "\"rootfs\":{\"tag\":\"t\",\"fstype\":\"9p\"}}",
 			    EINVAL, "\"container\" contains a NUL byte");
-	expect_rootfs_fail("{\"tag\":\"t\\u0000\",\"fstype\":\"9p\"}", EINVAL, "\"tag\" contains a NUL");
-	expect_rootfs_fail("{\"tag\":\"t\",\"fstype\":\"9p\\u0000x\"}", EINVAL, "\"fstype\" contains");
+	expect_rootfs_fail("{\"tag\":\"t\\u0000\",\"fstype\":\"9p\"}", EINVAL,
+			   "\"tag\" contains a NUL");
+	expect_rootfs_fail("{\"tag\":\"t\",\"fstype\":\"9p\\u0000x\"}", EINVAL,
+			   "\"fstype\" contains");
 	expect_rootfs_fail("{\"tag\":\"t\",\"fstype\":\"9p\",\"path\":\"a\\u0000/../..\"}", EINVAL,
 			   "\"path\" contains a NUL byte");
 	expect_process_fail("{\"args\":[\"/bin/sh\\u0000-x\"],\"cwd\":\"/\"}", EINVAL,
@@ -707,13 +731,15 @@ static void test_request_embedded_nul(void **state)
 
 static void test_request_additional_gids(void **state)
 {
-	static const char *const bad[] = { "\"10\"", "{}", "7", "[-1]", "[4294967296]", "[\"1\"]",
-					   "[1.5]", "[1,null]", "[true]" };
+	static const char *const bad[] = {"\"10\"",  "{}",    "7",	  "[-1]",  "[4294967296]",
+					  "[\"1\"]", "[1.5]", "[1,null]", "[true]"};
 	char *json;
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
-				     "\"gid\":1,\"additionalGids\":%s}}", bad[i]) > 0);
+		assert_true(asprintf(&json,
+				     "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
+				     "\"gid\":1,\"additionalGids\":%s}}",
+				     bad[i]) > 0);
 		expect_process_fail(json, EINVAL, "\"additionalGids\"");
 		free(json);
 	}
@@ -725,21 +751,26 @@ static void test_request_additional_gids(void **state)
 	for (int i = 0; i < 257; i++)
 		q += sprintf(q, "%s%d", i ? "," : "", i);
 	strcpy(q, "]");
-	assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
-			     "\"gid\":1,\"additionalGids\":%s}}", list) > 0);
+	assert_true(asprintf(&json,
+			     "{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
+			     "\"gid\":1,\"additionalGids\":%s}}",
+			     list) > 0);
 	expect_process_fail(json, EINVAL, "\"additionalGids\" must be an array of at most 256");
 	free(json);
 
 	/* 256 and null are fine. */
 	strcpy(strrchr(list, ','), "]");
-	const char *const good[] = { list, "null", "[]" };
+	const char *const good[] = {list, "null", "[]"};
 	for (size_t i = 0; i < 3; i++) {
 		struct husk_request r;
-		struct husk_err err = { 0 };
-		assert_true(asprintf(&json, "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
-				     "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
-				     "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
-				     "\"gid\":2,\"additionalGids\":%s}}}", good[i]) > 0);
+		struct husk_err err = {0};
+		assert_true(
+		    asprintf(&json,
+			     "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
+			     "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
+			     "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,"
+			     "\"gid\":2,\"additionalGids\":%s}}}",
+			     good[i]) > 0);
 		if (husk_request_decode(json, strlen(json), &r, &err) < 0)
 			fail_msg("%s: %s", good[i], err.msg);
 		assert_int_equal(r.u.start.process.user.ngids, i == 0 ? 256 : 0);
@@ -755,9 +786,9 @@ static void test_request_additional_gids(void **state)
 static void test_request_unknown_fields_ignored(void **state)
 {
 	static const char json[] =
-		"{\"id\":12,\"op\":\"ping\",\"extra\":{\"a\":[1,2,{\"b\":null}]},\"x\":\"y\"}";
+	    "{\"id\":12,\"op\":\"ping\",\"extra\":{\"a\":[1,2,{\"b\":null}]},\"x\":\"y\"}";
 	struct husk_request r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 
 	assert_int_equal(husk_request_decode(json, sizeof json - 1, &r, &err), 0);
 	assert_int_equal(r.id, 12);
@@ -770,7 +801,7 @@ static void test_request_unknown_fields_ignored(void **state)
 static void expect_hello_fail(const char *json, int code, const char *words)
 {
 	struct husk_hello h;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *copy = dup_exact(json, strlen(json));
 
 	assert_int_equal(husk_hello_decode(copy, strlen(json), &h, &err), -1);
@@ -784,16 +815,18 @@ static void expect_hello_fail(const char *json, int code, const char *words)
 
 static void test_hello_decode_errors(void **state)
 {
-	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":1}", EINVAL, "\"kernel\" is missing");
-	expect_hello_fail("{\"protocol\":1,\"kernel\":\"k\"}", EINVAL, "\"agent_version\" is missing");
+	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":1}", EINVAL,
+			  "\"kernel\" is missing");
+	expect_hello_fail("{\"protocol\":1,\"kernel\":\"k\"}", EINVAL,
+			  "\"agent_version\" is missing");
 	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":0,\"kernel\":\"k\"}", ERANGE,
 			  "\"protocol\" is out of range");
 	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":\"1\",\"kernel\":\"k\"}", EINVAL,
 			  "\"protocol\" must be an integer");
 	expect_hello_fail("{\"agent_version\":1,\"protocol\":1,\"kernel\":\"k\"}", EINVAL,
 			  "\"agent_version\" must be a string");
-	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":1,\"kernel\":\"k\\u0000\"}", EINVAL,
-			  "\"kernel\" contains a NUL byte");
+	expect_hello_fail("{\"agent_version\":\"1\",\"protocol\":1,\"kernel\":\"k\\u0000\"}",
+			  EINVAL, "\"kernel\" contains a NUL byte");
 	expect_hello_fail("[]", EBADMSG, "not a JSON object");
 	expect_hello_fail("{", EBADMSG, "truncated");
 }
@@ -801,7 +834,7 @@ static void test_hello_decode_errors(void **state)
 static void expect_reply_fail(const char *json, int code, const char *words)
 {
 	struct husk_reply r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *copy = dup_exact(json, strlen(json));
 
 	assert_int_equal(husk_reply_decode(copy, strlen(json), &r, &err), -1);
@@ -823,7 +856,8 @@ static void test_reply_decode_errors(void **state)
 	expect_reply_fail("{\"id\":1,\"error\":\"ENOENT\"}", EINVAL, "\"error\" must be an object");
 	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":0,\"message\":\"m\"}}", ERANGE,
 			  "\"error\": \"errno\" is out of range");
-	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":4096,\"message\":\"m\"}}", ERANGE, "errno");
+	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":4096,\"message\":\"m\"}}", ERANGE,
+			  "errno");
 	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2}}", EINVAL,
 			  "\"error\": \"message\" is missing");
 	expect_reply_fail("{\"id\":1,\"error\":{\"errno\":2,\"code\":2,\"message\":\"m\"}}", EINVAL,
@@ -843,7 +877,7 @@ static void test_reply_decode_errors(void **state)
 static void expect_exit_fail(const char *json, int code, const char *words)
 {
 	struct husk_exit_event e;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *copy = dup_exact(json, strlen(json));
 
 	assert_int_equal(husk_exit_decode(copy, strlen(json), &e, &err), -1);
@@ -857,7 +891,8 @@ static void test_exit_decode_errors(void **state)
 {
 	expect_exit_fail("{\"event\":\"process.oom\",\"process\":1}", EOPNOTSUPP,
 			 "unknown event \"process.oom\"");
-	expect_exit_fail("{\"process\":1,\"status\":0,\"signal\":0}", EINVAL, "\"event\" is missing");
+	expect_exit_fail("{\"process\":1,\"status\":0,\"signal\":0}", EINVAL,
+			 "\"event\" is missing");
 	expect_exit_fail("{\"event\":\"process.exit\",\"status\":0,\"signal\":0}", EINVAL,
 			 "\"process\" is missing");
 	expect_exit_fail("{\"event\":\"process.exit\",\"process\":1,\"status\":256,\"signal\":0}",
@@ -913,7 +948,7 @@ static void test_frame_json_limits(void **state)
 	/* {"s":"xxx"} is 8 bytes of syntax around the string. */
 	size_t n = HUSK_FRAME_MAX_PAYLOAD - 8;
 	char *big = malloc(n + 2);
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	uint8_t *out = (uint8_t *)&err;
 	struct json_object *o;
 	int64_t len;
@@ -959,10 +994,13 @@ static void test_frame_json_limits(void **state)
 
 static void test_process_json_roundtrip(void **state)
 {
-	char *args[] = { "a", NULL };
-	struct husk_process p = { .args = args, .nargs = 1, .cwd = "/x",
-				  .user = { .uid = 5, .gid = 6 } }, d;
-	struct husk_err err = { 0 };
+	char *args[] = {"a", NULL};
+	struct husk_process p = {.args = args,
+				 .nargs = 1,
+				 .cwd = "/x",
+				 .user = {.uid = 5, .gid = 6}},
+			    d;
+	struct husk_err err = {0};
 	struct json_object *o = husk_process_to_json(&p);
 
 	assert_non_null(o);
@@ -985,7 +1023,7 @@ static void test_process_json_roundtrip(void **state)
 /* Encodes r, frames it, decodes the frame into *out. */
 static void reply_roundtrip(const struct husk_reply *r, struct husk_reply *out)
 {
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	const char *p;
 	size_t len;
 	uint8_t *frame = frame_of(HUSK_FRAME_REPLY, husk_reply_encode(r), &p, &len);
@@ -1016,10 +1054,9 @@ static void test_resize_roundtrip(void **state)
 		uint32_t process;
 		uint16_t rows, cols;
 	} cases[] = {
-		{ 1, 24, 80 }, { 5, 0, 0 }, { 0xffffffffu, 65535, 65535 },
-		{ 7, 0, 132 }, { 7, 50, 0 },
+	    {1, 24, 80}, {5, 0, 0}, {0xffffffffu, 65535, 65535}, {7, 0, 132}, {7, 50, 0},
 	};
-	struct husk_request r = { .id = 11, .op = HUSK_OP_PROCESS_RESIZE }, d;
+	struct husk_request r = {.id = 11, .op = HUSK_OP_PROCESS_RESIZE}, d;
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		r.u.resize.process = cases[i].process;
@@ -1046,7 +1083,7 @@ static void test_resize_roundtrip(void **state)
 	/* Field order does not matter; unknown fields are ignored. */
 	static const char json[] = "{\"cols\":80,\"x\":[1],\"rows\":25,\"op\":\"process.resize\","
 				   "\"process\":9,\"id\":3}";
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	char *copy = dup_exact(json, sizeof json - 1);
 	assert_int_equal(husk_request_decode(copy, sizeof json - 1, &d, &err), 0);
 	assert_int_equal(d.op, HUSK_OP_PROCESS_RESIZE);
@@ -1059,8 +1096,8 @@ static void test_resize_roundtrip(void **state)
 
 static void test_ps_roundtrip(void **state)
 {
-	static const char *const names[] = { "web", "a-b_c.1", "ünï \"q\" \\ /x" };
-	struct husk_request r = { .id = 12, .op = HUSK_OP_CONTAINER_PS }, d;
+	static const char *const names[] = {"web", "a-b_c.1", "ünï \"q\" \\ /x"};
+	struct husk_request r = {.id = 12, .op = HUSK_OP_CONTAINER_PS}, d;
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		r.u.ps.container = (char *)names[i];
@@ -1076,7 +1113,7 @@ static void test_ps_roundtrip(void **state)
 
 static void test_network_roundtrip(void **state)
 {
-	struct husk_request r = { .id = 9, .op = HUSK_OP_NETWORK_CONFIGURE }, d;
+	struct husk_request r = {.id = 9, .op = HUSK_OP_NETWORK_CONFIGURE}, d;
 	const char *net = "{\"interfaces\":[{\"name\":\"eth0\",\"mtu\":1400,"
 			  "\"addresses\":[\"10.88.0.5/16\"]}],\"routes\":[]}";
 
@@ -1096,8 +1133,8 @@ static void test_network_roundtrip(void **state)
 
 static void test_signal_all_roundtrip(void **state)
 {
-	struct husk_request r = { .id = 4, .op = HUSK_OP_PROCESS_SIGNAL }, d;
-	struct husk_err err = { 0 };
+	struct husk_request r = {.id = 4, .op = HUSK_OP_PROCESS_SIGNAL}, d;
+	struct husk_err err = {0};
 	char *text;
 
 	/* all = true goes out and comes back. */
@@ -1121,7 +1158,8 @@ static void test_signal_all_roundtrip(void **state)
 	husk_request_free(&d);
 	text = json_text(husk_request_encode(&r));
 	assert_null(strstr(text, "all"));
-	assert_string_equal(text, "{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":9}");
+	assert_string_equal(text,
+			    "{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":9}");
 	free(text);
 
 	/* Every signal number round-trips with all set. */
@@ -1136,7 +1174,7 @@ static void test_signal_all_roundtrip(void **state)
 
 	/* An explicit false is the same as absent. */
 	static const char explicit_false[] =
-		"{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":15,\"all\":false}";
+	    "{\"id\":4,\"op\":\"process.signal\",\"process\":1,\"signal\":15,\"all\":false}";
 	char *copy = dup_exact(explicit_false, sizeof explicit_false - 1);
 	memset(&d, 0x5a, sizeof d);
 	assert_int_equal(husk_request_decode(copy, sizeof explicit_false - 1, &d, &err), 0);
@@ -1146,17 +1184,20 @@ static void test_signal_all_roundtrip(void **state)
 	free(copy);
 
 	/* Not a boolean. */
-	static const char *const bad[] = { "1", "0", "\"true\"", "[]", "{}" };
+	static const char *const bad[] = {"1", "0", "\"true\"", "[]", "{}"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char *json;
-		assert_true(asprintf(&json, "{\"id\":1,\"op\":\"process.signal\",\"process\":1,"
-				     "\"signal\":9,\"all\":%s}", bad[i]) > 0);
+		assert_true(asprintf(&json,
+				     "{\"id\":1,\"op\":\"process.signal\",\"process\":1,"
+				     "\"signal\":9,\"all\":%s}",
+				     bad[i]) > 0);
 		expect_request_fail(json, EINVAL, "request: \"all\" must be true or false");
 		free(json);
 	}
 	/* all does not relax the signal range. */
 	expect_request_fail("{\"id\":1,\"op\":\"process.signal\",\"process\":1,\"signal\":0,"
-			    "\"all\":true}", ERANGE, "\"signal\" is out of range");
+			    "\"all\":true}",
+			    ERANGE, "\"signal\" is out of range");
 }
 
 static void test_start_console_size(void **state)
@@ -1165,22 +1206,24 @@ static void test_start_console_size(void **state)
 		uint16_t rows, cols;
 		const char *json; /* consoleSize as encoded, NULL when omitted */
 	} cases[] = {
-		{ 24, 80, "\"consoleSize\":{\"height\":24,\"width\":80}" },
-		{ 0, 0, NULL },
-		{ 0, 80, "\"consoleSize\":{\"height\":0,\"width\":80}" },
-		{ 50, 0, "\"consoleSize\":{\"height\":50,\"width\":0}" },
-		{ 65535, 65535, "\"consoleSize\":{\"height\":65535,\"width\":65535}" },
+	    {24, 80, "\"consoleSize\":{\"height\":24,\"width\":80}"},
+	    {0, 0, NULL},
+	    {0, 80, "\"consoleSize\":{\"height\":0,\"width\":80}"},
+	    {50, 0, "\"consoleSize\":{\"height\":50,\"width\":0}"},
+	    {65535, 65535, "\"consoleSize\":{\"height\":65535,\"width\":65535}"},
 	};
-	char *args[] = { "/bin/sh", NULL };
-	struct husk_request r = { .id = 3, .op = HUSK_OP_PROCESS_START }, d;
+	char *args[] = {"/bin/sh", NULL};
+	struct husk_request r = {.id = 3, .op = HUSK_OP_PROCESS_START}, d;
 
 	r.u.start.container = "web";
-	r.u.start.streams = (struct husk_streams){ 1, 2, 3 };
+	r.u.start.streams = (struct husk_streams){1, 2, 3};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		r.u.start.process = (struct husk_process){ .args = args, .nargs = 1, .cwd = "/",
-							   .terminal = true,
-							   .rows = cases[i].rows,
-							   .cols = cases[i].cols };
+		r.u.start.process = (struct husk_process){.args = args,
+							  .nargs = 1,
+							  .cwd = "/",
+							  .terminal = true,
+							  .rows = cases[i].rows,
+							  .cols = cases[i].cols};
 		request_roundtrip(&r, &d);
 		assert_int_equal(d.u.start.process.rows, cases[i].rows);
 		assert_int_equal(d.u.start.process.cols, cases[i].cols);
@@ -1214,14 +1257,15 @@ static void test_start_console_size(void **state)
 		const char *size;
 		uint16_t rows, cols;
 	} dec[] = {
-		{ "null", 0, 0 },
-		{ "{\"height\":0,\"width\":0}", 0, 0 },
-		{ "{\"width\":132,\"height\":43,\"depth\":1}", 43, 132 },
+	    {"null", 0, 0},
+	    {"{\"height\":0,\"width\":0}", 0, 0},
+	    {"{\"width\":132,\"height\":43,\"depth\":1}", 43, 132},
 	};
 	for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
-		struct husk_err err = { 0 };
+		struct husk_err err = {0};
 		char *json;
-		assert_true(asprintf(&json, "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
+		assert_true(asprintf(&json,
+				     "{\"id\":9,\"op\":\"process.start\",\"container\":\"c\","
 				     "\"streams\":{\"stdin\":1,\"stdout\":2,\"stderr\":3},"
 				     "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\","
 				     "\"consoleSize\":%s}}",
@@ -1237,7 +1281,7 @@ static void test_start_console_size(void **state)
 	}
 
 	/* Absent: 0x0. */
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	memset(&d, 0x5a, sizeof d);
 	assert_int_equal(husk_request_decode(start_ok, strlen(start_ok), &d, &err), 0);
 	assert_int_equal(d.u.start.process.rows, 0);
@@ -1247,8 +1291,8 @@ static void test_start_console_size(void **state)
 
 static void test_reply_pids_roundtrip(void **state)
 {
-	int32_t pids[] = { 1, 42, INT32_MAX };
-	struct husk_reply r = { .id = 12, .pid = -1, .has_pids = true, .pids = pids, .npids = 3 }, d;
+	int32_t pids[] = {1, 42, INT32_MAX};
+	struct husk_reply r = {.id = 12, .pid = -1, .has_pids = true, .pids = pids, .npids = 3}, d;
 
 	reply_roundtrip(&r, &d);
 	assert_int_equal(d.err_code, 0);
@@ -1285,9 +1329,13 @@ static void test_reply_pids_roundtrip(void **state)
 	assert_json(husk_reply_encode(&r), "{\"id\":12}");
 
 	/* An error reply carries no pids. */
-	r = (struct husk_reply){ .id = 13, .err_code = ENOENT,
-				 .message = "container x does not exist",
-				 .pid = -1, .has_pids = true, .pids = pids, .npids = 3 };
+	r = (struct husk_reply){.id = 13,
+				.err_code = ENOENT,
+				.message = "container x does not exist",
+				.pid = -1,
+				.has_pids = true,
+				.pids = pids,
+				.npids = 3};
 	reply_roundtrip(&r, &d);
 	assert_int_equal(d.err_code, ENOENT);
 	assert_false(d.has_pids);
@@ -1298,7 +1346,7 @@ static void test_reply_pids_roundtrip(void **state)
 		    "\"container x does not exist\"}}");
 
 	/* pid and pids are independent fields. */
-	r = (struct husk_reply){ .id = 14, .pid = 7, .has_pids = true, .pids = pids, .npids = 1 };
+	r = (struct husk_reply){.id = 14, .pid = 7, .has_pids = true, .pids = pids, .npids = 1};
 	reply_roundtrip(&r, &d);
 	assert_int_equal(d.pid, 7);
 	assert_int_equal(d.npids, 1);
@@ -1306,9 +1354,8 @@ static void test_reply_pids_roundtrip(void **state)
 	husk_reply_free(&d);
 
 	/* A process.resize failure on a process without a terminal. */
-	r = (struct husk_reply){ .id = 15, .err_code = ENOTTY,
-				 .message = "process 1 has no terminal",
-				 .pid = -1 };
+	r = (struct husk_reply){
+	    .id = 15, .err_code = ENOTTY, .message = "process 1 has no terminal", .pid = -1};
 	reply_roundtrip(&r, &d);
 	assert_int_equal(d.err_code, ENOTTY);
 	assert_string_equal(d.message, "process 1 has no terminal");
@@ -1330,24 +1377,24 @@ static char *reply_with_pids(size_t n)
 
 static void test_reply_pids_decode_errors(void **state)
 {
-	static const char *const not_array[] = { "{}", "\"1 2\"", "5", "true", "{\"0\":1}" };
+	static const char *const not_array[] = {"{}", "\"1 2\"", "5", "true", "{\"0\":1}"};
 	static const struct {
 		const char *pids, *words;
 	} bad[] = {
-		{ "[0]", "REPLY: \"pids\"[0] is not a valid pid" },
-		{ "[1,2147483648]", "REPLY: \"pids\"[1] is not a valid pid" },
-		{ "[1,2,0]", "\"pids\"[2] is not a valid pid" },
-		{ "[-1]", "\"pids\"[0] is not a valid pid" },
-		{ "[-2147483648]", "\"pids\"[0]" },
-		{ "[9223372036854775807]", "\"pids\"[0]" },
-		{ "[18446744073709551615]", "\"pids\"[0]" },
-		{ "[4294967297]", "\"pids\"[0]" },
-		{ "[1.0]", "\"pids\"[0]" },
-		{ "[\"2\"]", "\"pids\"[0]" },
-		{ "[null]", "\"pids\"[0]" },
-		{ "[true]", "\"pids\"[0]" },
-		{ "[[1]]", "\"pids\"[0]" },
-		{ "[5,{}]", "\"pids\"[1]" },
+	    {"[0]", "REPLY: \"pids\"[0] is not a valid pid"},
+	    {"[1,2147483648]", "REPLY: \"pids\"[1] is not a valid pid"},
+	    {"[1,2,0]", "\"pids\"[2] is not a valid pid"},
+	    {"[-1]", "\"pids\"[0] is not a valid pid"},
+	    {"[-2147483648]", "\"pids\"[0]"},
+	    {"[9223372036854775807]", "\"pids\"[0]"},
+	    {"[18446744073709551615]", "\"pids\"[0]"},
+	    {"[4294967297]", "\"pids\"[0]"},
+	    {"[1.0]", "\"pids\"[0]"},
+	    {"[\"2\"]", "\"pids\"[0]"},
+	    {"[null]", "\"pids\"[0]"},
+	    {"[true]", "\"pids\"[0]"},
+	    {"[[1]]", "\"pids\"[0]"},
+	    {"[5,{}]", "\"pids\"[1]"},
 	};
 	char *json;
 
@@ -1364,7 +1411,7 @@ static void test_reply_pids_decode_errors(void **state)
 
 	/* At most 65536 of them. */
 	struct husk_reply r;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	json = reply_with_pids(65536);
 	assert_int_equal(husk_reply_decode(json, strlen(json), &r, &err), 0);
 	assert_int_equal(r.npids, 65536);
@@ -1383,36 +1430,40 @@ static void test_resize_ps_decode_errors(void **state)
 		int code;
 		const char *words;
 	} bad[] = {
-		{ "65536", "80", ERANGE, "request: \"rows\" is out of range" },
-		{ "24", "-1", ERANGE, "request: \"cols\" is out of range" },
-		{ "-1", "80", ERANGE, "\"rows\" is out of range" },
-		{ "24", "65536", ERANGE, "\"cols\" is out of range" },
-		{ "4294967320", "80", ERANGE, "\"rows\" is out of range" },
-		{ "24", "-9223372036854775808", ERANGE, "\"cols\" is out of range" },
-		{ "99999999999999999999", "80", ERANGE, "\"rows\" is out of range" },
-		{ "\"24\"", "80", EINVAL, "\"rows\" must be an integer" },
-		{ "24", "80.0", EINVAL, "\"cols\" must be an integer" },
-		{ "24", "true", EINVAL, "\"cols\" must be an integer" },
-		{ "[24]", "80", EINVAL, "\"rows\" must be an integer" },
+	    {"65536", "80", ERANGE, "request: \"rows\" is out of range"},
+	    {"24", "-1", ERANGE, "request: \"cols\" is out of range"},
+	    {"-1", "80", ERANGE, "\"rows\" is out of range"},
+	    {"24", "65536", ERANGE, "\"cols\" is out of range"},
+	    {"4294967320", "80", ERANGE, "\"rows\" is out of range"},
+	    {"24", "-9223372036854775808", ERANGE, "\"cols\" is out of range"},
+	    {"99999999999999999999", "80", ERANGE, "\"rows\" is out of range"},
+	    {"\"24\"", "80", EINVAL, "\"rows\" must be an integer"},
+	    {"24", "80.0", EINVAL, "\"cols\" must be an integer"},
+	    {"24", "true", EINVAL, "\"cols\" must be an integer"},
+	    {"[24]", "80", EINVAL, "\"rows\" must be an integer"},
 	};
 	char *json;
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_true(asprintf(&json, "{\"id\":1,\"op\":\"process.resize\",\"process\":1,"
-				     "\"rows\":%s,\"cols\":%s}", bad[i].rows, bad[i].cols) > 0);
+		assert_true(asprintf(&json,
+				     "{\"id\":1,\"op\":\"process.resize\",\"process\":1,"
+				     "\"rows\":%s,\"cols\":%s}",
+				     bad[i].rows, bad[i].cols) > 0);
 		expect_request_fail(json, bad[i].code, bad[i].words);
 		free(json);
 	}
-	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"cols\":80}", EINVAL,
-			    "request: \"rows\" is missing");
-	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"rows\":24}", EINVAL,
-			    "request: \"cols\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"cols\":80}",
+			    EINVAL, "request: \"rows\" is missing");
+	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":1,\"rows\":24}",
+			    EINVAL, "request: \"cols\" is missing");
 	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"rows\":24,\"cols\":80}", EINVAL,
 			    "request: \"process\" is missing");
 	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":-1,\"rows\":24,"
-			    "\"cols\":80}", ERANGE, "\"process\" is out of range");
+			    "\"cols\":80}",
+			    ERANGE, "\"process\" is out of range");
 	expect_request_fail("{\"id\":1,\"op\":\"process.resize\",\"process\":\"1\",\"rows\":24,"
-			    "\"cols\":80}", EINVAL, "\"process\" must be an integer");
+			    "\"cols\":80}",
+			    EINVAL, "\"process\" must be an integer");
 
 	expect_request_fail("{\"id\":1,\"op\":\"container.ps\"}", EINVAL,
 			    "request: \"container\" is missing");
@@ -1422,50 +1473,52 @@ static void test_resize_ps_decode_errors(void **state)
 			    "request: \"container\" must be a string");
 	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":[\"web\"]}", EINVAL,
 			    "\"container\" must be a string");
-	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":\"w\\u0000b\"}", EINVAL,
-			    "\"container\" contains a NUL byte");
+	expect_request_fail("{\"id\":1,\"op\":\"container.ps\",\"container\":\"w\\u0000b\"}",
+			    EINVAL, "\"container\" contains a NUL byte");
 	/* The id of a bad container.ps is still readable for the error reply. */
 	assert_int_equal(peek("{\"id\":21,\"op\":\"container.ps\"}"), 21);
 }
 
 static void test_console_size_decode_errors(void **state)
 {
-	static const char *const not_object[] = { "[24,80]", "\"24x80\"", "24", "true" };
+	static const char *const not_object[] = {"[24,80]", "\"24x80\"", "24", "true"};
 	static const struct {
 		const char *size;
 		int code;
 		const char *words;
 	} bad[] = {
-		{ "{\"width\":80}", EINVAL,
-		  "request: \"process\": \"consoleSize\": \"height\" is missing" },
-		{ "{\"height\":24}", EINVAL, "\"consoleSize\": \"width\" is missing" },
-		{ "{}", EINVAL, "\"consoleSize\": \"height\" is missing" },
-		{ "{\"height\":65536,\"width\":80}", ERANGE,
-		  "\"process\": \"consoleSize\": \"height\" is out of range" },
-		{ "{\"height\":24,\"width\":-1}", ERANGE,
-		  "\"consoleSize\": \"width\" is out of range" },
-		{ "{\"height\":-1,\"width\":80}", ERANGE,
-		  "\"consoleSize\": \"height\" is out of range" },
-		{ "{\"height\":24,\"width\":65536}", ERANGE,
-		  "\"consoleSize\": \"width\" is out of range" },
-		{ "{\"height\":\"24\",\"width\":80}", EINVAL,
-		  "\"consoleSize\": \"height\" must be an integer" },
-		{ "{\"height\":24,\"width\":80.5}", EINVAL,
-		  "\"consoleSize\": \"width\" must be an integer" },
-		{ "{\"height\":null,\"width\":80}", EINVAL, "\"consoleSize\": \"height\"" },
+	    {"{\"width\":80}", EINVAL,
+	     "request: \"process\": \"consoleSize\": \"height\" is missing"},
+	    {"{\"height\":24}", EINVAL, "\"consoleSize\": \"width\" is missing"},
+	    {"{}", EINVAL, "\"consoleSize\": \"height\" is missing"},
+	    {"{\"height\":65536,\"width\":80}", ERANGE,
+	     "\"process\": \"consoleSize\": \"height\" is out of range"},
+	    {"{\"height\":24,\"width\":-1}", ERANGE, "\"consoleSize\": \"width\" is out of range"},
+	    {"{\"height\":-1,\"width\":80}", ERANGE, "\"consoleSize\": \"height\" is out of range"},
+	    {"{\"height\":24,\"width\":65536}", ERANGE,
+	     "\"consoleSize\": \"width\" is out of range"},
+	    {"{\"height\":\"24\",\"width\":80}", EINVAL,
+	     "\"consoleSize\": \"height\" must be an integer"},
+	    {"{\"height\":24,\"width\":80.5}", EINVAL,
+	     "\"consoleSize\": \"width\" must be an integer"},
+	    {"{\"height\":null,\"width\":80}", EINVAL, "\"consoleSize\": \"height\""},
 	};
 	char *json;
 
 	for (size_t i = 0; i < sizeof not_object / sizeof not_object[0]; i++) {
-		assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
-				     "\"consoleSize\":%s}", not_object[i]) > 0);
+		assert_true(asprintf(&json,
+				     "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
+				     "\"consoleSize\":%s}",
+				     not_object[i]) > 0);
 		expect_process_fail(json, EINVAL,
 				    "request: \"process\": \"consoleSize\" must be an object");
 		free(json);
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_true(asprintf(&json, "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
-				     "\"consoleSize\":%s}", bad[i].size) > 0);
+		assert_true(asprintf(&json,
+				     "{\"args\":[\"sh\"],\"cwd\":\"/\",\"terminal\":true,"
+				     "\"consoleSize\":%s}",
+				     bad[i].size) > 0);
 		expect_process_fail(json, bad[i].code, bad[i].words);
 		free(json);
 	}
@@ -1477,19 +1530,19 @@ static void test_exit_runtime_ns(void **state)
 		const char *ns;
 		int64_t want;
 	} good[] = {
-		{ NULL, 0 }, { "0", 0 }, { "1", 1 }, { "1843211", 1843211 },
-		{ "9223372036854775807", INT64_MAX },
+	    {NULL, 0}, {"0", 0}, {"1", 1}, {"1843211", 1843211}, {"9223372036854775807", INT64_MAX},
 	};
 	static const char *const bad[] = {
-		"-1", "-9223372036854775808", "1.5", "1e9", "1000.0", "\"100\"", "true", "[1]", "{}",
+	    "-1", "-9223372036854775808", "1.5", "1e9", "1000.0", "\"100\"", "true", "[1]", "{}",
 	};
 	char *json;
 
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		struct husk_exit_event e;
-		struct husk_err err = { 0 };
+		struct husk_err err = {0};
 		if (good[i].ns)
-			assert_true(asprintf(&json, "{\"event\":\"process.exit\",\"process\":3,"
+			assert_true(asprintf(&json,
+					     "{\"event\":\"process.exit\",\"process\":3,"
 					     "\"status\":0,\"signal\":0,\"runtime_ns\":%s}",
 					     good[i].ns) > 0);
 		else
@@ -1504,14 +1557,16 @@ static void test_exit_runtime_ns(void **state)
 		free(json);
 	}
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_true(asprintf(&json, "{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
-				     "\"signal\":0,\"runtime_ns\":%s}", bad[i]) > 0);
+		assert_true(asprintf(&json,
+				     "{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
+				     "\"signal\":0,\"runtime_ns\":%s}",
+				     bad[i]) > 0);
 		expect_exit_fail(json, EINVAL,
 				 "EVENT: \"runtime_ns\" must be a non-negative integer");
 		free(json);
 	}
 	/* 0 (unknown) is not sent. */
-	struct husk_exit_event z = { .process = 3, .status = 0, .signal = 0, .runtime_ns = 0 };
+	struct husk_exit_event z = {.process = 3, .status = 0, .signal = 0, .runtime_ns = 0};
 	assert_json(husk_exit_encode(&z),
 		    "{\"event\":\"process.exit\",\"process\":3,\"status\":0,\"signal\":0}");
 	z.runtime_ns = -5; /* not a measurement: not sent either */
@@ -1522,45 +1577,45 @@ static void test_exit_runtime_ns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hello_roundtrip),
-		cmocka_unit_test(test_ping_shutdown_roundtrip),
-		cmocka_unit_test(test_op_names),
-		cmocka_unit_test(test_create_roundtrip),
-		cmocka_unit_test(test_start_roundtrip),
-		cmocka_unit_test(test_start_minimal_decode),
-		cmocka_unit_test(test_signal_roundtrip),
-		cmocka_unit_test(test_reply_roundtrip),
-		cmocka_unit_test(test_reply_pid_zero_roundtrip),
-		cmocka_unit_test(test_exit_roundtrip),
-		cmocka_unit_test(test_error_frame_encode),
-		cmocka_unit_test(test_request_bad_json),
-		cmocka_unit_test(test_request_nesting_limit),
-		cmocka_unit_test(test_request_id),
-		cmocka_unit_test(test_request_op),
-		cmocka_unit_test(test_request_wrong_types),
-		cmocka_unit_test(test_request_rootfs_rules),
-		cmocka_unit_test(test_request_empty_args_relative_cwd),
-		cmocka_unit_test(test_request_streams_distinct),
-		cmocka_unit_test(test_request_signal_range),
-		cmocka_unit_test(test_request_embedded_nul),
-		cmocka_unit_test(test_request_additional_gids),
-		cmocka_unit_test(test_request_unknown_fields_ignored),
-		cmocka_unit_test(test_hello_decode_errors),
-		cmocka_unit_test(test_reply_decode_errors),
-		cmocka_unit_test(test_exit_decode_errors),
-		cmocka_unit_test(test_peek_id),
-		cmocka_unit_test(test_frame_json_limits),
-		cmocka_unit_test(test_process_json_roundtrip),
-		cmocka_unit_test(test_resize_roundtrip),
-		cmocka_unit_test(test_ps_roundtrip),
-		cmocka_unit_test(test_network_roundtrip),
-		cmocka_unit_test(test_signal_all_roundtrip),
-		cmocka_unit_test(test_start_console_size),
-		cmocka_unit_test(test_reply_pids_roundtrip),
-		cmocka_unit_test(test_reply_pids_decode_errors),
-		cmocka_unit_test(test_resize_ps_decode_errors),
-		cmocka_unit_test(test_console_size_decode_errors),
-		cmocka_unit_test(test_exit_runtime_ns),
+	    cmocka_unit_test(test_hello_roundtrip),
+	    cmocka_unit_test(test_ping_shutdown_roundtrip),
+	    cmocka_unit_test(test_op_names),
+	    cmocka_unit_test(test_create_roundtrip),
+	    cmocka_unit_test(test_start_roundtrip),
+	    cmocka_unit_test(test_start_minimal_decode),
+	    cmocka_unit_test(test_signal_roundtrip),
+	    cmocka_unit_test(test_reply_roundtrip),
+	    cmocka_unit_test(test_reply_pid_zero_roundtrip),
+	    cmocka_unit_test(test_exit_roundtrip),
+	    cmocka_unit_test(test_error_frame_encode),
+	    cmocka_unit_test(test_request_bad_json),
+	    cmocka_unit_test(test_request_nesting_limit),
+	    cmocka_unit_test(test_request_id),
+	    cmocka_unit_test(test_request_op),
+	    cmocka_unit_test(test_request_wrong_types),
+	    cmocka_unit_test(test_request_rootfs_rules),
+	    cmocka_unit_test(test_request_empty_args_relative_cwd),
+	    cmocka_unit_test(test_request_streams_distinct),
+	    cmocka_unit_test(test_request_signal_range),
+	    cmocka_unit_test(test_request_embedded_nul),
+	    cmocka_unit_test(test_request_additional_gids),
+	    cmocka_unit_test(test_request_unknown_fields_ignored),
+	    cmocka_unit_test(test_hello_decode_errors),
+	    cmocka_unit_test(test_reply_decode_errors),
+	    cmocka_unit_test(test_exit_decode_errors),
+	    cmocka_unit_test(test_peek_id),
+	    cmocka_unit_test(test_frame_json_limits),
+	    cmocka_unit_test(test_process_json_roundtrip),
+	    cmocka_unit_test(test_resize_roundtrip),
+	    cmocka_unit_test(test_ps_roundtrip),
+	    cmocka_unit_test(test_network_roundtrip),
+	    cmocka_unit_test(test_signal_all_roundtrip),
+	    cmocka_unit_test(test_start_console_size),
+	    cmocka_unit_test(test_reply_pids_roundtrip),
+	    cmocka_unit_test(test_reply_pids_decode_errors),
+	    cmocka_unit_test(test_resize_ps_decode_errors),
+	    cmocka_unit_test(test_console_size_decode_errors),
+	    cmocka_unit_test(test_exit_runtime_ns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
