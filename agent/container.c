@@ -1,6 +1,7 @@
 /* Containers: their root share, spec, cgroup and seccomp program. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,12 +147,60 @@ static int read_spec(struct agent_container *c, struct json_object *spec, struct
 	return agent_seccomp_compile(sc, &c->seccomp, err);
 }
 
-static int set_limit(const char *cgroup, const char *file, const char *field, const char *v,
-		     struct husk_err *err)
+/* The first word of dir/name ("max" of cpu.max's "max 100000"). */
+static int first_word(const char *dir, const char *name, char *out, size_t size,
+		      struct husk_err *err)
 {
-	if (agent_write_file(cgroup, file, v, err) < 0)
-		return husk_err_sys(err, err->code, "%s %s", field, v);
+	char path[512], buf[64];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (n <= 0)
+		return husk_err_sys(err, n < 0 ? errno : EIO, "read %s", path);
+	buf[n] = '\0';
+	buf[strcspn(buf, " \n")] = '\0';
+	snprintf(out, size, "%s", buf);
 	return 0;
+}
+
+/* One write of linux.resources into the cgroup. Errors name the field and
+ * the value: "linux.resources.memory.limit 1234: Invalid argument". */
+static int write_limit(const char *cgroup, const struct spec_cgroup_write *w, struct husk_err *err)
+{
+	char v[sizeof w->value + 32], quota[24];
+	struct husk_err e = {0};
+	snprintf(v, sizeof v, "%s", w->value);
+	if (w->flags & SPEC_CG_KEEP_QUOTA) { /* the period alone */
+		if (first_word(cgroup, w->file, quota, sizeof quota, &e) < 0)
+			return husk_err_sys(err, e.code, "%s %s: reading the quota of %s", w->field,
+					    w->value, w->file);
+		snprintf(v, sizeof v, "%s %s", quota, w->value);
+	}
+	if (agent_write_file(cgroup, w->file, v, &e) == 0)
+		return 0;
+	if (w->flags & SPEC_CG_BEST_EFFORT)
+		return 0;
+	if ((w->flags & SPEC_CG_IF_PRESENT) && e.code == ENOENT) {
+		log_info("%s %s: the guest's cgroup has no %s, left out", w->field,
+			 w->given[0] ? w->given : v, w->file);
+		return 0;
+	}
+	if (w->given[0])
+		return husk_err_sys(err, e.code, "%s %s (%s %s)", w->field, w->given, w->file, v);
+	return husk_err_sys(err, e.code, "%s %s", w->field, v);
+}
+
+/* linux.resources' limits into a cgroup: every one at create, only those
+ * it names at container.update (agent_spec_cgroup_writes). */
+static int apply_limits(const char *cgroup, const struct spec_resources *r, bool create,
+			struct husk_err *err)
+{
+	struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+	int n = agent_spec_cgroup_writes(r, create, w, err);
+	for (int i = 0; i < n; i++)
+		if (write_limit(cgroup, &w[i], err) < 0)
+			return -1;
+	return n < 0 ? -1 : 0;
 }
 
 /* Each container gets a cgroup carrying linux.resources' limits; its
@@ -159,8 +208,6 @@ static int set_limit(const char *cgroup, const char *file, const char *field, co
 static int make_cgroup(struct made *m, struct husk_err *err)
 {
 	struct agent_container *c = m->c;
-	const struct agent_spec *s = &c->spec;
-	char v[64];
 	if (access("/sys/fs/cgroup/cgroup.procs", F_OK) < 0)
 		return 0;
 	if (asprintf(&c->cgroup, "/sys/fs/cgroup/%s", c->id) < 0) {
@@ -170,24 +217,25 @@ static int make_cgroup(struct made *m, struct husk_err *err)
 	if (mkdir(c->cgroup, 0755) < 0 && errno != EEXIST)
 		return husk_err_sys(err, errno, "mkdir %s", c->cgroup);
 	m->cgroup_made = true;
-	if (s->memory_limit > 0) {
-		snprintf(v, sizeof v, "%lld", (long long)s->memory_limit);
-		if (set_limit(c->cgroup, "memory.max", "linux.resources.memory.limit", v, err) < 0)
-			return -1;
-		agent_write_file(c->cgroup, "memory.swap.max", "0", NULL);
-	}
-	if (s->pids_limit > 0) {
-		snprintf(v, sizeof v, "%lld", (long long)s->pids_limit);
-		if (set_limit(c->cgroup, "pids.max", "linux.resources.pids.limit", v, err) < 0)
-			return -1;
-	}
-	if (s->cpu_quota > 0) {
-		snprintf(v, sizeof v, "%lld %lld", (long long)s->cpu_quota,
-			 (long long)(s->cpu_period > 0 ? s->cpu_period : 100000));
-		if (set_limit(c->cgroup, "cpu.max", "linux.resources.cpu", v, err) < 0)
-			return -1;
-	}
-	return 0;
+	return apply_limits(c->cgroup, &c->spec.resources, true, err);
+}
+
+int agent_container_update(struct agent_container *c, struct json_object *resources,
+			   struct husk_err *err)
+{
+	struct spec_resources r;
+	int rc;
+	if (agent_spec_resources(resources, &r, err) < 0)
+		return -1;
+	if (!c->cgroup)
+		rc = husk_err_set(err, EOPNOTSUPP,
+				  "container %s has no cgroup: the guest has no cgroup2", c->id);
+	else
+		rc = apply_limits(c->cgroup, &r, false, err);
+	agent_spec_resources_free(&r);
+	if (rc == 0)
+		log_debug("container %s updated", c->id);
+	return rc;
 }
 
 /* Host paths that bind mounts name, shared as one more share. */

@@ -17,6 +17,12 @@ struct agent_container *agent_container_create(const char *id, const struct husk
 					       const char *hostname, struct json_object *spec,
 					       struct husk_err *err);
 struct agent_container *agent_container_find(const char *id);
+/* container.update: linux.resources (an object, or NULL for none) into the
+ * container's cgroup, read as at create (agent_spec_resources); fields it
+ * leaves out keep their values. A write that fails leaves those before it
+ * made; values that do not parse or go together change nothing. */
+int agent_container_update(struct agent_container *c, struct json_object *resources,
+			   struct husk_err *err);
 /* Guest pids of the container's processes (none once it has stopped), at
  * most as many as a reply carries, in *out (malloc'd). */
 int agent_container_pids(const struct agent_container *c, int32_t **out, size_t *n,

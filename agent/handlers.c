@@ -105,6 +105,21 @@ static int do_ps(const struct husk_request *r, struct husk_err *err)
 	return 0;
 }
 
+/* runc update: new limits for the container's cgroup */
+static int do_update(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_container *c = agent_container_find(r->u.update.container);
+	if (!c)
+		return husk_err_set(err, ENOENT, "container %s does not exist",
+				    r->u.update.container);
+	if (c->stopped)
+		return husk_err_set(err, ESRCH, "container %s is stopped", c->id);
+	if (agent_container_update(c, r->u.update.resources, err) < 0)
+		return -1;
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
 static int do_shutdown(const struct husk_request *r, struct husk_err *err)
 {
 	struct husk_reply rep = {.id = r->id, .pid = -1};
@@ -116,10 +131,15 @@ static int do_shutdown(const struct husk_request *r, struct husk_err *err)
 }
 
 static const handler_fn handlers[] = {
-    [HUSK_OP_PING] = do_ping,		[HUSK_OP_CONTAINER_CREATE] = do_create,
-    [HUSK_OP_PROCESS_START] = do_start, [HUSK_OP_PROCESS_SIGNAL] = do_signal,
-    [HUSK_OP_SHUTDOWN] = do_shutdown,	[HUSK_OP_PROCESS_RESIZE] = do_resize,
-    [HUSK_OP_CONTAINER_PS] = do_ps,	[HUSK_OP_NETWORK_CONFIGURE] = do_network,
+    [HUSK_OP_PING] = do_ping,
+    [HUSK_OP_CONTAINER_CREATE] = do_create,
+    [HUSK_OP_PROCESS_START] = do_start,
+    [HUSK_OP_PROCESS_SIGNAL] = do_signal,
+    [HUSK_OP_SHUTDOWN] = do_shutdown,
+    [HUSK_OP_PROCESS_RESIZE] = do_resize,
+    [HUSK_OP_CONTAINER_PS] = do_ps,
+    [HUSK_OP_NETWORK_CONFIGURE] = do_network,
+    [HUSK_OP_CONTAINER_UPDATE] = do_update,
 };
 
 int agent_handle_request(const char *payload, size_t len, struct husk_err *err)

@@ -111,6 +111,7 @@ enum husk_op {
 	HUSK_OP_PROCESS_RESIZE = 6,
 	HUSK_OP_CONTAINER_PS = 7,
 	HUSK_OP_NETWORK_CONFIGURE = 8,
+	HUSK_OP_CONTAINER_UPDATE = 9,
 };
 
 struct husk_request {
@@ -146,6 +147,12 @@ struct husk_request {
 			/* interfaces, addresses, routes (a reference) */
 			struct json_object *network;
 		} net;
+		struct {
+			char *container;
+			/* the new limits: an OCI linux.resources object (a
+			 * reference); what it leaves out stays as it is */
+			struct json_object *resources;
+		} update;
 	} u;
 };
 

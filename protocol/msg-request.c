@@ -19,6 +19,7 @@ static const struct {
     {HUSK_OP_PROCESS_RESIZE, "process.resize"},
     {HUSK_OP_CONTAINER_PS, "container.ps"},
     {HUSK_OP_NETWORK_CONFIGURE, "network.configure"},
+    {HUSK_OP_CONTAINER_UPDATE, "container.update"},
 };
 
 const char *husk_op_name(enum husk_op op)
@@ -93,6 +94,11 @@ void husk_request_free(struct husk_request *r)
 		if (r->u.net.network)
 			json_object_put(r->u.net.network);
 		break;
+	case HUSK_OP_CONTAINER_UPDATE:
+		free(r->u.update.container);
+		if (r->u.update.resources)
+			json_object_put(r->u.update.resources);
+		break;
 	default: break;
 	}
 	memset(r, 0, sizeof *r);
@@ -165,6 +171,14 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 				     err) < 0
 			   ? -1
 			   : 0;
+	case HUSK_OP_CONTAINER_UPDATE:
+		if (husk_json_str(o, NULL, "container", HUSK_JSON_REQUIRED, &r->u.update.container,
+				  err) < 0 ||
+		    husk_json_obj(o, NULL, "resources", HUSK_JSON_REQUIRED, &r->u.update.resources,
+				  err) < 0)
+			return -1;
+		json_object_get(r->u.update.resources);
+		return 0;
 	}
 	return 0;
 }
@@ -258,6 +272,11 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 		break;
 	case HUSK_OP_CONTAINER_PS:
 		json_object_object_add(o, "container", json_object_new_string(r->u.ps.container));
+		break;
+	case HUSK_OP_CONTAINER_UPDATE:
+		json_object_object_add(o, "container",
+				       json_object_new_string(r->u.update.container));
+		json_object_object_add(o, "resources", json_object_get(r->u.update.resources));
 		break;
 	default: break;
 	}

@@ -74,6 +74,9 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 	case HUSK_OP_CONTAINER_PS: return str_eq(a->u.ps.container, b->u.ps.container);
 	case HUSK_OP_NETWORK_CONFIGURE:
 		return json_object_equal(a->u.net.network, b->u.net.network);
+	case HUSK_OP_CONTAINER_UPDATE:
+		return str_eq(a->u.update.container, b->u.update.container) &&
+		       json_object_equal(a->u.update.resources, b->u.update.resources);
 	case HUSK_OP_PING:
 	case HUSK_OP_SHUTDOWN: return true;
 	case HUSK_OP_UNKNOWN:

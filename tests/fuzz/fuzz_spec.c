@@ -43,6 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (char **m = s.masked; m && *m; m++)
 			if ((*m)[0] != '/')
 				abort();
+		/* the cgroup writes of linux.resources, at create and as an update */
+		for (int create = 0; create < 2; create++) {
+			struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+			err.msg[0] = '\0';
+			int n = agent_spec_cgroup_writes(&s.resources, create, w, &err);
+			if (n < 0 ? !err.msg[0] : n > SPEC_CGROUP_WRITES)
+				abort();
+			for (int i = 0; i < n; i++)
+				if (!w[i].file || !w[i].field || !w[i].value[0])
+					abort();
+		}
 		agent_spec_free(&s);
 	} else if (!err.msg[0]) {
 		abort(); /* every failure says why */

@@ -208,6 +208,8 @@ static void test_op_names(void **state)
 	assert_int_equal(HUSK_OP_PROCESS_RESIZE, 6);
 	assert_int_equal(HUSK_OP_CONTAINER_PS, 7);
 	assert_int_equal(HUSK_OP_NETWORK_CONFIGURE, 8);
+	assert_int_equal(HUSK_OP_CONTAINER_UPDATE, 9);
+	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_UPDATE), "container.update");
 	assert_string_equal(husk_op_name(HUSK_OP_NETWORK_CONFIGURE), "network.configure");
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_RESIZE), "process.resize");
 	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_PS), "container.ps");
@@ -217,7 +219,7 @@ static void test_op_names(void **state)
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_SIGNAL), "process.signal");
 	assert_string_equal(husk_op_name(HUSK_OP_SHUTDOWN), "shutdown");
 	assert_null(husk_op_name(HUSK_OP_UNKNOWN));
-	assert_null(husk_op_name((enum husk_op)9));
+	assert_null(husk_op_name((enum husk_op)10));
 }
 
 static void test_create_roundtrip(void **state)
@@ -1131,6 +1133,122 @@ static void test_network_roundtrip(void **state)
 			    "\"network\" must be an object");
 }
 
+static void test_update_roundtrip(void **state)
+{
+	static const char *const names[] = {"web", "a-b_c.1", "ünï \"q\" \\ /x"};
+	static const char *const res[] = {
+	    "{}",
+	    "{\"memory\":{\"limit\":-1,\"swap\":0},\"pids\":{\"limit\":0}}",
+	    "{\"memory\":{\"limit\":1073741824,\"swap\":2147483648,\"reservation\":0},"
+	    "\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":100000,\"cpus\":\"0-1\","
+	    "\"mems\":\"0\"},\"pids\":{\"limit\":64},\"blockIO\":{\"weight\":500},"
+	    "\"unified\":{\"memory.high\":\"1G\"},\"devices\":[{\"allow\":false}]}",
+	};
+	struct husk_request r = {.id = 13, .op = HUSK_OP_CONTAINER_UPDATE}, d;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		for (size_t k = 0; k < sizeof res / sizeof res[0]; k++) {
+			r.u.update.container = (char *)names[i];
+			r.u.update.resources = json_tokener_parse(res[k]);
+			assert_non_null(r.u.update.resources);
+			request_roundtrip(&r, &d);
+			assert_string_equal(d.u.update.container, names[i]);
+			/* the object travels whole, fields the codec does not know too */
+			assert_true(json_object_equal(d.u.update.resources, r.u.update.resources));
+			husk_request_free(&d);
+			assert_null(d.u.update.container);
+			assert_null(d.u.update.resources);
+			json_object_put(r.u.update.resources);
+		}
+	}
+	r.u.update.container = "web";
+	r.u.update.resources = json_tokener_parse("{\"pids\":{\"limit\":10}}");
+	assert_json(husk_request_encode(&r), "{\"id\":13,\"op\":\"container.update\","
+					     "\"container\":\"web\",\"resources\":{\"pids\":"
+					     "{\"limit\":10}}}");
+	/* the decoded request holds its own reference */
+	{
+		static const char json[] = "{\"id\":5,\"op\":\"container.update\","
+					   "\"container\":\"web\",\"resources\":{\"cpu\":"
+					   "{\"quota\":-1}}}";
+		struct husk_err err = {0};
+		char *copy = dup_exact(json, sizeof json - 1);
+		assert_int_equal(husk_request_decode(copy, sizeof json - 1, &d, &err), 0);
+		free(copy);
+		assert_int_equal(d.op, HUSK_OP_CONTAINER_UPDATE);
+		assert_string_equal(d.u.update.container, "web");
+		assert_string_equal(
+		    json_object_to_json_string_ext(d.u.update.resources, JSON_C_TO_STRING_PLAIN),
+		    "{\"cpu\":{\"quota\":-1}}");
+		husk_request_free(&d);
+	}
+	json_object_put(r.u.update.resources);
+}
+
+static void test_update_decode_errors(void **state)
+{
+	static const struct {
+		const char *json;
+		int code;
+		const char *words;
+	} bad[] = {
+	    {"{\"id\":1,\"op\":\"container.update\",\"resources\":{}}", EINVAL,
+	     "request: \"container\" is missing"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":null,\"resources\":{}}", EINVAL,
+	     "request: \"container\" is missing"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":7,\"resources\":{}}", EINVAL,
+	     "request: \"container\" must be a string"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":[\"web\"],\"resources\":{}}",
+	     EINVAL, "\"container\" must be a string"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"w\\u0000b\",\"resources\":{}}",
+	     EINVAL, "\"container\" contains a NUL byte"},
+	    /* the container is read first: a failure on resources frees it */
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\"}", EINVAL,
+	     "request: \"resources\" is missing"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":null}",
+	     EINVAL, "request: \"resources\" is missing"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":[]}",
+	     EINVAL, "request: \"resources\" must be an object"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":\"{}\"}",
+	     EINVAL, "\"resources\" must be an object"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":1}", EINVAL,
+	     "\"resources\" must be an object"},
+	    {"{\"id\":0,\"op\":\"container.update\",\"container\":\"web\",\"resources\":{}}",
+	     EINVAL, "request id must not be 0"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":{}",
+	     EBADMSG, "request is not valid JSON"},
+	    {"{\"id\":1,\"op\":\"container.update\",\"container\":\"web\",\"resources\":{}}x",
+	     EBADMSG, "trailing data"},
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect_request_fail(bad[i].json, bad[i].code, bad[i].words);
+
+	/* resources nested past the limit of 32 levels */
+	json = malloc(512);
+	assert_non_null(json);
+	strcpy(json, "{\"id\":1,\"op\":\"container.update\",\"container\":\"w\",\"resources\":");
+	for (int i = 0; i < 32; i++)
+		strcat(json, "{\"a\":");
+	strcat(json, "1");
+	for (int i = 0; i < 33; i++)
+		strcat(json, "}");
+	expect_request_fail(json, EBADMSG, "request is not valid JSON");
+	free(json);
+
+	/* a request without resources is not encoded into one that decodes */
+	struct husk_request r = {.id = 4, .op = HUSK_OP_CONTAINER_UPDATE};
+	r.u.update.container = "web";
+	assert_json(
+	    husk_request_encode(&r),
+	    "{\"id\":4,\"op\":\"container.update\",\"container\":\"web\",\"resources\":null}");
+
+	/* the id of a bad container.update is still readable for the error reply */
+	assert_int_equal(peek("{\"id\":22,\"op\":\"container.update\",\"container\":\"web\"}"), 22);
+	assert_int_equal(peek("{\"id\":23,\"op\":\"container.update\",\"resources\":[]}"), 23);
+}
+
 static void test_signal_all_roundtrip(void **state)
 {
 	struct husk_request r = {.id = 4, .op = HUSK_OP_PROCESS_SIGNAL}, d;
@@ -1609,6 +1727,8 @@ int main(void)
 	    cmocka_unit_test(test_resize_roundtrip),
 	    cmocka_unit_test(test_ps_roundtrip),
 	    cmocka_unit_test(test_network_roundtrip),
+	    cmocka_unit_test(test_update_roundtrip),
+	    cmocka_unit_test(test_update_decode_errors),
 	    cmocka_unit_test(test_signal_all_roundtrip),
 	    cmocka_unit_test(test_start_console_size),
 	    cmocka_unit_test(test_reply_pids_roundtrip),

@@ -56,6 +56,7 @@ static void parse_fails(const char *text, int code, const char *needle)
 	assert_null(s.masked);
 	assert_null(s.devices);
 	assert_null(s.uid_map);
+	assert_null(s.resources.cpu_cpus);
 }
 
 static int process(const char *text, struct spec_process *p, struct husk_err *err)
@@ -114,8 +115,11 @@ static const char full[] =
     " \"uidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 1},"
     "  {\"containerID\": 1, \"hostID\": 100000, \"size\": 65536}],"
     " \"gidMappings\": [{\"containerID\": 0, \"hostID\": 1000, \"size\": 4294967295}],"
-    " \"resources\": {\"memory\": {\"limit\": 268435456}, \"cpu\": {\"quota\": 50000,"
-    "  \"period\": 100000}, \"pids\": {\"limit\": 64}, \"devices\": [{\"allow\": false}]},"
+    " \"resources\": {\"memory\": {\"limit\": 268435456, \"swap\": 536870912,"
+    "  \"reservation\": 134217728, \"kernel\": -1}, \"cpu\": {\"quota\": 50000,"
+    "  \"period\": 100000, \"shares\": 1024, \"cpus\": \"0-1\", \"mems\": \"0\"},"
+    "  \"pids\": {\"limit\": 64}, \"blockIO\": {\"weight\": 500},"
+    "  \"devices\": [{\"allow\": false}]},"
     " \"rootfsPropagation\": \"rprivate\","
     " \"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\"}"
     "}}";
@@ -189,15 +193,35 @@ static void test_full(void **state)
 	assert_string_equal(s.uid_map, "0 1000 1\n1 100000 65536\n");
 	assert_string_equal(s.gid_map, "0 1000 4294967295\n");
 
-	assert_int_equal(s.memory_limit, 268435456);
-	assert_int_equal(s.cpu_quota, 50000);
-	assert_int_equal(s.cpu_period, 100000);
-	assert_int_equal(s.pids_limit, 64);
+	assert_int_equal(s.resources.memory_limit, 268435456);
+	assert_int_equal(s.resources.memory_swap, 536870912);
+	assert_int_equal(s.resources.memory_reservation, 134217728);
+	assert_int_equal(s.resources.cpu_quota, 50000);
+	assert_int_equal(s.resources.cpu_period, 100000);
+	assert_int_equal(s.resources.cpu_shares, 1024);
+	assert_string_equal(s.resources.cpu_cpus, "0-1");
+	assert_string_equal(s.resources.cpu_mems, "0");
+	assert_int_equal(s.resources.pids_limit, 64);
+	assert_int_equal(s.resources.blkio_weight, 500);
 	assert_int_equal(s.rootfs_propagation, MS_PRIVATE | MS_REC);
 	agent_spec_free(&s);
 	/* free leaves an empty spec, safe to free again */
 	assert_null(s.mounts);
 	agent_spec_free(&s);
+}
+
+static void assert_resources_unset(const struct spec_resources *r)
+{
+	assert_true(r->memory_limit == SPEC_UNSET);
+	assert_true(r->memory_swap == SPEC_UNSET);
+	assert_true(r->memory_reservation == SPEC_UNSET);
+	assert_true(r->cpu_quota == SPEC_UNSET);
+	assert_true(r->cpu_period == SPEC_UNSET);
+	assert_true(r->cpu_shares == SPEC_UNSET);
+	assert_null(r->cpu_cpus);
+	assert_null(r->cpu_mems);
+	assert_true(r->pids_limit == SPEC_UNSET);
+	assert_true(r->blkio_weight == SPEC_UNSET);
 }
 
 static void test_empty(void **state)
@@ -214,14 +238,12 @@ static void test_empty(void **state)
 	assert_int_equal(s.nsysctl, 0);
 	assert_null(s.uid_map);
 	assert_null(s.gid_map);
-	assert_int_equal(s.memory_limit, -1);
-	assert_int_equal(s.cpu_quota, -1);
-	assert_int_equal(s.cpu_period, -1);
-	assert_int_equal(s.pids_limit, -1);
+	assert_resources_unset(&s.resources);
 	assert_int_equal(s.rootfs_propagation, 0);
 	agent_spec_free(&s);
 
-	/* nulls, empty arrays and non-positive limits mean "not set" */
+	/* nulls and empty arrays mean "not set"; limits keep -1 and 0 (what
+	 * they mean is agent_spec_cgroup_writes's business) */
 	assert_int_equal(
 	    parse("{\"mounts\": [], \"linux\": {\"namespaces\": null,"
 		  " \"maskedPaths\": [], \"devices\": null, \"sysctl\": null,"
@@ -233,10 +255,16 @@ static void test_empty(void **state)
 	    0);
 	assert_int_equal(s.nmounts, 0);
 	assert_null(s.uid_map);
-	assert_int_equal(s.memory_limit, -1);
-	assert_int_equal(s.cpu_quota, -1);
-	assert_int_equal(s.pids_limit, -1);
+	assert_int_equal(s.resources.memory_limit, -1);
+	assert_int_equal(s.resources.cpu_quota, 0);
+	assert_true(s.resources.cpu_period == SPEC_UNSET);
+	assert_true(s.resources.pids_limit == SPEC_UNSET); /* "pids": 3 is no object */
 	assert_int_equal(s.rootfs_propagation, 0);
+	agent_spec_free(&s);
+
+	/* resources that are not an object: no limits */
+	assert_int_equal(parse("{\"linux\": {\"resources\": [1]}}", &s, &err), 0);
+	assert_resources_unset(&s.resources);
 	agent_spec_free(&s);
 }
 
@@ -496,6 +524,301 @@ static void test_resource_errors(void **state)
 		    "linux.resources.pids.limit must be an integer");
 	parse_fails("{\"linux\": {\"rootfsPropagation\": \"everywhere\"}}", EINVAL,
 		    "linux.rootfsPropagation \"everywhere\" is not a propagation");
+	/* the fields create did not read before: the same reader, the same words */
+	parse_fails("{\"linux\": {\"resources\": {\"memory\": {\"swap\": \"1G\"}}}}", EINVAL,
+		    "linux.resources.memory.swap must be an integer");
+	parse_fails("{\"linux\": {\"resources\": {\"memory\": {\"reservation\": -2}}}}", ERANGE,
+		    "linux.resources.memory.reservation is out of range");
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"shares\": 262145}}}}", ERANGE,
+		    "linux.resources.cpu.shares is out of range");
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"shares\": -1}}}}", ERANGE,
+		    "linux.resources.cpu.shares is out of range");
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"cpus\": 3}}}}", EINVAL,
+		    "linux.resources.cpu.cpus must be a string");
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"mems\": \"0\\u00001\"}}}}", EINVAL,
+		    "linux.resources.cpu.mems contains a NUL byte");
+	parse_fails("{\"linux\": {\"resources\": {\"blockIO\": {\"weight\": 9}}}}", ERANGE,
+		    "linux.resources.blockIO.weight is out of range");
+	parse_fails("{\"linux\": {\"resources\": {\"blockIO\": {\"weight\": 1001}}}}", ERANGE,
+		    "linux.resources.blockIO.weight is out of range");
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"quota\": 9223372036854775808}}}}",
+		    ERANGE, "linux.resources.cpu.quota is out of range");
+	/* a failure after a string was read leaves nothing behind (ASan) */
+	parse_fails("{\"linux\": {\"resources\": {\"cpu\": {\"cpus\": \"0\", \"mems\": []}}}}",
+		    EINVAL, "linux.resources.cpu.mems must be a string");
+	char cpus[SPEC_CPUSET_MAX + 2], text[400];
+	memset(cpus, '1', sizeof cpus - 1);
+	cpus[sizeof cpus - 1] = '\0';
+	snprintf(text, sizeof text, "{\"linux\": {\"resources\": {\"cpu\": {\"cpus\": \"%s\"}}}}",
+		 cpus);
+	parse_fails(text, E2BIG, "linux.resources.cpu.cpus is longer than 255 characters");
+	cpus[SPEC_CPUSET_MAX] = '\0';
+	snprintf(text, sizeof text, "{\"linux\": {\"resources\": {\"cpu\": {\"cpus\": \"%s\"}}}}",
+		 cpus);
+	struct agent_spec s;
+	struct husk_err err;
+	assert_int_equal(parse(text, &s, &err), 0);
+	assert_int_equal(strlen(s.resources.cpu_cpus), SPEC_CPUSET_MAX);
+	agent_spec_free(&s);
+}
+
+/* ---- linux.resources alone (container.update) and its cgroup writes ---- */
+
+/* agent_spec_resources of text (NULL: none). */
+static int resources(const char *text, struct spec_resources *r, struct husk_err *err)
+{
+	struct json_object *o = text ? json_tokener_parse(text) : NULL;
+	if (text && !o)
+		fail_msg("test JSON does not parse: %s", text);
+	memset(err, 0, sizeof *err);
+	int rc = agent_spec_resources(o, r, err);
+	json_object_put(o);
+	return rc;
+}
+
+static void test_resources(void **state)
+{
+	struct spec_resources r;
+	struct husk_err err;
+	assert_int_equal(resources(NULL, &r, &err), 0);
+	assert_resources_unset(&r);
+	agent_spec_resources_free(&r);
+	assert_int_equal(resources("{}", &r, &err), 0);
+	assert_resources_unset(&r);
+	agent_spec_resources_free(&r);
+	/* null members and groups that are no objects are absent */
+	assert_int_equal(resources("{\"memory\": null, \"cpu\": 7, \"pids\": {\"limit\": null},"
+				   " \"blockIO\": {}, \"hugepageLimits\": []}",
+				   &r, &err),
+			 0);
+	assert_resources_unset(&r);
+	agent_spec_resources_free(&r);
+
+	/* what runc update sends: every value as given */
+	assert_int_equal(resources("{\"memory\": {\"limit\": -1, \"swap\": 0, \"reservation\": 0},"
+				   " \"cpu\": {\"quota\": -1, \"period\": 0, \"shares\": 0,"
+				   "  \"cpus\": \"\", \"mems\": \"0\"},"
+				   " \"pids\": {\"limit\": 0}, \"blockIO\": {\"weight\": 0}}",
+				   &r, &err),
+			 0);
+	assert_int_equal(r.memory_limit, -1);
+	assert_int_equal(r.memory_swap, 0);
+	assert_int_equal(r.memory_reservation, 0);
+	assert_int_equal(r.cpu_quota, -1);
+	assert_int_equal(r.cpu_period, 0);
+	assert_int_equal(r.cpu_shares, 0);
+	assert_string_equal(r.cpu_cpus, "");
+	assert_string_equal(r.cpu_mems, "0");
+	assert_int_equal(r.pids_limit, 0);
+	assert_int_equal(r.blkio_weight, 0);
+	agent_spec_resources_free(&r);
+	assert_null(r.cpu_mems);
+	agent_spec_resources_free(&r); /* twice is fine */
+
+	/* errors name the field as config.json's do, and leave nothing */
+	assert_int_equal(resources("{\"memory\": {\"limit\": 12.5}}", &r, &err), -1);
+	assert_int_equal(err.code, EINVAL);
+	assert_string_equal(err.msg, "linux.resources.memory.limit must be an integer");
+	assert_int_equal(resources("{\"cpu\": {\"cpus\": \"0-3\", \"shares\": 1e3}}", &r, &err),
+			 -1);
+	assert_string_equal(err.msg, "linux.resources.cpu.shares must be an integer");
+	assert_null(r.cpu_cpus);
+	assert_int_equal(resources("{\"pids\": {\"limit\": -7}}", &r, &err), -1);
+	assert_int_equal(err.code, ERANGE);
+	assert_string_equal(err.msg, "linux.resources.pids.limit is out of range");
+}
+
+/* The writes for a linux.resources text, as "file=value; ..." in *out. */
+static int writes(const char *text, bool create, struct spec_cgroup_write *w, char *out,
+		  size_t size, struct husk_err *err)
+{
+	struct spec_resources r;
+	if (resources(text, &r, err) < 0)
+		fail_msg("%s: %s", text, err->msg);
+	int n = agent_spec_cgroup_writes(&r, create, w, err);
+	agent_spec_resources_free(&r);
+	out[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		assert_non_null(w[i].file);
+		assert_non_null(w[i].field);
+		snprintf(out + strlen(out), size - strlen(out), "%s%s=%s", i ? "; " : "", w[i].file,
+			 w[i].value);
+	}
+	assert_true(n <= SPEC_CGROUP_WRITES);
+	return n;
+}
+
+static void expect_writes(const char *text, bool create, const char *want)
+{
+	struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+	struct husk_err err;
+	char got[2048];
+	if (writes(text, create, w, got, sizeof got, &err) < 0)
+		fail_msg("%s (%s): %s", text, create ? "create" : "update", err.msg);
+	if (strcmp(got, want) != 0)
+		fail_msg("%s (%s):\n got  \"%s\"\n want \"%s\"", text, create ? "create" : "update",
+			 got, want);
+}
+
+static void expect_writes_fail(const char *text, bool create, const char *want)
+{
+	struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+	struct husk_err err;
+	char got[2048];
+	if (writes(text, create, w, got, sizeof got, &err) != -1)
+		fail_msg("%s (%s): accepted: %s", text, create ? "create" : "update", got);
+	assert_int_equal(err.code, EINVAL);
+	assert_string_equal(err.msg, want);
+}
+
+static void test_cgroup_writes_create(void **state)
+{
+	struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+	struct husk_err err;
+	char got[2048];
+
+	/* what create wrote before container.update, unchanged */
+	expect_writes("{}", true, "");
+	expect_writes("{\"memory\": {\"limit\": 268435456}}", true,
+		      "memory.max=268435456; memory.swap.max=0");
+	assert_int_equal(writes("{\"memory\": {\"limit\": 1}}", true, w, got, sizeof got, &err), 2);
+	assert_string_equal(w[0].field, "linux.resources.memory.limit");
+	assert_int_equal(w[0].flags, 0);
+	assert_int_equal(w[1].flags, SPEC_CG_BEST_EFFORT); /* no swap, where there is swap */
+	expect_writes("{\"memory\": {\"limit\": -1}}", true, "");
+	expect_writes("{\"memory\": {\"limit\": 0}}", true, "");
+	expect_writes("{\"pids\": {\"limit\": 64}}", true, "pids.max=64");
+	expect_writes("{\"pids\": {\"limit\": -1}}", true, "");
+	expect_writes("{\"pids\": {\"limit\": 0}}", true, "");
+	expect_writes("{\"cpu\": {\"quota\": 50000, \"period\": 200000}}", true,
+		      "cpu.max=50000 200000");
+	expect_writes("{\"cpu\": {\"quota\": 50000}}", true, "cpu.max=50000 100000");
+	expect_writes("{\"cpu\": {\"quota\": 50000, \"period\": 0}}", true, "cpu.max=50000 100000");
+	expect_writes("{\"cpu\": {\"quota\": -1, \"period\": 200000}}", true, "");
+	expect_writes("{\"cpu\": {\"quota\": 0}}", true, "");
+	expect_writes("{\"cpu\": {\"period\": 200000}}", true, "");
+	assert_int_equal(writes("{\"cpu\": {\"quota\": 1}}", true, w, got, sizeof got, &err), 1);
+	assert_string_equal(w[0].field, "linux.resources.cpu");
+
+	/* and the new fields, every one: the most writes there are */
+	assert_int_equal(
+	    writes("{\"memory\": {\"limit\": 536870912, \"swap\": 1073741824,"
+		   " \"reservation\": 268435456}, \"cpu\": {\"quota\": 20000, \"period\": 50000,"
+		   " \"shares\": 1024, \"cpus\": \"0-1\", \"mems\": \"0\"},"
+		   " \"pids\": {\"limit\": 100}, \"blockIO\": {\"weight\": 500}}",
+		   true, w, got, sizeof got, &err),
+	    SPEC_CGROUP_WRITES);
+	assert_string_equal(
+	    got, "memory.max=536870912; memory.swap.max=536870912; "
+		 "memory.low=268435456; pids.max=100; cpu.max=20000 50000; "
+		 "cpu.weight=39; cpuset.cpus=0-1; cpuset.mems=0; io.weight=default 4950");
+	/* swap is limited where the guest has it */
+	assert_int_equal(w[1].flags, SPEC_CG_IF_PRESENT);
+	assert_string_equal(w[1].field, "linux.resources.memory.swap");
+	assert_string_equal(w[1].given, "1073741824");
+	assert_string_equal(w[2].field, "linux.resources.memory.reservation");
+	assert_string_equal(w[2].given, "");
+	assert_string_equal(w[5].field, "linux.resources.cpu.shares");
+	assert_string_equal(w[5].given, "1024");
+	assert_int_equal(w[5].flags, 0);
+	assert_int_equal(w[6].flags, SPEC_CG_IF_PRESENT);
+	assert_int_equal(w[7].flags, SPEC_CG_IF_PRESENT);
+	assert_string_equal(w[8].field, "linux.resources.blockIO.weight");
+	assert_string_equal(w[8].given, "500");
+	assert_int_equal(w[8].flags, SPEC_CG_IF_PRESENT);
+
+	/* swap as memory + swap: equal is none, unlimited is left as new */
+	expect_writes("{\"memory\": {\"limit\": 1024, \"swap\": 1024}}", true,
+		      "memory.max=1024; memory.swap.max=0");
+	expect_writes("{\"memory\": {\"limit\": 1024, \"swap\": -1}}", true, "memory.max=1024");
+	expect_writes("{\"memory\": {\"limit\": 1024, \"swap\": 0}}", true,
+		      "memory.max=1024; memory.swap.max=0");
+	expect_writes("{\"memory\": {\"swap\": -1, \"reservation\": -1}}", true, "memory.low=max");
+	expect_writes_fail("{\"memory\": {\"swap\": 1024}}", true,
+			   "linux.resources.memory.swap 1024 needs a linux.resources.memory.limit: "
+			   "it is memory and swap together");
+	expect_writes_fail("{\"memory\": {\"limit\": 2048, \"swap\": 1024}}", true,
+			   "linux.resources.memory.swap 1024 is less than "
+			   "linux.resources.memory.limit 2048");
+}
+
+static void test_cgroup_writes_update(void **state)
+{
+	struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
+	struct husk_err err;
+	char got[2048];
+
+	/* absent fields change nothing */
+	expect_writes("{}", false, "");
+	expect_writes("{\"memory\": {}, \"cpu\": {\"cpus\": \"\"}, \"pids\": null}", false, "");
+	expect_writes("{\"memory\": {\"limit\": 0, \"swap\": 0, \"reservation\": 0},"
+		      " \"cpu\": {\"period\": 0, \"shares\": 0}, \"blockIO\": {\"weight\": 0}}",
+		      false, "");
+
+	/* memory: no swap default at update; -1 is max, for swap too */
+	expect_writes("{\"memory\": {\"limit\": 1073741824}}", false, "memory.max=1073741824");
+	assert_int_equal(writes("{\"memory\": {\"limit\": -1}}", false, w, got, sizeof got, &err),
+			 2);
+	assert_string_equal(got, "memory.max=max; memory.swap.max=max");
+	assert_string_equal(w[1].field, "linux.resources.memory.limit");
+	assert_string_equal(w[1].given, "-1");
+	assert_int_equal(w[1].flags, SPEC_CG_IF_PRESENT);
+	expect_writes("{\"memory\": {\"limit\": 1073741824, \"swap\": 2147483648}}", false,
+		      "memory.max=1073741824; memory.swap.max=1073741824");
+	expect_writes("{\"memory\": {\"limit\": 1073741824, \"swap\": 1073741824}}", false,
+		      "memory.max=1073741824; memory.swap.max=0");
+	expect_writes("{\"memory\": {\"limit\": 1073741824, \"swap\": -1}}", false,
+		      "memory.max=1073741824; memory.swap.max=max");
+	expect_writes("{\"memory\": {\"swap\": -1}}", false, "memory.swap.max=max");
+	expect_writes("{\"memory\": {\"reservation\": 67108864}}", false, "memory.low=67108864");
+	expect_writes("{\"memory\": {\"reservation\": -1}}", false, "memory.low=max");
+	expect_writes_fail("{\"memory\": {\"swap\": 2147483648}}", false,
+			   "linux.resources.memory.swap 2147483648 needs a "
+			   "linux.resources.memory.limit: it is memory and swap together");
+	expect_writes_fail("{\"memory\": {\"limit\": -1, \"swap\": 2147483648}}", false,
+			   "linux.resources.memory.swap 2147483648 needs a "
+			   "linux.resources.memory.limit: it is memory and swap together");
+	expect_writes_fail("{\"memory\": {\"limit\": 2, \"swap\": 1}}", false,
+			   "linux.resources.memory.swap 1 is less than "
+			   "linux.resources.memory.limit 2");
+
+	/* pids: -1 and 0 are max */
+	expect_writes("{\"pids\": {\"limit\": 10}}", false, "pids.max=10");
+	expect_writes("{\"pids\": {\"limit\": -1}}", false, "pids.max=max");
+	expect_writes("{\"pids\": {\"limit\": 0}}", false, "pids.max=max");
+
+	/* cpu.max: a quota alone keeps the period (the kernel does), a period
+	 * alone keeps the quota (the writer reads it) */
+	expect_writes("{\"cpu\": {\"quota\": 50000}}", false, "cpu.max=50000");
+	expect_writes("{\"cpu\": {\"quota\": 50000, \"period\": 200000}}", false,
+		      "cpu.max=50000 200000");
+	expect_writes("{\"cpu\": {\"quota\": -1}}", false, "cpu.max=max");
+	expect_writes("{\"cpu\": {\"quota\": 0, \"period\": 0}}", false, "cpu.max=max");
+	expect_writes("{\"cpu\": {\"quota\": -1, \"period\": 200000}}", false,
+		      "cpu.max=max 200000");
+	assert_int_equal(writes("{\"cpu\": {\"period\": 200000}}", false, w, got, sizeof got, &err),
+			 1);
+	assert_string_equal(got, "cpu.max=200000");
+	assert_int_equal(w[0].flags, SPEC_CG_KEEP_QUOTA);
+	assert_string_equal(w[0].field, "linux.resources.cpu");
+
+	/* cpu.weight by runc's formula, across the range of shares */
+	expect_writes("{\"cpu\": {\"shares\": 2}}", false, "cpu.weight=1");
+	expect_writes("{\"cpu\": {\"shares\": 1}}", false, "cpu.weight=1");
+	expect_writes("{\"cpu\": {\"shares\": 1024}}", false, "cpu.weight=39");
+	expect_writes("{\"cpu\": {\"shares\": 262144}}", false, "cpu.weight=10000");
+	expect_writes("{\"cpu\": {\"cpus\": \"1,3-5\", \"mems\": \"0\"}}", false,
+		      "cpuset.cpus=1,3-5; cpuset.mems=0");
+	expect_writes("{\"blockIO\": {\"weight\": 10}}", false, "io.weight=default 1");
+	expect_writes("{\"blockIO\": {\"weight\": 1000}}", false, "io.weight=default 10000");
+
+	/* in one update, in a fixed order */
+	expect_writes(
+	    "{\"blockIO\": {\"weight\": 100}, \"pids\": {\"limit\": 5},"
+	    " \"cpu\": {\"shares\": 512, \"quota\": 1000}, \"memory\": {\"limit\": 4096}}",
+	    false,
+	    "memory.max=4096; pids.max=5; cpu.max=1000; cpu.weight=20; "
+	    "io.weight=default 910");
 }
 
 static void test_mount_options(void **state)
@@ -630,6 +953,9 @@ int main(void)
 	    cmocka_unit_test(test_sysctl_errors),
 	    cmocka_unit_test(test_idmap_errors),
 	    cmocka_unit_test(test_resource_errors),
+	    cmocka_unit_test(test_resources),
+	    cmocka_unit_test(test_cgroup_writes_create),
+	    cmocka_unit_test(test_cgroup_writes_update),
 	    cmocka_unit_test(test_mount_options),
 	    cmocka_unit_test(test_cap_names),
 	    cmocka_unit_test(test_process),
