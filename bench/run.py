@@ -100,6 +100,8 @@ def floor_argv(base, initrd, agent_chardev, extra_append=""):
             argv[i] = "null,id=con"
         elif a.startswith("socket,id=agent,"):
             argv[i] = agent_chardev
+        elif a.startswith("socket,id=qmp,"):
+            argv[i] = "null,id=qmp"
         elif a.startswith("tap,id="):
             # the same NIC on a backend that needs no tap fd
             argv[i] = "hubport,hubid=0,id=" + a.split("id=", 1)[1].split(",", 1)[0]

@@ -279,7 +279,8 @@ __attribute__((format(printf, 2, 3))) static void addf(struct argv *a, const cha
 	add(a, a->store[a->ns++]);
 }
 
-#define NIC_FD0 6 /* the first tap's fd in QEMU */
+#define QMP_FD	6 /* QEMU's end of its QMP monitor */
+#define NIC_FD0 7 /* the first tap's fd in QEMU */
 
 /* A value inside a QEMU option list: a comma is written twice. */
 static const char *qemu_escape(const char *v, char out[2 * PATH_MAX + 1])
@@ -295,10 +296,10 @@ static const char *qemu_escape(const char *v, char out[2 * PATH_MAX + 1])
 }
 
 /* Child after fork: the fds QEMU inherits land on 3 (the agent port's
- * listening socket), 4 (the console), 5 (virtiofsd's socket) and 6 on
- * (the taps, in NIC order). */
+ * listening socket), 4 (the console), 5 (virtiofsd's socket), 6 (the QMP
+ * monitor, QMP_FD) and 7 on (the taps in NIC order, NIC_FD0). */
 static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
-						int chan, int con, int vfs, pid_t parent)
+						int chan, int con, int vfs, int qmp, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -310,16 +311,19 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	dup2(log >= 0 ? log : devnull, 1);
 	dup2(log >= 0 ? log : devnull, 2);
 	/* move every fd above where any lands first, so none clobbers another */
-	int src[3 + HUSK_VM_MAX_NICS] = {chan, con, vfs}, n = 3; /* src[i] lands on 3 + i */
+	int src[4 + HUSK_VM_MAX_NICS] = {chan, con, vfs, qmp}, n = 4; /* src[i] lands on 3 + i */
 	for (size_t i = 0; i < o->nnics; i++)
 		if (o->nics[i].fd >= 0)
 			src[n++] = o->nics[i].fd;
 	for (int i = 0; i < n; i++)
 		if (src[i] >= 0 && (src[i] = fcntl(src[i], F_DUPFD, 64)) < 0)
 			_exit(125);
-	for (int i = 0; i < n; i++)
-		if (src[i] >= 0 && dup2(src[i], 3 + i) < 0)
+	for (int i = 0; i < n; i++) {
+		if (src[i] < 0)
+			close(3 + i); /* a slot without an fd (no virtiofsd) stays empty */
+		else if (dup2(src[i], 3 + i) < 0)
 			_exit(125);
+	}
 	close_range(3 + n, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
@@ -344,8 +348,9 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 {
 	static char esc[2][2 * PATH_MAX + 1];
 	struct argv a = {0};
-	int chan[2] = {-1, -1}, con[2] = {-1, -1};
+	int chan[2] = {-1, -1}, con[2] = {-1, -1}, qmp[2] = {-1, -1};
 	vm->virtiofsd = 0; /* fail: reads it */
+	vm->qmp_fd = -1;
 	bool micro = !strcmp(o->machine, "microvm");
 	enum husk_accel accel = o->accel;
 	if (accel == HUSK_ACCEL_AUTO)
@@ -395,6 +400,12 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	 * timer check, which then panics ("MP-BIOS bug: 8254 timer not connected") */
 	addf(&a, "console=ttyS0 reboot=t panic=-1 random.trust_cpu=on no_timer_check %s %s",
 	     o->debug ? "husk.debug" : "quiet", getenv("HUSK_KERNEL_APPEND") ?: "");
+	/* QMP, for pausing and resuming the VM (qmp.h): a connected socket
+	 * QEMU takes as a client chardev, as the console's */
+	add(&a, "-chardev");
+	addf(&a, "socket,id=qmp,fd=%d", QMP_FD);
+	add(&a, "-mon");
+	add(&a, "chardev=qmp,mode=control");
 	add(&a, "-chardev");
 	add(&a, "socket,id=con,fd=4");
 	add(&a, "-serial");
@@ -453,7 +464,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 
 	if (agent_listen(o, &chan[1], &chan[0], err) < 0)
 		goto fail;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0) {
 		husk_err_sys(err, errno, "socketpair");
 		goto fail;
 	}
@@ -476,14 +488,16 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		goto fail;
 	}
 	if (pid == 0)
-		exec_qemu(o, &a, chan[1], con[1], vfs, parent);
+		exec_qemu(o, &a, chan[1], con[1], vfs, qmp[1], parent);
 	if (vfs >= 0)
 		close(vfs);
 	close(chan[1]);
 	close(con[1]);
+	close(qmp[1]);
 	vm->pid = pid;
 	vm->chan_fd = chan[0];
 	vm->console_fd = con[0];
+	vm->qmp_fd = qmp[0];
 	vm->accel = accel;
 	return 0;
 fail:
@@ -497,6 +511,8 @@ fail:
 			close(chan[i]);
 		if (con[i] >= 0)
 			close(con[i]);
+		if (qmp[i] >= 0)
+			close(qmp[i]);
 	}
 	return -1;
 }

@@ -19,8 +19,8 @@ enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
  * two shares take 3 */
 #define HUSK_VM_MICROVM_TRANSPORTS 8
 
-/* A virtio-net NIC: on a tap fd (which QEMU gets as fd 6 + its index), or,
- * with fd -1, on QEMU's user-mode network. */
+/* A virtio-net NIC: on a tap fd (which QEMU gets as fd 7 + its index among
+ * the taps), or, with fd -1, on QEMU's user-mode network. */
 struct husk_vm_nic {
 	int fd;
 	unsigned char mac[6];
@@ -52,6 +52,7 @@ struct husk_vm {
 	pid_t virtiofsd; /* or 0 */
 	int chan_fd;	 /* our connection to the agent's virtio-serial port */
 	int console_fd;	 /* our end of the serial console */
+	int qmp_fd;	 /* our end of QEMU's QMP monitor (qmp.h); CLOEXEC, -1 on failure */
 	enum husk_accel accel;
 };
 
