@@ -117,6 +117,9 @@ UNIT_BINS := $(addprefix $(B)/tests/,$(UNIT_TESTS))
 test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
+test_cgroup_SRC := host-tool/cgroup.c
+test_qmp_SRC := host-tool/qmp.c
+test_qmp_LIBS := -luv
 test_spec_SRC := agent/spec.c
 test_netlink_SRC := agent/netlink.c agent/net.c
 # unit tests and fuzzers are built in one step: they depend on the headers directly
