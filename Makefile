@@ -118,6 +118,7 @@ test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
 test_cgroup_SRC := host-tool/cgroup.c
+test_events_SRC := host-tool/statsjson.c
 test_qmp_SRC := host-tool/qmp.c
 test_qmp_LIBS := -luv
 test_spec_SRC := agent/spec.c
@@ -204,8 +205,8 @@ fuzz: $(FUZZ_BINS)
 ITEST_ENV := HUSK_BUILD=$(abspath $(B)) HUSK_BIN=$(abspath $(B))/test/husk
 integration: all $(B)/test/husk $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 	$(ITEST_ENV) $(PYTHON) -m pytest -q tests/integration
-	@echo "== the container and its process again, with the rootfs on virtio-fs"
-	$(ITEST_ENV) HUSK_SHARE=virtiofs $(PYTHON) -m pytest -q \
+	@echo "== the container and its process again, with the rootfs on 9p"
+	$(ITEST_ENV) HUSK_SHARE=9p $(PYTHON) -m pytest -q \
 		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py
 
 check: unit fuzz-replay integration sanitize valgrind

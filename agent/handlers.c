@@ -13,6 +13,7 @@
 #include "husk-log.h"
 #include "net.h"
 #include "process.h"
+#include "ps.h"
 
 typedef int (*handler_fn)(const struct husk_request *r, struct husk_err *err);
 
@@ -100,8 +101,12 @@ static int do_ps(const struct husk_request *r, struct husk_err *err)
 		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.ps.container);
 	if (agent_container_pids(c, &rep.pids, &rep.npids, err) < 0)
 		return -1;
+	if (agent_ps_read(&rep, err) < 0) {
+		husk_reply_free(&rep);
+		return -1;
+	}
 	agent_send_json(HUSK_FRAME_REPLY, husk_reply_encode(&rep), NULL);
-	free(rep.pids);
+	husk_reply_free(&rep);
 	return 0;
 }
 

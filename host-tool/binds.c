@@ -10,10 +10,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <stdlib.h>
+
 #include <json-c/json.h>
 
 #include "binds.h"
 #include "husk-log.h"
+#include "sentinel.h"
 
 static bool has_option(struct json_object *m, const char *a, const char *b)
 {
@@ -52,23 +55,22 @@ static int private_namespace(const char *dir, struct husk_err *err)
 	return 0;
 }
 
-int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir,
-		       struct json_object *mounts, struct json_object **mounts_out,
-		       char **binds_path, struct husk_err *err)
+void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
 {
-	size_t n = mounts ? json_object_array_length(mounts) : 0, nbinds = 0;
-	_cleanup_json_ struct json_object *copy = NULL;
-	_cleanup_free_ char *dir = NULL;
-	*mounts_out = NULL;
-	*binds_path = NULL;
-	if (!mounts)
-		return 0;
-	if (json_object_deep_copy(mounts, &copy, NULL) != 0)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	if (asprintf(&dir, "%s/binds", state_dir) < 0)
-		return husk_err_set(err, ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *m = json_object_array_get_idx(copy, i), *src;
+		free((char *)view[i].source);
+		free((char *)view[i].dest);
+	}
+	free(view);
+}
+
+static int bind_prepare(const char *id, const char *bundle, const char *dir,
+			struct json_object *copy, struct husk_sentinel_bind *view, size_t *nview,
+			struct husk_err *err)
+{
+	size_t n = json_object_array_length(copy), nbinds = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *m = json_object_array_get_idx(copy, i), *src, *dst;
 		if (!json_object_is_type(m, json_type_object) || !is_bind(m))
 			continue;
 		if (!json_object_object_get_ex(m, "source", &src) ||
@@ -96,11 +98,47 @@ int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
 		snprintf(guest, sizeof guest, "/run/husk/%s/binds/%zu", id, nbinds);
 		json_object_object_add(m, "source", json_object_new_string(guest));
+		if (json_object_object_get_ex(m, "destination", &dst) &&
+		    json_object_is_type(dst, json_type_string)) {
+			struct husk_sentinel_bind *b = &view[(*nview)++];
+			b->source = strdup(stage);
+			b->dest = strdup(json_object_get_string(dst));
+			b->readonly = has_option(m, "ro", NULL);
+			if (!b->source || !b->dest)
+				return husk_err_set(err, ENOMEM, "out of memory");
+		}
 		nbinds++;
+	}
+	return (int)nbinds;
+}
+
+int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir,
+		       struct json_object *mounts, struct json_object **mounts_out,
+		       char **binds_path, struct husk_sentinel_bind **view, size_t *nview,
+		       struct husk_err *err)
+{
+	_cleanup_json_ struct json_object *copy = NULL;
+	_cleanup_free_ char *dir = NULL;
+	*mounts_out = NULL;
+	*binds_path = NULL;
+	*view = NULL;
+	*nview = 0;
+	if (!mounts)
+		return 0;
+	if (json_object_deep_copy(mounts, &copy, NULL) != 0 ||
+	    asprintf(&dir, "%s/binds", state_dir) < 0 ||
+	    !(*view = calloc(json_object_array_length(mounts) + 1, sizeof **view)))
+		return husk_err_set(err, ENOMEM, "out of memory");
+	int nbinds = bind_prepare(id, bundle, dir, copy, *view, nview, err);
+	if (nbinds < 0) {
+		husk_binds_view_free(*view, *nview);
+		*view = NULL;
+		*nview = 0;
+		return -1;
 	}
 	if (nbinds) {
 		*binds_path = husk_steal(dir);
-		log_debug("%zu bind mount sources shared with the VM", nbinds);
+		log_debug("%d bind mount sources shared with the VM", nbinds);
 	}
 	*mounts_out = husk_steal(copy);
 	return 0;

@@ -416,6 +416,27 @@ int husk_cgroup_join(const struct husk_cgroup *cg, pid_t pid, struct husk_err *e
 	return 0;
 }
 
+int husk_cgroup_pids(const struct husk_cgroup *cg, pid_t *pids, size_t max, size_t *n,
+		     struct husk_err *err)
+{
+	*n = 0;
+	for (int i = 0; i < HUSK_CG_NCTL; i++) {
+		if (!cg->dir[i])
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/cgroup.procs", cg->dir[i]);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			return husk_err_sys(err, errno, "cannot read %s", path);
+		long v;
+		while (*n < max && fscanf(f, "%ld", &v) == 1)
+			pids[(*n)++] = (pid_t)v;
+		fclose(f);
+		return 0;
+	}
+	return 0;
+}
+
 int husk_cgroup_leave(const struct husk_cgroup *cg, struct husk_err *err)
 {
 	char v[24], p[PATH_MAX];
@@ -552,6 +573,11 @@ static const struct stat_src v2_stats[] = {
     {0, "memory.peak", NULL, 0, 1, AT(memory_max_usage)},
     {0, "pids.current", NULL, 0, 1, AT(pids_current)},
     {0, "pids.max", NULL, 0, 1, AT(pids_limit)},
+    {0, "cpu.stat", "nr_periods", 0, 1, AT(cpu_periods)},
+    {0, "cpu.stat", "nr_throttled", 0, 1, AT(cpu_throttled_periods)},
+    {0, "cpu.stat", "throttled_usec", 0, 1000, AT(cpu_throttled_ns)},
+    {0, "memory.stat", "file", 0, 1, AT(memory_cache)},
+    {0, "memory.events", "oom_kill", 0, 1, AT(oom_kills)},
     {0},
 };
 static const struct stat_src v1_stats[] = {
@@ -563,6 +589,12 @@ static const struct stat_src v1_stats[] = {
     {HUSK_CG_MEMORY, "memory.max_usage_in_bytes", NULL, 0, 1, AT(memory_max_usage)},
     {HUSK_CG_PIDS, "pids.current", NULL, 0, 1, AT(pids_current)},
     {HUSK_CG_PIDS, "pids.max", NULL, 0, 1, AT(pids_limit)},
+    {HUSK_CG_CPU, "cpu.stat", "nr_periods", 0, 1, AT(cpu_periods)},
+    {HUSK_CG_CPU, "cpu.stat", "nr_throttled", 0, 1, AT(cpu_throttled_periods)},
+    {HUSK_CG_CPU, "cpu.stat", "throttled_time", 0, 1, AT(cpu_throttled_ns)},
+    {HUSK_CG_MEMORY, "memory.stat", "cache", 0, 1, AT(memory_cache)},
+    {HUSK_CG_MEMORY, "memory.failcnt", NULL, 0, 1, AT(memory_failcnt)},
+    {HUSK_CG_MEMORY, "memory.oom_control", "oom_kill", 0, 1, AT(oom_kills)},
     {0},
 };
 #undef AT

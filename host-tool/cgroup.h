@@ -84,6 +84,9 @@ int husk_cgroup_join(const struct husk_cgroup *cg, pid_t pid, struct husk_err *e
 /* Move the calling process out, to the parent in each hierarchy (on v2, the
  * nearest ancestor that takes it: one with controllers enabled for its
  * children refuses processes, EBUSY). Needed before destroy by a member. */
+/* Up to max of the processes in it (the first hierarchy's cgroup.procs). */
+int husk_cgroup_pids(const struct husk_cgroup *cg, pid_t *pids, size_t max, size_t *n,
+		     struct husk_err *err);
 int husk_cgroup_leave(const struct husk_cgroup *cg, struct husk_err *err);
 
 /* What linux.resources asks for; 0 (or NULL, "") leaves a setting alone. */
@@ -110,6 +113,11 @@ struct husk_cgroup_stats {
 	uint64_t memory_usage, memory_limit; /* v2 "max": UINT64_MAX; v1: as read */
 	uint64_t memory_max_usage;	     /* v1 max_usage_in_bytes, v2 memory.peak */
 	uint64_t pids_current, pids_limit;   /* limit 0: none, as runc reports */
+	/* cpu.stat: nr_periods, nr_throttled, throttled_usec (v1 throttled_time) */
+	uint64_t cpu_periods, cpu_throttled_periods, cpu_throttled_ns;
+	uint64_t memory_cache;	 /* memory.stat "file" (v1 "cache") */
+	uint64_t memory_failcnt; /* v1 memory.failcnt; v2 none (0), as runc 1.1 */
+	uint64_t oom_kills;	 /* "oom_kill" of memory.events (v1 memory.oom_control) */
 };
 int husk_cgroup_stats(const struct husk_cgroup *cg, struct husk_cgroup_stats *s,
 		      struct husk_err *err);

@@ -32,10 +32,10 @@ struct exec_args {
 	const char *process_file, *pid_file, *console_socket, *cwd, *user;
 	const char *env[MAX_ENV];
 	int nenv;
-	bool tty, detach;
+	bool tty, detach, ignore_paused;
 };
 
-enum { OPT_PID_FILE = 1000, OPT_CONSOLE_SOCKET, OPT_CWD, OPT_IGNORED };
+enum { OPT_PID_FILE = 1000, OPT_CONSOLE_SOCKET, OPT_CWD, OPT_IGNORE_PAUSED, OPT_IGNORED };
 
 static const struct husk_opt exec_opts[] = {
     {"process", required_argument, 'p', "FILE", "the process as OCI process JSON"},
@@ -52,7 +52,8 @@ static const struct husk_opt exec_opts[] = {
     {"preserve-fds", required_argument, OPT_IGNORED, "N", NULL},
     {"process-label", required_argument, OPT_IGNORED, "L", NULL},
     {"apparmor", required_argument, OPT_IGNORED, "P", NULL},
-    {"ignore-paused", no_argument, OPT_IGNORED, NULL, NULL},
+    {"ignore-paused", no_argument, OPT_IGNORE_PAUSED, NULL,
+     "exec into a paused container: the process starts when it resumes"},
     HUSK_OPT_END,
 };
 
@@ -66,6 +67,7 @@ static int exec_opt(int key, const char *arg, void *data, struct husk_err *err)
 	case OPT_PID_FILE: a->pid_file = arg; break;
 	case OPT_CONSOLE_SOCKET: a->console_socket = arg; break;
 	case OPT_CWD: a->cwd = arg; break;
+	case OPT_IGNORE_PAUSED: a->ignore_paused = true; break;
 	case 'e':
 		if (a->nenv == MAX_ENV)
 			return husk_err_set(err, E2BIG, "more than %d --env options", MAX_ENV);
@@ -191,9 +193,15 @@ int husk_cmd_exec(int argc, char **argv)
 	if (husk_state_read(argv[i], &st, &err) < 0)
 		return husk_fail(&err);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
-	if (strcmp(husk_state_status(&st), "running") != 0) {
-		husk_err_set(&err, EINVAL, "cannot exec in a container that is %s",
-			     husk_state_status(&st));
+	const char *cur = husk_state_status(&st);
+	if (!strcmp(cur, "paused") && !a.ignore_paused) {
+		husk_err_set(&err, EINVAL,
+			     "cannot exec in a paused container (use --ignore-paused to override)");
+		husk_state_free(&st);
+		return husk_fail(&err);
+	}
+	if (strcmp(cur, "running") != 0 && strcmp(cur, "paused") != 0) {
+		husk_err_set(&err, EINVAL, "cannot exec in a %s container", cur);
 		husk_state_free(&st);
 		return husk_fail(&err);
 	}
@@ -259,7 +267,7 @@ int husk_cmd_exec(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	int status = HUSK_EXIT_RUNTIME;
-	int conn = husk_exec_submit(dir, proc, a.tty, fds, &status, &err);
+	int conn = husk_exec_submit(dir, proc, a.tty, a.ignore_paused, fds, &status, &err);
 	if (conn < 0) {
 		husk_tty_restore();
 		if (notify[1] >= 0) {

@@ -17,8 +17,8 @@
 #include "husk.h"
 #include "tty.h"
 
-int husk_exec_submit(const char *state_dir, struct json_object *proc, bool tty, const int fds[3],
-		     int *status, struct husk_err *err)
+int husk_exec_submit(const char *state_dir, struct json_object *proc, bool tty,
+		     bool ignore_paused, const int fds[3], int *status, struct husk_err *err)
 {
 	struct json_object *reply = NULL, *v;
 	*status = HUSK_EXIT_RUNTIME;
@@ -29,6 +29,8 @@ int husk_exec_submit(const char *state_dir, struct json_object *proc, bool tty, 
 	json_object_object_add(req, "op", json_object_new_string("exec"));
 	json_object_object_add(req, "process", json_object_get(proc));
 	json_object_object_add(req, "tty", json_object_new_boolean(tty));
+	if (ignore_paused)
+		json_object_object_add(req, "ignore_paused", json_object_new_boolean(true));
 	if (husk_ctl_send(conn, req, fds, 3, err) < 0 ||
 	    husk_ctl_recv(conn, &reply, NULL, NULL, err) < 0)
 		return -1;

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
 #include "ctl.h"
 #include "husk.h"
 #include "opts.h"
@@ -101,16 +103,191 @@ int husk_cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* The VM's host processes: its cgroup's, or without one the sentinel. */
+static int host_pids(const struct husk_state *st, struct husk_err *err)
+{
+	pid_t pids[256];
+	size_t n = 0;
+	struct husk_cgroup cg;
+	if (st->cgroup) {
+		if (husk_cgroup_load(&cg, NULL, st->cgroup, err) < 0)
+			return -1;
+		int r = husk_cgroup_pids(&cg, pids, 256, &n, err);
+		husk_cgroup_free(&cg);
+		if (r < 0)
+			return -1;
+	} else if (st->pid > 0) {
+		pids[n++] = st->pid;
+	}
+	printf("[");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%d", i ? "," : "", (int)pids[i]);
+	printf("]\n");
+	return 0;
+}
+
+/* ---- husk ps: the guest's processes as `ps -ef` shows them (runc ps) ---- */
+
+#define PS_HEADER "UID        PID  PPID  C STIME TTY          TIME CMD\n"
+
+/* One process of the guest; a pid the agent told nothing more of has
+ * known false and prints "?" in every other column. */
+struct ps_row {
+	int64_t pid, ppid, uid, start, cpu_ns;
+	const char *tty, *cmd;
+	bool known;
+};
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct ps_row *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Bytes of the UTF-8 character at p that is safe on a terminal, or 0 for a
+ * control character, a C1 control or a byte that starts no valid sequence. */
+static size_t safe_char(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n;
+	if (p[0] >= 0x20 && p[0] < 0x7f)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* the NUL at the end included */
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* A copy of what the guest sent, with '?' for what could drive the
+ * terminal (the guest is not trusted), as ps shows such bytes. */
+static char *ps_safe(const char *s)
+{
+	char *out = strdup(s ? s : "?");
+	for (unsigned char *p = (unsigned char *)out; out && *p;) {
+		size_t n = safe_char(p);
+		if (!n)
+			*p++ = '?';
+		p += n;
+	}
+	return out;
+}
+
+static void ps_print(const struct ps_row *r, int64_t uptime, int64_t boot_time)
+{
+	char uid[24] = "?", ppid[24] = "?", c[8] = "?", stime[24] = "?", cpu[40] = "?";
+	_cleanup_free_ char *tty = NULL, *cmd = NULL;
+	if (r->known) {
+		int64_t secs = r->cpu_ns / 1000000000, elapsed = uptime - r->start;
+		/* C: percent of the time since it started spent on a CPU */
+		int64_t pcpu = elapsed > 0 ? r->cpu_ns / 10000000 / elapsed : 0;
+		struct tm then, now;
+		time_t t = (time_t)(boot_time + r->start), n = (time_t)(boot_time + uptime);
+		if (r->uid == 0)
+			snprintf(uid, sizeof uid, "root");
+		else
+			snprintf(uid, sizeof uid, "%lld", (long long)r->uid);
+		snprintf(ppid, sizeof ppid, "%lld", (long long)r->ppid);
+		snprintf(c, sizeof c, "%d", (int)(pcpu > 99 ? 99 : pcpu));
+		/* STIME by the guest's clock: today HH:MM, this year MonDD, else
+		 * the year */
+		if (boot_time > 0 && localtime_r(&n, &now) && localtime_r(&t, &then))
+			strftime(stime, sizeof stime,
+				 then.tm_year != now.tm_year   ? "%Y"
+				 : then.tm_yday != now.tm_yday ? "%b%d"
+							       : "%H:%M",
+				 &then);
+		if (secs >= 86400)
+			snprintf(cpu, sizeof cpu, "%lld-", (long long)(secs / 86400));
+		else
+			cpu[0] = '\0';
+		snprintf(cpu + strlen(cpu), sizeof cpu - strlen(cpu), "%02d:%02d:%02d",
+			 (int)(secs / 3600 % 24), (int)(secs / 60 % 60), (int)(secs % 60));
+	}
+	tty = ps_safe(r->known ? r->tty : "?");
+	cmd = ps_safe(r->known ? r->cmd : "?");
+	printf("%-8s %5lld %5s %2s %5s %-8s %8s %s\n", uid, (long long)r->pid, ppid, c, stime,
+	       tty ? tty : "?", cpu, cmd ? cmd : "?");
+}
+
+/* The table of the ctl ps reply: "procs" (the agent's details) for those it
+ * has, "pids" for the rest, in pid order as ps prints them. */
+static int ps_table(struct json_object *reply, struct husk_err *err)
+{
+	struct json_object *pids, *procs, *v;
+	int64_t uptime = 0, boot_time = 0;
+	if (!json_object_object_get_ex(reply, "pids", &pids) ||
+	    !json_object_is_type(pids, json_type_array))
+		pids = NULL;
+	if (!json_object_object_get_ex(reply, "procs", &procs) ||
+	    !json_object_is_type(procs, json_type_array))
+		procs = NULL;
+	if (json_object_object_get_ex(reply, "uptime", &v))
+		uptime = json_object_get_int64(v);
+	if (json_object_object_get_ex(reply, "boot_time", &v))
+		boot_time = json_object_get_int64(v);
+	size_t np = procs ? json_object_array_length(procs) : 0,
+	       npids = pids ? json_object_array_length(pids) : 0, n = 0;
+	_cleanup_free_ struct ps_row *rows = calloc(np + npids + 1, sizeof *rows);
+	if (!rows)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < np; i++) {
+		struct json_object *e = json_object_array_get_idx(procs, i);
+		struct ps_row *r = &rows[n++];
+		r->known = true;
+		if (json_object_object_get_ex(e, "pid", &v))
+			r->pid = json_object_get_int64(v);
+		if (json_object_object_get_ex(e, "ppid", &v))
+			r->ppid = json_object_get_int64(v);
+		if (json_object_object_get_ex(e, "uid", &v))
+			r->uid = json_object_get_int64(v);
+		if (json_object_object_get_ex(e, "start", &v))
+			r->start = json_object_get_int64(v);
+		if (json_object_object_get_ex(e, "cpu_ns", &v))
+			r->cpu_ns = json_object_get_int64(v);
+		if (json_object_object_get_ex(e, "tty", &v))
+			r->tty = json_object_get_string(v);
+		if (json_object_object_get_ex(e, "cmd", &v))
+			r->cmd = json_object_get_string(v);
+	}
+	qsort(rows, n, sizeof *rows, by_pid);
+	size_t known = n;
+	for (size_t i = 0; i < npids; i++) {
+		struct ps_row key = {.pid =
+					 json_object_get_int64(json_object_array_get_idx(pids, i))};
+		if (!bsearch(&key, rows, known, sizeof *rows, by_pid))
+			rows[n++] = key;
+	}
+	qsort(rows, n, sizeof *rows, by_pid);
+	printf(PS_HEADER);
+	for (size_t i = 0; i < n; i++)
+		ps_print(&rows[i], uptime, boot_time);
+	return 0;
+}
+
 int husk_cmd_ps(int argc, char **argv)
 {
-	static const struct husk_verb_desc d = {.usage = "ps [--format table|json] ID",
-						.about =
-						    "List a container's processes (guest PIDs).",
-						.opts = format_opts};
+	static const struct husk_verb_desc d = {
+	    .usage = "ps [--format table|json] ID",
+	    .about = "List a container's processes: the guest's (table), or the host PIDs that "
+		     "run its VM, as runc lists its cgroup (json).",
+	    .opts = format_opts};
 	struct format f = {"table", false};
 	struct husk_err err = {0};
 	struct husk_state st;
-	struct json_object *reply, *pids;
+	struct json_object *reply;
 	const char *id;
 	int r = husk_opts_parse_id(argc, argv, &d, format_opt, &f, &id, &err);
 	if (r < 0)
@@ -118,31 +295,31 @@ int husk_cmd_ps(int argc, char **argv)
 	const char *format = f.format;
 	if (husk_state_read(id, &st, &err) < 0)
 		return husk_fail(&err);
-	bool running = !strcmp(husk_state_status(&st), "running") ||
-		       !strcmp(husk_state_status(&st), "created");
+	const char *status = husk_state_status(&st);
+	bool running = !strcmp(status, "running") || !strcmp(status, "created") ||
+		       !strcmp(status, "paused");
+	if (!strcmp(format, "json")) {
+		/* docker top and containerd map these onto host processes
+		 * (ps -ef): they are the host's, the VM's cgroup's, as runc's
+		 * are its container's cgroup's (docs/decisions.md) */
+		r = running ? host_pids(&st, &err) : (printf("[]\n"), 0);
+		husk_state_free(&st);
+		return r < 0 ? husk_fail(&err) : 0;
+	}
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	husk_state_free(&st);
 	if (!running) {
 		/* a stopped container has no processes */
-		printf(!strcmp(format, "json") ? "[]\n" : "PID\n");
+		printf(PS_HEADER);
 		return 0;
 	}
 	_cleanup_json_ struct json_object *req = json_object_new_object();
 	json_object_object_add(req, "op", json_object_new_string("ps"));
 	if (husk_ctl_call(dir, req, &reply, &err) < 0)
 		return husk_fail(&err);
-	if (!json_object_object_get_ex(reply, "pids", &pids))
-		pids = NULL;
-	if (!strcmp(format, "json")) {
-		printf("%s\n",
-		       pids ? json_object_to_json_string_ext(pids, JSON_C_TO_STRING_PLAIN) : "[]");
-	} else {
-		printf("PID\n");
-		for (size_t i = 0; pids && i < json_object_array_length(pids); i++)
-			printf("%d\n", json_object_get_int(json_object_array_get_idx(pids, i)));
-	}
+	r = ps_table(reply, &err);
 	json_object_put(reply);
-	return 0;
+	return r < 0 ? husk_fail(&err) : 0;
 }
 
 static const char default_spec[] =

@@ -27,7 +27,8 @@ enum {
 const struct husk_opt husk_launch_opts[] = {
     {"bundle", required_argument, 'b', "DIR",
      "bundle with config.json and the rootfs (default: .)"},
-    {"pid-file", required_argument, 'p', "FILE", "write the container's PID (its proxy) there"},
+    {"pid-file", required_argument, 'p', "FILE",
+     "write the container's PID on the host (its sentinel) there"},
     {"console-socket", required_argument, 'C', "S", "send the pty master there (process.terminal)"},
     {"no-pivot", no_argument, OPT_NO_PIVOT, NULL, NULL},
     {"no-new-keyring", no_argument, OPT_NO_NEW_KEYRING, NULL, NULL},
@@ -45,13 +46,16 @@ const struct husk_opt husk_launch_opts[] = {
     {"boot-timeout", required_argument, 'T', "S",
      "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
     {"share", required_argument, 'S', "MODE",
-     "rootfs share: 9p or virtiofs (env HUSK_SHARE; default 9p)"},
+     "rootfs share: virtiofs or 9p (env HUSK_SHARE; default virtiofs)"},
     HUSK_OPT_END,
 };
 
 int husk_launch_init(struct husk_launch *l, struct husk_err *err)
 {
-	*l = (struct husk_launch){.bundle = ".", .o = {.notify_fd = -1, .boot_timeout_s = 30}};
+	/* virtiofs by default: QEMU's 9p server refuses fifos and sockets
+	 * (docs/decisions.md, "The rootfs share") */
+	*l = (struct husk_launch){.bundle = ".",
+				  .o = {.notify_fd = -1, .boot_timeout_s = 30, .vo.virtiofs = true}};
 	const char *t = getenv("HUSK_BOOT_TIMEOUT");
 	return t ? husk_parse_uint(t, 1, 3600, "HUSK_BOOT_TIMEOUT", &l->o.boot_timeout_s, err) : 0;
 }
@@ -153,7 +157,8 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 	}
 	close(p[0]);
 	msg[got] = '\0';
-	if (strcmp(msg, "ok") != 0) {
+	int cpid = 0;
+	if (sscanf(msg, "ok %d", &cpid) != 1 || cpid <= 0) {
 		/* The proxy is exiting: it stops its VM and removes what it made
 		 * (taps, filters, mounts). Let it, then make sure it is gone. */
 		reap_proxy(pid);
@@ -161,7 +166,7 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 		return husk_err_set(err, EIO, "%s",
 				    got ? msg : "the container's proxy died while starting");
 	}
-	if (l->pid_file && husk_write_pid_file(l->pid_file, pid, err) < 0) {
+	if (l->pid_file && husk_write_pid_file(l->pid_file, cpid, err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		husk_state_remove(o->state_dir);
@@ -176,10 +181,7 @@ void husk_launch_foreground(struct husk_launch *l)
 	struct proxy_opts *o = &l->o;
 	if (husk_state_create(o->id, &o->state_dir, &err) < 0)
 		exit(husk_fail(&err));
-	if (l->pid_file && husk_write_pid_file(l->pid_file, getpid(), &err) < 0) {
-		husk_state_remove(o->state_dir);
-		exit(husk_fail(&err));
-	}
+	o->pid_file = l->pid_file;
 	o->foreground = true;
 	o->console_socket = l->console_socket;
 	husk_proxy_main(o);

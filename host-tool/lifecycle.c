@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "ctl.h"
 #include "hooks.h"
@@ -51,7 +52,10 @@ int husk_cmd_start(int argc, char **argv)
 	const char *status = husk_state_status(&st);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	if (strcmp(status, "created") != 0) {
-		husk_err_set(&err, EINVAL, "cannot start a container that is %s", status);
+		if (!strcmp(status, "paused"))
+			husk_err_set(&err, EINVAL, "cannot start a container in the paused state");
+		else
+			husk_err_set(&err, EINVAL, "cannot start a container that is %s", status);
 		husk_state_free(&st);
 		return husk_fail(&err);
 	}
@@ -106,6 +110,7 @@ int husk_cmd_kill(int argc, char **argv)
 		return husk_fail(&err);
 	const char *status = husk_state_status(&st);
 	pid_t pid = st.pid;
+	bool same = husk_pid_alive(st.pid, st.start_time);
 	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	bool stopped = !strcmp(status, "stopped");
 	husk_state_free(&st);
@@ -113,8 +118,9 @@ int husk_cmd_kill(int argc, char **argv)
 		husk_err_set(&err, ESRCH, "container not running");
 		return husk_fail(&err);
 	}
-	if (sig == SIGKILL && !all) {
-		/* The proxy cannot catch it: it dies, and its VM with it. */
+	if (sig == SIGKILL && !all && same) {
+		/* Neither the sentinel nor a proxy that is still creating can
+		 * catch it: the container dies with either. */
 		if (kill(pid, SIGKILL) < 0) {
 			husk_err_sys(&err, errno, "kill %d", (int)pid);
 			return husk_fail(&err);
@@ -163,26 +169,34 @@ int husk_cmd_delete(int argc, char **argv)
 		return husk_fail(&err);
 	}
 	const char *status = husk_state_status(&st);
-	if (!strcmp(status, "running") && !force) {
-		husk_err_set(
-		    &err, EBUSY,
-		    "cannot delete container %s that is not stopped: running (use --force)", st.id);
+	if ((!strcmp(status, "running") || !strcmp(status, "paused")) && !force) {
+		husk_err_set(&err, EBUSY,
+			     "cannot delete container %s that is not stopped: %s (use --force)", st.id,
+			     status);
 		husk_state_free(&st);
 		close(lock);
 		return husk_fail(&err);
 	}
 	if (strcmp(status, "stopped") != 0) {
-		kill(st.pid, SIGKILL);
+		/* the sentinel first: whoever reaps it sees SIGKILL, as with runc */
+		if (husk_pid_alive(st.pid, st.start_time))
+			kill(st.pid, SIGKILL);
+		if (st.proxy_pid > 0 && husk_pid_alive(st.proxy_pid, st.proxy_start_time))
+			kill(st.proxy_pid, SIGKILL);
 		/* wait for the proxy to be gone */
 		for (int i = 0; i < 2000 && husk_state_alive(&st); i++)
 			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	}
 	/* and its VM, which follows it (PR_SET_PDEATHSIG), as long as that pid
 	 * is still the same QEMU */
-	if (st.vm_pid > 0 && st.vm_start_time) {
-		struct husk_state vm = {.pid = st.vm_pid, .start_time = st.vm_start_time};
-		for (int i = 0; i < 2000 && husk_state_alive(&vm); i++)
-			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	for (int i = 0; i < 2000 && st.vm_start_time && husk_pid_alive(st.vm_pid, st.vm_start_time);
+	     i++)
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	/* the VM's host cgroup, once everything in it is gone */
+	struct husk_cgroup cg;
+	if (st.cgroup && husk_cgroup_load(&cg, NULL, st.cgroup, &err) == 0) {
+		husk_cgroup_destroy(&cg);
+		husk_cgroup_free(&cg);
 	}
 	/* a proxy killed before it cleaned up left its tc filters behind */
 	if (st.netns && husk_netconf_cleanup_path(st.netns, &err) < 0)

@@ -10,6 +10,7 @@
 
 #include "husk-log.h"
 #include "proxy-ctl.h"
+#include "proxy-res.h"
 #include "proxy.h"
 #ifdef HUSK_TEST_BUILD
 #include "testhooks.h"
@@ -22,9 +23,13 @@ static void ctl_exec(struct proxy *P, struct husk_ctl_conn *c, struct json_objec
 	struct husk_process spec;
 	struct husk_err err;
 	bool tty = json_object_object_get_ex(req, "tty", &t) && json_object_get_boolean(t);
+	bool ignore_paused =
+	    json_object_object_get_ex(req, "ignore_paused", &t) && json_object_get_boolean(t);
 	const char *refused = NULL;
 	if (!P->procs.init.started || P->procs.init.exited)
 		refused = "container is not running";
+	else if ((P->paused || P->pausing) && !ignore_paused)
+		refused = "cannot exec in a paused container (use --ignore-paused to override)";
 	else if (nfds != 3)
 		refused = "exec needs three stdio descriptors";
 	else if (!json_object_object_get_ex(req, "process", &pj) ||
@@ -82,6 +87,15 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 		for (size_t i = 0; i < r->npids; i++)
 			json_object_array_add(a, json_object_new_int(r->pids[i]));
 		json_object_object_add(o, "pids", a);
+		if (r->has_procs) {
+			/* the processes as the wire has them (docs/protocol.md) */
+			static const char *const keys[] = {"procs", "uptime", "boot_time"};
+			struct json_object *wire = husk_reply_encode(r), *v;
+			for (size_t i = 0; wire && i < sizeof keys / sizeof keys[0]; i++)
+				if (json_object_object_get_ex(wire, keys[i], &v))
+					json_object_object_add(o, keys[i], json_object_get(v));
+			json_object_put(wire);
+		}
 		husk_ctl_reply(c, o);
 	} else {
 		husk_ctl_reply(c, husk_ctl_ok());
@@ -108,6 +122,65 @@ static void forward(struct proxy *P, struct husk_ctl_conn *c, struct husk_reques
 	}
 }
 
+static void ignore_reply(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+}
+
+static void pause_done(struct husk_qmp *q, const struct husk_err *err, struct json_object *ret,
+		       void *data);
+
+/* stop (pause) or cont (resume) the whole VM; c hears the outcome, or no
+ * one when c is NULL */
+static void set_paused(struct proxy *P, struct husk_ctl_conn *c, bool pause)
+{
+	struct husk_err err;
+	P->pausing = true;
+	if (c)
+		husk_ctl_conn_ref(c);
+	if (husk_qmp_command(&P->qmp, pause ? "stop" : "cont", NULL, pause_done, c, &err) < 0) {
+		P->pausing = false;
+		if (c) {
+			husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
+			husk_ctl_conn_unref(c);
+		}
+		return;
+	}
+	/* QMP answers in order: the flag is right once this one's reply is in */
+	P->paused = pause;
+}
+
+static void pause_done(struct husk_qmp *q, const struct husk_err *err, struct json_object *ret,
+		       void *data)
+{
+	struct proxy *P = q->data;
+	struct husk_ctl_conn *c = data;
+	P->pausing = false;
+	if (err)
+		P->paused = !P->paused;
+	else if (!P->procs.init.exited)
+		husk_proxy_set_status(P, P->paused		    ? "paused"
+					 : P->procs.init.started ? "running"
+								 : "created");
+	if (c) {
+		husk_ctl_reply(c, err ? husk_ctl_error(err->msg, 0) : husk_ctl_ok());
+		husk_ctl_conn_unref(c);
+	}
+}
+
+static void ctl_pause(struct proxy *P, struct husk_ctl_conn *c, bool pause)
+{
+	/* runc pauses a created container too */
+	struct husk_proc *init = &P->procs.init;
+	if (!P->created || init->exited || P->stopping || (pause && P->paused))
+		husk_ctl_reply(c, husk_ctl_error("container not running", 0));
+	else if (P->pausing)
+		husk_ctl_reply(c, husk_ctl_error("container is being paused or resumed", 0));
+	else if (!pause && !P->paused)
+		husk_ctl_reply(c, husk_ctl_error("container not paused", 0));
+	else
+		set_paused(P, c, pause);
+}
+
 static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all)
 {
 	struct husk_proc *x = c->data ? c->data : &P->procs.init;
@@ -118,6 +191,20 @@ static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all
 		husk_proxy_kill_created(P, sig);
 	} else if (x->exited) {
 		husk_ctl_reply(c, husk_ctl_error("container not running", 0));
+	} else if (P->paused || P->pausing) {
+		/* runc's rule: the signal is queued; SIGKILL (or any signal to
+		 * all) also resumes it */
+		struct husk_err err;
+		struct husk_request r = {
+		    .op = HUSK_OP_PROCESS_SIGNAL,
+		    .u.signal = {.process = x->base, .signal = sig, .all = all}};
+		if (husk_session_request(&P->s, &r, ignore_reply, NULL, &err) < 0) {
+			husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
+			return;
+		}
+		husk_ctl_reply(c, husk_ctl_ok());
+		if ((sig == SIGKILL || all) && P->paused && !P->pausing)
+			set_paused(P, NULL, false);
 	} else {
 		struct husk_request r = {
 		    .op = HUSK_OP_PROCESS_SIGNAL,
@@ -186,6 +273,10 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 		/* one request/reply round trip on the channel, timed here */
 		struct husk_request r = {.op = HUSK_OP_PING};
 		forward(P, c, &r);
+	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
+		ctl_pause(P, c, !strcmp(op, "pause"));
+	} else if (!strcmp(op, "update")) {
+		husk_proxy_update(P, c, json_object_object_get_ex(req, "resources", &v) ? v : NULL);
 	} else if (!strcmp(op, "ps")) {
 		struct husk_request r = {.op = HUSK_OP_CONTAINER_PS};
 		r.u.ps.container = (char *)P->o->id;

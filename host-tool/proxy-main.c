@@ -14,6 +14,7 @@
 #include "husk.h"
 #include "proxy-ctl.h"
 #include "proxy-main.h"
+#include "proxy-res.h"
 #include "proxy.h"
 #include "tty.h"
 #include "util.h"
@@ -31,14 +32,7 @@ static void on_signal(uv_signal_t *h, int sig)
 			husk_proc_resize(init, rows, cols);
 		return;
 	}
-	if (init->exited)
-		return;
-	if (!init->started) {
-		if (sig != SIGCONT && sig != SIGURG)
-			husk_proxy_kill_created(P, sig);
-		return;
-	}
-	husk_proc_signal(init, sig, false);
+	husk_proxy_signal(P, sig);
 }
 
 static void catch_signals(struct proxy *P)
@@ -113,6 +107,7 @@ void husk_proxy_main(struct proxy_opts *o)
 	int fds[3], tty_fd;
 
 	P->o = o;
+	P->sentinel.fd = -1;
 	P->notify_on_start = o->autostart && !o->foreground;
 	signal(SIGPIPE, SIG_IGN);
 	/* Host writes wait in the thread pool while a reader is slow: give
@@ -137,9 +132,12 @@ void husk_proxy_main(struct proxy_opts *o)
 	o->vo.keep_agent_sock = husk_test_hooks(); /* for the reconnect hook */
 #endif
 	if (husk_binds_prepare(o->id, o->bundle, o->state_dir, o->cfg.mounts, &P->spec_mounts,
-			       &o->binds_path, &err) < 0)
+			       &o->binds_path, &o->bind_view, &o->nbind_view, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	o->vo.binds_path = o->binds_path;
+	/* virtiofsd, QEMU and the sentinel start in the VM's host cgroup */
+	if (husk_proxy_cgroup_setup(P, &err) < 0)
+		husk_proxy_fail(P, &err, false);
 	/* before any thread: the proxy and QEMU live in the container's
 	 * network namespace */
 	if (husk_netconf_setup(&o->net, &o->vo, husk_vm_max_nics(&o->vo), &err) < 0)
@@ -148,6 +146,10 @@ void husk_proxy_main(struct proxy_opts *o)
 			       &husk_proxy_session_ops, P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	P->st.vm_pid = P->s.vm.pid;
+	if (husk_qmp_init(&P->qmp, P->loop, P->s.vm.qmp_fd, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	P->s.vm.qmp_fd = -1; /* the client's now */
+	P->qmp.data = P;
 	warm_thread_pool(P);
 	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
 	husk_proxy_set_status(P, "creating");

@@ -16,7 +16,9 @@
 #include "husk-log.h"
 #include "husk.h"
 #include "proxy.h"
+#include "proxy-res.h"
 #include "tty.h"
+#include "util.h"
 
 /* ---- the state machine ---- */
 
@@ -28,6 +30,14 @@ void husk_proxy_notify(struct proxy *P, const char *msg)
 	(void)n;
 	close(P->o->notify_fd);
 	P->o->notify_fd = -1;
+}
+
+/* "ok <pid>": the container exists, its PID on the host is pid */
+static void notify_ok(struct proxy *P)
+{
+	char msg[32];
+	snprintf(msg, sizeof msg, "ok %d", (int)P->st.pid);
+	husk_proxy_notify(P, msg);
 }
 
 void husk_proxy_set_status(struct proxy *P, const char *status)
@@ -51,6 +61,8 @@ void husk_proxy_finish(struct proxy *P, int code)
 	husk_binds_unmount(P->o->vo.binds_path);
 	if (P->tty_raw)
 		husk_tty_restore();
+	/* out of the host cgroup, so that delete (or we) can remove it */
+	husk_proxy_cgroup_leave(P);
 	if (P->o->foreground) {
 		/* run without -d deletes the container when it is done */
 		struct husk_err herr;
@@ -60,6 +72,9 @@ void husk_proxy_finish(struct proxy *P, int code)
 		if (P->created && husk_hooks_run(P->o->cfg.hooks, "poststop", state,
 						 P->o->net.host_ns, &herr) < 0)
 			log_warn("%s", herr.msg);
+		husk_sentinel_exit(&P->sentinel, code);
+		if (P->st.cgroup)
+			husk_cgroup_destroy(&P->cg);
 		husk_state_remove(P->o->state_dir);
 	} else {
 		P->st.exit_status = code;
@@ -68,6 +83,9 @@ void husk_proxy_finish(struct proxy *P, int code)
 		_cleanup_free_ char *sock = NULL;
 		if (asprintf(&sock, "%s/ctl.sock", P->o->state_dir) >= 0)
 			unlink(sock);
+		/* last: whoever reaps it (a shim) may delete the container at
+		 * once, and delete removes the cgroup */
+		husk_sentinel_exit(&P->sentinel, code);
 	}
 	exit(code);
 }
@@ -185,6 +203,19 @@ void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c)
 	late_network(P, start_init_now, c);
 }
 
+void husk_proxy_signal(struct proxy *P, int sig)
+{
+	struct husk_proc *init = &P->procs.init;
+	if (init->exited)
+		return;
+	if (!init->started) {
+		if (sig != SIGCONT && sig != SIGURG)
+			husk_proxy_kill_created(P, sig);
+		return;
+	}
+	husk_proc_signal(init, sig, false);
+}
+
 /* A signal for the container before its process runs ends it, as the
  * process would have died of it. */
 void husk_proxy_kill_created(struct proxy *P, int sig)
@@ -209,7 +240,7 @@ static void proc_started(struct husk_proc *x, int64_t pid, void *data)
 		    0)
 			log_warn("%s", herr.msg); /* the spec: log, carry on */
 		if (P->notify_on_start)
-			husk_proxy_notify(P, "ok");
+			notify_ok(P);
 		x->waiter = NULL;
 	}
 	if (c) {
@@ -278,6 +309,45 @@ const struct husk_procs_ops husk_proxy_procs_ops = {
     .done = proc_done,
 };
 
+/* ---- the container's PID on the host ---- */
+
+static void on_sentinel(uv_poll_t *h, int status, int events)
+{
+	struct proxy *P = h->data;
+	int sig;
+	while ((sig = husk_sentinel_read(&P->sentinel)) > 0)
+		husk_proxy_signal(P, sig);
+	if (sig < 0)
+		return;
+	/* SIGKILLed, as the container's process would be under runc: the
+	 * container goes with it */
+	uv_poll_stop(h);
+	close(P->sentinel.fd);
+	P->sentinel.fd = -1;
+	if (!P->procs.init.exited)
+		husk_proxy_kill_created(P, SIGKILL);
+}
+
+static int start_sentinel(struct proxy *P, struct husk_err *err)
+{
+	struct proxy_opts *o = P->o;
+	struct husk_sentinel_view v = {.rootfs = o->rootfs,
+				       .readonly = o->cfg.root_readonly,
+				       .binds = o->bind_view,
+				       .nbinds = o->nbind_view};
+	if (husk_sentinel_start(&P->sentinel, &v, err) < 0)
+		return -1;
+	P->st.pid = P->sentinel.pid;
+	P->st.start_time = husk_proc_start_time(P->sentinel.pid);
+	/* run without -d: create's part is ours */
+	if (o->foreground && o->pid_file && husk_write_pid_file(o->pid_file, P->st.pid, err) < 0)
+		return -1;
+	uv_poll_init(P->loop, &P->sentinel_poll, P->sentinel.fd);
+	P->sentinel_poll.data = P;
+	uv_poll_start(&P->sentinel_poll, UV_READABLE | UV_DISCONNECT, on_sentinel);
+	return 0;
+}
+
 /* ---- the session ---- */
 
 /* Created, hooks run, and the interfaces they added (if any) mirrored. */
@@ -286,7 +356,7 @@ static void created_network(struct proxy *P, void *arg)
 	if (P->o->autostart)
 		husk_proxy_start_init(P, NULL);
 	else
-		husk_proxy_notify(P, "ok");
+		notify_ok(P);
 }
 
 static void created(struct husk_session *s, const struct husk_reply *r, void *data)
@@ -300,6 +370,8 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 	}
 	P->created = true;
 	uv_timer_stop(&P->create_timer);
+	if (start_sentinel(P, &err) < 0)
+		husk_proxy_fail(P, &err, false);
 	if (!P->o->foreground && P->serve && P->serve(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	husk_proxy_set_status(P, "created");
@@ -399,6 +471,8 @@ int husk_proxy_init_state(struct proxy *P, struct husk_err *err)
 				    .created = strdup(now),
 				    .pid = getpid(),
 				    .start_time = husk_proc_start_time(getpid()),
+				    .proxy_pid = getpid(),
+				    .proxy_start_time = husk_proc_start_time(getpid()),
 				    .exit_status = -1};
 	P->st.annotations = json_object_new_object();
 	/* delete cleans up there after a proxy that could not */
@@ -420,6 +494,9 @@ void husk_proxy_opts_free(struct proxy_opts *o)
 	free(o->rootfs);
 	free(o->state_dir);
 	free(o->binds_path);
+	husk_binds_view_free(o->bind_view, o->nbind_view);
+	o->bind_view = NULL;
+	o->nbind_view = 0;
 	o->bundle = o->rootfs = o->state_dir = o->binds_path = NULL;
 	husk_config_free(&o->cfg);
 }

@@ -1,7 +1,7 @@
-/* The proxy: the host process that owns one container's VM. Its PID is what
- * --pid-file holds; it relays the container process's stdio, forwards the
- * signals it receives, serves start/exec/kill/ps on the control socket and
- * exits with the container process's status. This header is the state
+/* The proxy: the host process that owns one container's VM. It relays the
+ * container process's stdio, forwards the signals it and the sentinel (the
+ * PID --pid-file holds, sentinel.h) receive, serves start/exec/kill/ps on
+ * the control socket and exits with the container process's status. This header is the state
  * machine's (proxy.c); proxy-main.c starts a proxy, proxy-ctl.c serves its
  * control socket. */
 #ifndef HUSK_PROXY_H
@@ -10,10 +10,13 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "ctlsrv.h"
 #include "netconf.h"
 #include "procs.h"
+#include "qmp.h"
+#include "sentinel.h"
 #include "session.h"
 #include "state.h"
 #include "vm.h"
@@ -24,12 +27,15 @@ struct proxy_opts {
 	char *rootfs; /* absolute */
 	char *state_dir;
 	char *binds_path; /* <state_dir>/binds when config.json binds host paths */
+	struct husk_sentinel_bind *bind_view; /* those binds as the sentinel shows them */
+	size_t nbind_view;
 	struct husk_config cfg;
 	struct husk_vm_opts vo;
 	struct husk_netconf net;
 	unsigned boot_timeout_s;
 	const char *console_socket;
-	int notify_fd;	 /* create/run -d wait here for "ok" or an error; -1 if none */
+	const char *pid_file; /* run without -d: the proxy writes it */
+	int notify_fd;	 /* create/run -d wait here for "ok <pid>" or an error; -1 if none */
 	bool foreground; /* husk run: the caller's own process, stdio and terminal */
 	bool autostart;	 /* run: start the process as soon as the container exists */
 	bool share_set;	 /* --share given */
@@ -54,11 +60,17 @@ struct proxy {
 	int (*serve)(struct proxy *P, struct husk_err *err);
 	struct husk_state st;
 	struct json_object *spec_mounts; /* config's mounts, bind sources rewritten */
+	struct husk_qmp qmp;		 /* QEMU's monitor: pause, resume */
+	struct husk_cgroup cg;		 /* the VM's host cgroup (proxy-res.c) */
+	bool cg_joined;
+	struct husk_sentinel sentinel;	 /* the container's PID on the host */
+	uv_poll_t sentinel_poll;
 	uv_signal_t sigs[HUSK_PROXY_MAX_SIGNALS];
 	int nsigs;
 	uv_timer_t stop_timer;
 	uv_timer_t create_timer;
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
+	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
 };
 
 extern const struct husk_session_ops husk_proxy_session_ops;
@@ -77,6 +89,8 @@ __attribute__((noreturn)) void husk_proxy_finish(struct proxy *P, int code);
  * then finish with 125, or 255 once the process had started. */
 __attribute__((noreturn)) void husk_proxy_fail(struct proxy *P, const struct husk_err *err,
 					       bool tail);
+/* A signal for the container (sent to the proxy or the sentinel). */
+void husk_proxy_signal(struct proxy *P, int sig);
 /* A signal for a container whose process never ran: it ends as if the
  * process had died of it. */
 __attribute__((noreturn)) void husk_proxy_kill_created(struct proxy *P, int sig);

@@ -146,11 +146,16 @@ int husk_state_write(const char *dir, const struct husk_state *st, struct husk_e
 	json_object_object_add(o, "husk_start_time",
 			       json_object_new_int64((int64_t)st->start_time));
 	json_object_object_add(o, "husk_exit_status", json_object_new_int(st->exit_status));
+	json_object_object_add(o, "husk_proxy_pid", json_object_new_int(st->proxy_pid));
+	json_object_object_add(o, "husk_proxy_start_time",
+			       json_object_new_int64((int64_t)st->proxy_start_time));
 	json_object_object_add(o, "husk_vm_pid", json_object_new_int(st->vm_pid));
 	json_object_object_add(o, "husk_vm_start_time",
 			       json_object_new_int64((int64_t)st->vm_start_time));
 	if (st->netns)
 		json_object_object_add(o, "husk_netns", json_object_new_string(st->netns));
+	if (st->cgroup)
+		json_object_object_add(o, "husk_cgroup", json_object_new_string(st->cgroup));
 	if (asprintf(&tmp, "%s/state.json.tmp", dir) < 0 ||
 	    asprintf(&path, "%s/state.json", dir) < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -188,12 +193,17 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 	st->status = str_field(o, "status");
 	st->created = str_field(o, "created");
 	st->netns = str_field(o, "husk_netns");
+	st->cgroup = str_field(o, "husk_cgroup");
 	if (json_object_object_get_ex(o, "pid", &v))
 		st->pid = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "husk_start_time", &v))
 		st->start_time = (unsigned long long)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "husk_exit_status", &v))
 		st->exit_status = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "husk_proxy_pid", &v))
+		st->proxy_pid = json_object_get_int(v);
+	if (json_object_object_get_ex(o, "husk_proxy_start_time", &v))
+		st->proxy_start_time = (unsigned long long)json_object_get_int64(v);
 	if (json_object_object_get_ex(o, "husk_vm_pid", &v))
 		st->vm_pid = json_object_get_int(v);
 	if (json_object_object_get_ex(o, "husk_vm_start_time", &v))
@@ -209,11 +219,18 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 
 bool husk_state_alive(const struct husk_state *st)
 {
-	if (st->pid <= 0 || (kill(st->pid, 0) < 0 && errno == ESRCH))
+	if (st->proxy_pid > 0)
+		return husk_pid_alive(st->proxy_pid, st->proxy_start_time);
+	return husk_pid_alive(st->pid, st->start_time);
+}
+
+bool husk_pid_alive(pid_t pid, unsigned long long start_time)
+{
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
 		return false;
-	/* a zombie proxy (not yet reaped by its parent) is gone too */
+	/* a zombie (not yet reaped by its parent) is gone too */
 	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)st->pid);
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
 	if (n > 0) {
@@ -222,7 +239,7 @@ bool husk_state_alive(const struct husk_state *st)
 		if (p && (p[2] == 'Z' || p[2] == 'X'))
 			return false;
 	}
-	return !st->start_time || husk_proc_start_time(st->pid) == st->start_time;
+	return !start_time || husk_proc_start_time(pid) == start_time;
 }
 
 const char *husk_state_status(const struct husk_state *st)
@@ -240,6 +257,7 @@ void husk_state_free(struct husk_state *st)
 	free(st->status);
 	free(st->created);
 	free(st->netns);
+	free(st->cgroup);
 	if (st->annotations)
 		json_object_put(st->annotations);
 	memset(st, 0, sizeof *st);

@@ -15,12 +15,15 @@ struct husk_state {
 	char *rootfs;
 	char *status;		       /* creating, created, running, stopped */
 	char *created;		       /* RFC 3339 */
-	pid_t pid;		       /* the proxy: what --pid-file holds */
+	pid_t pid;		       /* the sentinel: what --pid-file holds */
 	unsigned long long start_time; /* of pid, against pid reuse */
+	pid_t proxy_pid;	       /* the proxy: the container lives while it does */
+	unsigned long long proxy_start_time;
 	int exit_status;	       /* -1 until stopped */
 	pid_t vm_pid;		       /* QEMU, a child of the proxy */
 	unsigned long long vm_start_time;
-	char *netns; /* the caller's network namespace the VM mirrors, or NULL */
+	char *netns;  /* the caller's network namespace the VM mirrors, or NULL */
+	char *cgroup; /* the VM's host cgroup (cgroup.h's rel form), or NULL */
 	struct json_object *annotations;
 };
 
@@ -33,7 +36,10 @@ int husk_state_write(const char *dir, const struct husk_state *st, struct husk_e
 int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err);
 /* The status as of now: a dead proxy means stopped. */
 const char *husk_state_status(const struct husk_state *st);
+/* Whether the container's proxy runs. */
 bool husk_state_alive(const struct husk_state *st);
+/* Whether pid runs and started at start_time (0: any), not a zombie. */
+bool husk_pid_alive(pid_t pid, unsigned long long start_time);
 void husk_state_free(struct husk_state *st);
 struct json_object *husk_state_to_oci(const struct husk_state *st);
 unsigned long long husk_proc_start_time(pid_t pid);

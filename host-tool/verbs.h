@@ -10,10 +10,14 @@ int husk_cmd_start(int argc, char **argv);  /* lifecycle.c */
 int husk_cmd_state(int argc, char **argv);
 int husk_cmd_kill(int argc, char **argv);
 int husk_cmd_delete(int argc, char **argv);
+int husk_cmd_pause(int argc, char **argv); /* control.c */
+int husk_cmd_resume(int argc, char **argv);
+int husk_cmd_update(int argc, char **argv);
 int husk_cmd_list(int argc, char **argv); /* info.c */
 int husk_cmd_ps(int argc, char **argv);
 int husk_cmd_spec(int argc, char **argv);
 int husk_cmd_features(int argc, char **argv);
 int husk_cmd_ping(int argc, char **argv);
+int husk_cmd_events(int argc, char **argv); /* events.c */
 
 #endif

@@ -373,7 +373,12 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		addf(&a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->mem_mib);
 	}
 	add(&a, "-accel");
-	add(&a, accel == HUSK_ACCEL_KVM ? "kvm" : "tcg");
+	/* TCG's cache of translated code grows to 1 GiB by default: bound it,
+	 * so the VM's host memory is bounded (proxy-res.c) */
+	if (accel == HUSK_ACCEL_KVM)
+		add(&a, "kvm");
+	else
+		addf(&a, "tcg,tb-size=%d", HUSK_VM_TCG_TB_MIB);
 	add(&a, "-cpu");
 	add(&a, accel == HUSK_ACCEL_KVM ? "host" : "max");
 	add(&a, "-m");

@@ -14,6 +14,9 @@
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
 
+/* MiB of translated code TCG may cache (QEMU's default is 1 GiB) */
+#define HUSK_VM_TCG_TB_MIB 128
+
 #define HUSK_VM_MAX_NICS 8
 /* microvm (acpi=off) has 8 virtio-mmio transports: the channel and up to
  * two shares take 3 */

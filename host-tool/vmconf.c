@@ -11,16 +11,22 @@
 
 #include "vmconf.h"
 
-#define HEADROOM_MIB 64 /* guest kernel, agent and page cache around the limit */
+
+int64_t husk_resource(struct json_object *res, const char *group, const char *key)
+{
+	struct json_object *g, *v;
+	if (!res || !json_object_object_get_ex(res, group, &g) ||
+	    !json_object_object_get_ex(g, key, &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	return json_object_get_int64(v);
+}
 
 static int64_t resource(struct json_object *linux_, const char *group, const char *key)
 {
-	struct json_object *res, *g, *v;
-	if (!linux_ || !json_object_object_get_ex(linux_, "resources", &res) ||
-	    !json_object_object_get_ex(res, group, &g) || !json_object_object_get_ex(g, key, &v) ||
-	    !json_object_is_type(v, json_type_int))
+	struct json_object *res;
+	if (!linux_ || !json_object_object_get_ex(linux_, "resources", &res))
 		return -1;
-	return json_object_get_int64(v);
+	return husk_resource(res, group, key);
 }
 
 int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool *share_set,
@@ -75,7 +81,7 @@ int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool
 		return -1;
 	int64_t limit = resource(c->linux_, "memory", "limit");
 	if (!vo->mem_mib && limit > 0) {
-		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HEADROOM_MIB;
+		int64_t mib = (limit + (1 << 20) - 1) / (1 << 20) + HUSK_VM_HEADROOM_MIB;
 		vo->mem_mib = (unsigned)(mib < 96 ? 96 : mib > (1 << 20) ? (1 << 20) : mib);
 	}
 	int64_t quota = resource(c->linux_, "cpu", "quota"),

@@ -156,7 +156,20 @@ struct husk_request {
 	} u;
 };
 
-#define HUSK_MAX_PIDS 65536 /* the most pids a container.ps reply carries */
+#define HUSK_MAX_PIDS	 65536		    /* the most pids a container.ps reply carries */
+#define HUSK_PS_CMD_MAX	 4096		    /* bytes of a container.ps "cmd" */
+#define HUSK_PS_TTY_MAX	 32		    /* bytes of a container.ps "tty" */
+#define HUSK_PS_SECS_MAX ((int64_t)1 << 40) /* bound of its times in seconds */
+
+/* One process of a container.ps reply, as the guest's /proc shows it. */
+struct husk_ps_proc {
+	int32_t pid, ppid;
+	uint32_t uid;	/* effective */
+	int64_t start;	/* seconds since the guest booted */
+	int64_t cpu_ns; /* user + system CPU time */
+	char *tty;	/* "pts/0", "?" for none */
+	char *cmd;	/* the command line joined by spaces, or "[comm]" */
+};
 
 struct husk_reply {
 	uint32_t id;
@@ -168,6 +181,15 @@ struct husk_reply {
 	int32_t *pids; /* container.ps: guest pids */
 	size_t npids;
 	bool has_pids;
+	/* container.ps, optional: each process's details (those of pids the
+	 * agent could read), with the guest's clock: seconds since it booted
+	 * when they were read, and its boot in seconds since the Epoch by its
+	 * clock (0: unknown) */
+	struct husk_ps_proc *procs;
+	size_t nprocs;
+	bool has_procs;
+	int64_t uptime;
+	int64_t boot_time;
 };
 
 struct husk_exit_event {

@@ -62,6 +62,21 @@ static struct json_object *error_obj(int code, const char *message, int status)
 	return e;
 }
 
+static struct json_object *proc_obj(const struct husk_ps_proc *p)
+{
+	struct json_object *e = json_object_new_object();
+	if (!e)
+		return NULL;
+	json_object_object_add(e, "pid", json_object_new_int(p->pid));
+	json_object_object_add(e, "ppid", json_object_new_int(p->ppid));
+	json_object_object_add(e, "uid", json_object_new_int64(p->uid));
+	json_object_object_add(e, "start", json_object_new_int64(p->start));
+	json_object_object_add(e, "cpu_ns", json_object_new_int64(p->cpu_ns));
+	json_object_object_add(e, "tty", json_object_new_string(p->tty ? p->tty : "?"));
+	json_object_object_add(e, "cmd", json_object_new_string(p->cmd ? p->cmd : ""));
+	return e;
+}
+
 struct json_object *husk_reply_encode(const struct husk_reply *r)
 {
 	struct json_object *o = json_object_new_object();
@@ -78,12 +93,26 @@ struct json_object *husk_reply_encode(const struct husk_reply *r)
 			json_object_array_add(a, json_object_new_int(r->pids[i]));
 		json_object_object_add(o, "pids", a);
 	}
+	if (!r->err_code && r->has_procs) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; a && i < r->nprocs; i++)
+			json_object_array_add(a, proc_obj(&r->procs[i]));
+		json_object_object_add(o, "procs", a);
+		json_object_object_add(o, "uptime", json_object_new_int64(r->uptime));
+		if (r->boot_time > 0)
+			json_object_object_add(o, "boot_time", json_object_new_int64(r->boot_time));
+	}
 	return o;
 }
 
 void husk_reply_free(struct husk_reply *r)
 {
 	free(r->pids);
+	for (size_t i = 0; i < r->nprocs; i++) {
+		free(r->procs[i].tty);
+		free(r->procs[i].cmd);
+	}
+	free(r->procs);
 	free(r->err_name);
 	free(r->message);
 	memset(r, 0, sizeof *r);
@@ -127,6 +156,59 @@ static int reply_pids_from_json(struct json_object *o, struct husk_reply *r, str
 	return 0;
 }
 
+/* One entry of "procs"; the guest is not trusted: every field is checked. */
+static int reply_proc_from_json(struct json_object *e, struct husk_ps_proc *p, struct husk_err *err)
+{
+	int64_t pid, ppid;
+	if (husk_json_i64(e, NULL, "pid", HUSK_JSON_REQUIRED, 1, INT32_MAX, &pid, err) < 0 ||
+	    husk_json_i64(e, NULL, "ppid", HUSK_JSON_REQUIRED, 0, INT32_MAX, &ppid, err) < 0 ||
+	    husk_json_u32(e, NULL, "uid", HUSK_JSON_REQUIRED, &p->uid, err) < 0 ||
+	    husk_json_i64(e, NULL, "start", HUSK_JSON_REQUIRED, 0, HUSK_PS_SECS_MAX, &p->start,
+			  err) < 0 ||
+	    husk_json_i64(e, NULL, "cpu_ns", HUSK_JSON_REQUIRED, 0, INT64_MAX, &p->cpu_ns, err) <
+		0 ||
+	    husk_json_str(e, NULL, "tty", HUSK_JSON_REQUIRED, &p->tty, err) < 0 ||
+	    husk_json_str(e, NULL, "cmd", HUSK_JSON_REQUIRED, &p->cmd, err) < 0)
+		return -1;
+	p->pid = (int32_t)pid;
+	p->ppid = (int32_t)ppid;
+	if (!p->tty[0] || strlen(p->tty) > HUSK_PS_TTY_MAX)
+		return husk_err_set(err, EINVAL, "\"tty\" must be 1 to %d bytes", HUSK_PS_TTY_MAX);
+	if (strlen(p->cmd) > HUSK_PS_CMD_MAX)
+		return husk_err_set(err, EINVAL, "\"cmd\" is longer than %d bytes",
+				    HUSK_PS_CMD_MAX);
+	return 0;
+}
+
+static int reply_procs_from_json(struct json_object *o, struct husk_reply *r, struct husk_err *err)
+{
+	struct json_object *a;
+	int found = husk_json_array(o, NULL, "procs", HUSK_JSON_OPTIONAL, HUSK_MAX_PIDS, &a, err);
+	if (found <= 0)
+		return found;
+	size_t n = json_object_array_length(a);
+	r->procs = calloc(n + 1, sizeof *r->procs);
+	if (!r->procs)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	r->has_procs = true;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+		char where[32];
+		snprintf(where, sizeof where, "\"procs\"[%zu]", i);
+		if (!json_object_is_type(e, json_type_object))
+			return husk_err_set(err, EINVAL, "%s must be an object", where);
+		r->nprocs = i + 1; /* so a failure frees what this one got */
+		if (reply_proc_from_json(e, &r->procs[i], err) < 0)
+			return husk_err_prefix(err, where);
+	}
+	if (husk_json_i64(o, NULL, "uptime", HUSK_JSON_REQUIRED, 0, HUSK_PS_SECS_MAX, &r->uptime,
+			  err) < 0 ||
+	    husk_json_i64(o, NULL, "boot_time", HUSK_JSON_OPTIONAL, 0, HUSK_PS_SECS_MAX,
+			  &r->boot_time, err) < 0)
+		return -1;
+	return 0;
+}
+
 int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct husk_err *err)
 {
 	struct json_object *pid;
@@ -148,7 +230,7 @@ int husk_reply_decode(const char *buf, size_t len, struct husk_reply *r, struct 
 		}
 		r->pid = json_object_get_int64(pid);
 	}
-	if (reply_pids_from_json(o, r, err) < 0)
+	if (reply_pids_from_json(o, r, err) < 0 || reply_procs_from_json(o, r, err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -479,6 +479,15 @@ class HuskCli:
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout)
 
+    def proxy_pid(self, cid):
+        """The proxy's PID (state's "pid" is the sentinel's: sentinel.h)."""
+        st = json.loads((self.root / cid / "state.json").read_text())
+        return st["husk_proxy_pid"]
+
+    def vm_pid(self, cid):
+        st = json.loads((self.root / cid / "state.json").read_text())
+        return st["husk_vm_pid"]
+
     def wait_status(self, cid, status, limit=HANG_GUARD_S):
         """Poll `state` until it says status (bounded; a hang guard)."""
         deadline = time.monotonic() + limit

@@ -82,7 +82,7 @@ def detached_sleeper(make_bundle, husk_cli, share):
 def test_qemu_killed_under_a_detached_container(make_bundle, husk_cli, subreaper, tmp_path, share):
     cid, st = detached_sleeper(make_bundle, husk_cli, share)
     assert st["status"] == "running"
-    proxy = st["pid"]
+    proxy = husk_cli.proxy_pid(cid)
     q = qemu_of(proxy)
     os.kill(q, signal.SIGKILL)
     assert wait_pid_gone(proxy), "the proxy outlived its VM"
@@ -96,7 +96,7 @@ def test_qemu_killed_under_a_detached_container(make_bundle, husk_cli, subreaper
 @pytest.mark.parametrize("share", ["9p", "virtiofs"])
 def test_proxy_killed_takes_qemu_and_virtiofsd(make_bundle, husk_cli, subreaper, tmp_path, share):
     cid, st = detached_sleeper(make_bundle, husk_cli, share)
-    proxy = st["pid"]
+    proxy = husk_cli.proxy_pid(cid)
     helpers = [k for k in children(proxy)
                if proc_name(k).startswith(("qemu-system", "virtiofsd"))]
     assert len(helpers) == (2 if share == "virtiofs" else 1), [proc_name(k) for k in helpers]

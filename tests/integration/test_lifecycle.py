@@ -8,6 +8,7 @@ QEMU is left.
 
 import datetime
 import json
+from pathlib import Path
 import os
 import re
 import select
@@ -288,14 +289,14 @@ def test_start_twice_fails(make_bundle, husk_cli):
 
 def test_delete_running_needs_force(running, husk_cli, state_root):
     cid, pid, b, c = running
-    qemus = live_qemus(b)
-    assert len(qemus) == 1, qemus
+    qemus = [husk_cli.vm_pid(cid)]  # with virtio-fs its command line has no bundle path
+    assert not pid_gone(qemus[0]), qemus
     msg = assert_error(husk_cli("delete", cid))
     assert re.search(r"running|not stopped|--force", msg), msg
     # nothing happened to it
     assert husk_cli.state(cid)["status"] == "running"
     assert is_husk_process(pid)
-    assert live_qemus(b) == qemus
+    assert not pid_gone(qemus[0]), qemus
     res = husk_cli("exec", cid, "echo", "still here")
     assert (res.returncode, res.stdout) == (0, b"still here\n"), res.stderr
 
@@ -313,8 +314,8 @@ def test_delete_created_container(make_bundle, husk_cli, state_root):
     c = husk_cli.create(b, flags=["--pid-file", husk_cli.tmp / "p"])
     assert c.returncode == 0, c.stderr
     pid = read_pid_file(husk_cli.tmp / "p")
-    qemus = live_qemus(b)
-    assert len(qemus) == 1, qemus
+    qemus = [husk_cli.vm_pid(c.cid)]
+    assert not pid_gone(qemus[0]), qemus
     res = husk_cli("delete", c.cid)
     assert res.returncode == 0, res.stderr
     assert not (state_root / c.cid).exists()
@@ -516,18 +517,27 @@ def test_ps_json(make_bundle, husk_cli, tmp_path):
     assert res.returncode == 0, res.stderr
     exec_pid = int(re.search(rb"exec=(\d+)", wait_file(res.out, b"\n")).group(1))
 
+    # json: the host processes that run the VM (its cgroup's), as runc
+    # lists its container's cgroup; docker top and containerd map these
+    # onto host processes, so they must be the host's
     res = husk_cli("ps", "--format", "json", c.cid)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
     pids = json.loads(res.stdout)
     assert isinstance(pids, list) and all(isinstance(p, int) for p in pids), pids
-    assert init_pid in pids and exec_pid in pids, (init_pid, exec_pid, pids)
+    st = json.loads((husk_cli.root / c.cid / "state.json").read_text())
+    assert {st["pid"], st["husk_proxy_pid"], st["husk_vm_pid"]} <= set(pids), (st, pids)
+    names = {Path(f"/proc/{p}/comm").read_text().strip() for p in pids}
+    assert names <= {"husk", "husk-sentinel", "qemu-system-x86", "virtiofsd"}, names
 
+    # the table: the guest's processes, as runc's ps -ef table
     res = husk_cli("ps", c.cid)
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 0 and res.stderr == b"", res.stderr
     lines = res.stdout.decode().splitlines()
-    assert lines and lines[0].split()[0] == "PID", lines
-    listed = {int(line.split()[0]) for line in lines[1:]}
-    assert {init_pid, exec_pid} <= listed, (init_pid, exec_pid, lines)
+    assert lines and lines[0].split() == ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME",
+                                          "CMD"], lines
+    rows = {int(line.split()[1]): line for line in lines[1:]}
+    assert {init_pid, exec_pid} <= set(rows), (init_pid, exec_pid, lines)
+    assert rows[init_pid].split()[0] == "root" and rows[init_pid].endswith("sleep 100000"), lines
     assert husk_cli("delete", "--force", c.cid).returncode == 0
 
 

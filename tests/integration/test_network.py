@@ -209,9 +209,10 @@ def test_nothing_left_when_qemu_or_the_proxy_dies(net, husk_cli, make_bundle, tm
         assert c.returncode == 0, c.stderr
         st = json.loads((husk_cli.root / c.cid / "state.json").read_text())
         assert net.leftovers(), "no mirror while the container runs?"
-        victim = st["husk_vm_pid"] if how == "qemu" else st["pid"]
+        victim = st["husk_vm_pid"] if how == "qemu" else st["husk_proxy_pid"]
         os.kill(victim, signal.SIGKILL)
-        assert wait_pid_gone(st["pid"]), "the proxy outlived its VM"
+        assert wait_pid_gone(st["husk_proxy_pid"]), "the proxy outlived its VM"
+        assert wait_pid_gone(st["pid"]), "the sentinel outlived its proxy"
         assert husk_cli("delete", "--force", c.cid).returncode == 0
         assert not net.leftovers(), (how, net.leftovers())
         assert not live_qemus(tmp_path)

@@ -611,28 +611,30 @@ def test_annotation_machine(spec_bundle, detached, tmp_path, machine):
 
 
 @pytest.mark.parametrize("how", ["annotation", "flag", "env"])
-def test_virtiofs_share(spec_bundle, husk_runner, how):
-    """--share virtiofs, HUSK_SHARE=virtiofs or husk.vm.share=virtiofs: the
-    container's root is a virtiofs mount and what the container writes
-    there appears on the host, in the bundle's rootfs."""
-    edit = annotate(share="virtiofs") if how == "annotation" else None
-    flags = ["--share", "virtiofs"] if how == "flag" else []
-    env = {"HUSK_SHARE": "virtiofs" if how == "env" else None}
+@pytest.mark.parametrize("share", ["9p", "virtiofs"])
+def test_share_mode(spec_bundle, husk_runner, how, share):
+    """--share, HUSK_SHARE or husk.vm.share pick the share: the container's
+    root is that mount and what the container writes there appears on the
+    host, in the bundle's rootfs."""
+    edit = annotate(share=share) if how == "annotation" else None
+    flags = ["--share", share] if how == "flag" else []
+    env = {"HUSK_SHARE": share if how == "env" else None}
     b = spec_bundle(["sh", "-c", 'echo "written in the guest" > /tmp/from-guest && exec "$@"',
                      "sh", "husk-probe"], edit=edit)
     (b / "rootfs" / "etc" / "from-host").write_text("host file\n")
     res = husk_runner.run(b, flags=flags, env=env)
     assert res.returncode == 0, res.stderr.decode(errors="replace")
     r = parse_report(res.stdout)
-    assert root_fstype(r) == "virtiofs", [m for m in r["mounts"] if m["mount_point"] == "/"]
+    assert root_fstype(r) == share, [m for m in r["mounts"] if m["mount_point"] == "/"]
     assert (b / "rootfs" / "tmp" / "from-guest").read_text() == "written in the guest\n"
 
 
-def test_default_share_is_9p(spec_bundle, husk_runner):
+def test_default_share_is_virtiofs(spec_bundle, husk_runner):
+    """virtio-fs by default: QEMU's 9p server makes no fifos or sockets."""
     b = spec_bundle(["sh", "-c", 'echo hi > /tmp/from-guest && exec "$@"', "sh", "husk-probe"])
     res = husk_runner.run(b, env=no_env_share())
     assert res.returncode == 0, res.stderr
-    assert root_fstype(parse_report(res.stdout)) == "9p"
+    assert root_fstype(parse_report(res.stdout)) == "virtiofs"
     assert (b / "rootfs" / "tmp" / "from-guest").read_text() == "hi\n"
 
 

@@ -654,7 +654,7 @@ def test_agent_mounts_are_not_in_the_container(spec_bundle, run_probe):
     fstypes = {m["fstype"] for m in r["mounts"]}
     assert not fstypes & {"rootfs", "devtmpfs"}, fstypes
     root = mount_at(r, "/")
-    share = "virtiofs" if os.environ.get("HUSK_SHARE") == "virtiofs" else "9p"
+    share = "9p" if os.environ.get("HUSK_SHARE") == "9p" else "virtiofs"
     assert r["mounts"][0] is root and root["fstype"] == share, r["mounts"][0]
     for m in r["mounts"]:
         assert "husk" not in m["mount_point"] and "husk" not in m["root"], m

@@ -357,6 +357,13 @@ static void test_v1_lifecycle(void **state)
 	put_file(cg.dir[HUSK_CG_PIDS], "pids.current", "3\n");
 	put_file(cg.dir[HUSK_CG_PIDS], "pids.max", "max\n");
 	put_file(cg.dir[HUSK_CG_MEMORY], "memory.limit_in_bytes", "9223372036854771712\n");
+	put_file(cg.dir[HUSK_CG_CPU], "cpu.stat",
+		 "nr_periods 40\nnr_throttled 4\nthrottled_time 123456\n");
+	put_file(cg.dir[HUSK_CG_MEMORY], "memory.stat",
+		 "cache 65536\nrss 4096\ntotal_cache 131072\n");
+	put_file(cg.dir[HUSK_CG_MEMORY], "memory.failcnt", "5\n");
+	put_file(cg.dir[HUSK_CG_MEMORY], "memory.oom_control",
+		 "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
 	struct husk_cgroup_stats s;
 	if (husk_cgroup_stats(&cg, &s, &err) < 0)
 		fail_msg("%s", err.msg);
@@ -369,6 +376,12 @@ static void test_v1_lifecycle(void **state)
 	assert_int_equal(s.memory_max_usage, 8192);
 	assert_int_equal(s.pids_current, 3);
 	assert_int_equal(s.pids_limit, 0);
+	assert_int_equal(s.cpu_periods, 40);
+	assert_int_equal(s.cpu_throttled_periods, 4);
+	assert_int_equal(s.cpu_throttled_ns, 123456); /* v1: already ns */
+	assert_int_equal(s.memory_cache, 65536);
+	assert_int_equal(s.memory_failcnt, 5);
+	assert_int_equal(s.oom_kills, 2); /* not oom_kill_disable */
 
 	/* a later verb finds it again by the path in state.json */
 	struct husk_cgroup again;
@@ -504,7 +517,9 @@ static void test_v2_lifecycle(void **state)
 
 	put_file(cg.dir[0], "cpu.stat",
 		 "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n"
-		 "nr_periods 0\n");
+		 "nr_periods 30\nnr_throttled 3\nthrottled_usec 250\n");
+	put_file(cg.dir[0], "memory.stat", "anon 8192\nfile 16384\nfile_mapped 4096\n");
+	put_file(cg.dir[0], "memory.events", "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\n");
 	put_file(cg.dir[0], "memory.current", "12345\n");
 	put_file(cg.dir[0], "pids.current", "2\n");
 	put_file(cg.dir[0], "pids.max", "64\n");
@@ -519,6 +534,12 @@ static void test_v2_lifecycle(void **state)
 	assert_int_equal(s.memory_max_usage, 0);   /* no memory.peak before 5.19 */
 	assert_int_equal(s.pids_current, 2);
 	assert_int_equal(s.pids_limit, 64);
+	assert_int_equal(s.cpu_periods, 30);
+	assert_int_equal(s.cpu_throttled_periods, 3);
+	assert_int_equal(s.cpu_throttled_ns, 250000);
+	assert_int_equal(s.memory_cache, 16384);
+	assert_int_equal(s.memory_failcnt, 0); /* runc 1.1 reports none on v2 */
+	assert_int_equal(s.oom_kills, 1);
 	put_file(cg.dir[0], "memory.peak", "99999\n");
 	put_file(cg.dir[0], "pids.current", "two\n");
 	assert_int_equal(husk_cgroup_stats(&cg, &s, &err), -1);

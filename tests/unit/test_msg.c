@@ -849,6 +849,9 @@ static void expect_reply_fail(const char *json, int code, const char *words)
 	assert_null(r.pids);
 	assert_int_equal(r.npids, 0);
 	assert_false(r.has_pids);
+	assert_null(r.procs);
+	assert_int_equal(r.nprocs, 0);
+	assert_false(r.has_procs);
 	free(copy);
 }
 
@@ -1541,6 +1544,254 @@ static void test_reply_pids_decode_errors(void **state)
 	free(json);
 }
 
+static void test_reply_procs_roundtrip(void **state)
+{
+	int32_t pids[] = {7, 9};
+	struct husk_ps_proc procs[] = {
+	    {.pid = 7,
+	     .ppid = 1,
+	     .uid = 0,
+	     .start = 12,
+	     .cpu_ns = 1500000000,
+	     .tty = "pts/0",
+	     .cmd = "sh -c \"echo hi\""},
+	    {.pid = 9,
+	     .ppid = 7,
+	     .uid = UINT32_MAX,
+	     .start = HUSK_PS_SECS_MAX,
+	     .cpu_ns = INT64_MAX,
+	     .tty = "?",
+	     .cmd = "[sleep] <defunct>"},
+	};
+	struct husk_reply r = {.id = 12,
+			       .pid = -1,
+			       .has_pids = true,
+			       .pids = pids,
+			       .npids = 2,
+			       .has_procs = true,
+			       .procs = procs,
+			       .nprocs = 2,
+			       .uptime = 100,
+			       .boot_time = 1700000000},
+			  d;
+
+	reply_roundtrip(&r, &d);
+	assert_true(d.has_pids);
+	assert_int_equal(d.npids, 2);
+	assert_true(d.has_procs);
+	assert_int_equal(d.nprocs, 2);
+	assert_int_equal(d.uptime, 100);
+	assert_int_equal(d.boot_time, 1700000000);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(d.procs[i].pid, procs[i].pid);
+		assert_int_equal(d.procs[i].ppid, procs[i].ppid);
+		assert_int_equal(d.procs[i].uid, procs[i].uid);
+		assert_int_equal(d.procs[i].start, procs[i].start);
+		assert_int_equal(d.procs[i].cpu_ns, procs[i].cpu_ns);
+		assert_string_equal(d.procs[i].tty, procs[i].tty);
+		assert_string_equal(d.procs[i].cmd, procs[i].cmd);
+	}
+	husk_reply_free(&d);
+	assert_null(d.procs);
+	assert_int_equal(d.nprocs, 0);
+	assert_false(d.has_procs);
+	r.nprocs = 1;
+	assert_json(husk_reply_encode(&r),
+		    "{\"id\":12,\"pids\":[7,9],\"procs\":[{\"pid\":7,\"ppid\":1,\"uid\":0,"
+		    "\"start\":12,\"cpu_ns\":1500000000,\"tty\":\"pts\\/0\",\"cmd\":\"sh -c "
+		    "\\\"echo hi\\\"\"}],\"uptime\":100,\"boot_time\":1700000000}");
+
+	/* An unknown boot time is left out; no processes is an empty array. */
+	r.boot_time = 0;
+	r.nprocs = 0;
+	r.procs = NULL;
+	memset(&d, 0x5a, sizeof d);
+	reply_roundtrip(&r, &d);
+	assert_true(d.has_procs);
+	assert_int_equal(d.nprocs, 0);
+	assert_int_equal(d.boot_time, 0);
+	husk_reply_free(&d);
+	assert_json(husk_reply_encode(&r),
+		    "{\"id\":12,\"pids\":[7,9],\"procs\":[],\"uptime\":100}");
+
+	/* The limits themselves are fine. */
+	char cmd[HUSK_PS_CMD_MAX + 1], tty[HUSK_PS_TTY_MAX + 1];
+	memset(cmd, 'c', HUSK_PS_CMD_MAX);
+	cmd[HUSK_PS_CMD_MAX] = '\0';
+	memset(tty, 't', HUSK_PS_TTY_MAX);
+	tty[HUSK_PS_TTY_MAX] = '\0';
+	procs[0].cmd = cmd;
+	procs[0].tty = tty;
+	r.procs = procs;
+	r.nprocs = 1;
+	reply_roundtrip(&r, &d);
+	assert_int_equal(strlen(d.procs[0].cmd), HUSK_PS_CMD_MAX);
+	assert_int_equal(strlen(d.procs[0].tty), HUSK_PS_TTY_MAX);
+	husk_reply_free(&d);
+
+	/* Without procs (an older agent) there are none, and no clock. */
+	r.has_procs = false;
+	reply_roundtrip(&r, &d);
+	assert_false(d.has_procs);
+	assert_null(d.procs);
+	assert_int_equal(d.uptime, 0);
+	husk_reply_free(&d);
+	assert_json(husk_reply_encode(&r), "{\"id\":12,\"pids\":[7,9]}");
+
+	/* An error reply carries none. */
+	r = (struct husk_reply){.id = 13,
+				.err_code = ENOENT,
+				.message = "container x does not exist",
+				.pid = -1,
+				.has_procs = true,
+				.procs = procs,
+				.nprocs = 1,
+				.uptime = 5};
+	reply_roundtrip(&r, &d);
+	assert_false(d.has_procs);
+	assert_null(d.procs);
+	husk_reply_free(&d);
+}
+
+/* A container.ps reply whose one process is entry (a JSON object's members). */
+static char *reply_with_proc(const char *entry)
+{
+	char *json;
+
+	assert_true(
+	    asprintf(&json, "{\"id\":1,\"pids\":[7],\"procs\":[{%s}],\"uptime\":9}", entry) > 0);
+	return json;
+}
+
+#define GOOD_PROC "\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\",\"cmd\":\"sh\""
+
+static void test_reply_procs_decode_errors(void **state)
+{
+	static const struct {
+		const char *entry;
+		int code;
+		const char *words;
+	} bad[] = {
+	    {GOOD_PROC, EINVAL, "REPLY: \"procs\"[0]: \"pid\" is missing"},
+	    {"\"pid\":0," GOOD_PROC, ERANGE, "REPLY: \"procs\"[0]: \"pid\" is out of range"},
+	    {"\"pid\":2147483648," GOOD_PROC, ERANGE, "\"procs\"[0]: \"pid\" is out of range"},
+	    {"\"pid\":\"7\"," GOOD_PROC, EINVAL, "\"procs\"[0]: \"pid\" must be an integer"},
+	    {"\"pid\":7.0," GOOD_PROC, EINVAL, "\"pid\" must be an integer"},
+	    {"\"pid\":7,\"ppid\":-1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\",\"cmd\":\"\"",
+	     ERANGE, "\"procs\"[0]: \"ppid\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":4294967296,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\","
+	     "\"cmd\":\"\"",
+	     ERANGE, "\"uid\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":null,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\",\"cmd\":"
+	     "\"\"",
+	     EINVAL, "\"uid\" is missing"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":-1,\"cpu_ns\":0,\"tty\":\"?\",\"cmd\":\"\"",
+	     ERANGE, "\"start\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":1099511627777,\"cpu_ns\":0,\"tty\":\"?\","
+	     "\"cmd\":\"\"",
+	     ERANGE, "\"start\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":-1,\"tty\":\"?\",\"cmd\":\"\"",
+	     ERANGE, "\"cpu_ns\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":9223372036854775808,"
+	     "\"tty\":\"?\",\"cmd\":\"\"",
+	     ERANGE, "\"cpu_ns\" is out of range"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":true,\"tty\":\"?\",\"cmd\":"
+	     "\"\"",
+	     EINVAL, "\"cpu_ns\" must be an integer"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"cmd\":\"\"", EINVAL,
+	     "\"procs\"[0]: \"tty\" is missing"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":0,\"cmd\":\"\"",
+	     EINVAL, "\"tty\" must be a string"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"\",\"cmd\":\"\"",
+	     EINVAL, "\"procs\"[0]: \"tty\" must be 1 to 32 bytes"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,"
+	     "\"tty\":\"123456789012345678901234567890123\",\"cmd\":\"\"",
+	     EINVAL, "\"tty\" must be 1 to 32 bytes"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"pts\\u0000\","
+	     "\"cmd\":\"\"",
+	     EINVAL, "\"tty\" contains a NUL byte"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\"", EINVAL,
+	     "\"procs\"[0]: \"cmd\" is missing"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\",\"cmd\":["
+	     "\"sh\"]",
+	     EINVAL, "\"cmd\" must be a string"},
+	    {"\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\","
+	     "\"cmd\":\"sh\\u0000-c\"",
+	     EINVAL, "\"cmd\" contains a NUL byte"},
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		json = reply_with_proc(bad[i].entry);
+		expect_reply_fail(json, bad[i].code, bad[i].words);
+		free(json);
+	}
+
+	/* The shape of the array and of the clock fields around it. */
+	static const struct {
+		const char *json;
+		int code;
+		const char *words;
+	} shape[] = {
+	    {"{\"id\":1,\"procs\":5,\"uptime\":9}", EINVAL, "REPLY: \"procs\" must be an array"},
+	    {"{\"id\":1,\"procs\":{},\"uptime\":9}", EINVAL, "\"procs\" must be an array"},
+	    {"{\"id\":1,\"procs\":[5],\"uptime\":9}", EINVAL,
+	     "REPLY: \"procs\"[0] must be an object"},
+	    {"{\"id\":1,\"procs\":[{\"pid\":7," GOOD_PROC "},null],\"uptime\":9}", EINVAL,
+	     "\"procs\"[1] must be an object"},
+	    {"{\"id\":1,\"procs\":[{\"pid\":7," GOOD_PROC "},{\"pid\":8}],\"uptime\":9}", EINVAL,
+	     "\"procs\"[1]: \"ppid\" is missing"},
+	    {"{\"id\":1,\"procs\":[]}", EINVAL, "REPLY: \"uptime\" is missing"},
+	    {"{\"id\":1,\"procs\":[],\"uptime\":-1}", ERANGE, "\"uptime\" is out of range"},
+	    {"{\"id\":1,\"procs\":[],\"uptime\":\"9\"}", EINVAL, "\"uptime\" must be an integer"},
+	    {"{\"id\":1,\"procs\":[],\"uptime\":9,\"boot_time\":\"x\"}", EINVAL,
+	     "\"boot_time\" must be an integer"},
+	    {"{\"id\":1,\"procs\":[],\"uptime\":9,\"boot_time\":-5}", ERANGE,
+	     "\"boot_time\" is out of range"},
+	};
+	for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
+		expect_reply_fail(shape[i].json, shape[i].code, shape[i].words);
+
+	/* A cmd longer than HUSK_PS_CMD_MAX is refused, not cut. */
+	char *cmd = malloc(HUSK_PS_CMD_MAX + 2), *entry;
+	assert_non_null(cmd);
+	memset(cmd, 'c', HUSK_PS_CMD_MAX + 1);
+	cmd[HUSK_PS_CMD_MAX + 1] = '\0';
+	assert_true(
+	    asprintf(&entry,
+		     "\"pid\":7,\"ppid\":1,\"uid\":0,\"start\":3,\"cpu_ns\":0,\"tty\":\"?\","
+		     "\"cmd\":\"%s\"",
+		     cmd) > 0);
+	json = reply_with_proc(entry);
+	expect_reply_fail(json, EINVAL, "REPLY: \"procs\"[0]: \"cmd\" is longer than 4096 bytes");
+	free(json);
+	free(entry);
+	free(cmd);
+
+	/* At most HUSK_MAX_PIDS entries, as pids. */
+	size_t n = HUSK_MAX_PIDS + 1;
+	char *q = json = malloc(64 + n * 3);
+	assert_non_null(json);
+	q += sprintf(q, "{\"id\":1,\"uptime\":9,\"procs\":[");
+	for (size_t i = 0; i < n; i++)
+		q += sprintf(q, "%s{}", i ? "," : "");
+	strcpy(q, "]}");
+	expect_reply_fail(json, E2BIG, "REPLY: \"procs\" has more than 65536 entries");
+	free(json);
+
+	/* A good one decodes. */
+	struct husk_reply r;
+	struct husk_err err = {0};
+	json = reply_with_proc("\"pid\":7," GOOD_PROC);
+	assert_int_equal(husk_reply_decode(json, strlen(json), &r, &err), 0);
+	assert_int_equal(r.nprocs, 1);
+	assert_int_equal(r.procs[0].pid, 7);
+	assert_string_equal(r.procs[0].cmd, "sh");
+	assert_int_equal(r.uptime, 9);
+	husk_reply_free(&r);
+	free(json);
+}
+
 static void test_resize_ps_decode_errors(void **state)
 {
 	static const struct {
@@ -1733,6 +1984,8 @@ int main(void)
 	    cmocka_unit_test(test_start_console_size),
 	    cmocka_unit_test(test_reply_pids_roundtrip),
 	    cmocka_unit_test(test_reply_pids_decode_errors),
+	    cmocka_unit_test(test_reply_procs_roundtrip),
+	    cmocka_unit_test(test_reply_procs_decode_errors),
 	    cmocka_unit_test(test_resize_ps_decode_errors),
 	    cmocka_unit_test(test_console_size_decode_errors),
 	    cmocka_unit_test(test_exit_runtime_ns),
