@@ -12,6 +12,7 @@
  * calls (and snprintf into their own buffers) until they exit. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
@@ -80,6 +81,44 @@ static int open_in_root(int root, const char *path)
 	return (int)syscall(SYS_openat2, root, path, &how, sizeof how);
 }
 
+/* Make dest inside the rootfs (its directories, then a directory or an
+ * empty file like src) where the guest has not made it yet; every step is
+ * resolved in the rootfs. */
+static void make_in_root(int root, const char *dest, const char *src)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	bool dir = stat(src, &st) < 0 || S_ISDIR(st.st_mode);
+	snprintf(path, sizeof path, "%s", dest);
+	for (char *p = path; *p; p++) {
+		bool last = !strchr(p + 1, '/');
+		char *slash = last ? NULL : strchr(p + 1, '/');
+		if (slash)
+			*slash = '\0';
+		int fd = open_in_root(root, path);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == ENOENT) {
+			char *base = strrchr(path, '/');
+			char parent[PATH_MAX];
+			snprintf(parent, sizeof parent, "%.*s", base ? (int)(base - path) : 0, path);
+			int pfd = open_in_root(root, parent);
+			const char *name = base ? base + 1 : path;
+			if (pfd < 0)
+				return;
+			if (!last || dir)
+				mkdirat(pfd, name, 0755);
+			else
+				close(openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+			close(pfd);
+		}
+		if (!slash)
+			return;
+		*slash = '/';
+		p = slash;
+	}
+}
+
 /* mount at a path resolved in the rootfs; 1 when it is not there */
 static int mount_in_root(int root, const char *dest, const char *src, const char *type,
 			 unsigned long flags)
@@ -116,6 +155,7 @@ static int setup_view(int fd, const struct husk_sentinel_view *v)
 	 * (or one it cannot show) is left as it is */
 	for (size_t i = 0; i < v->nbinds; i++) {
 		const struct husk_sentinel_bind *b = &v->binds[i];
+		make_in_root(root, b->dest, b->source);
 		if (mount_in_root(root, b->dest, b->source, NULL, MS_BIND | MS_REC) != 0 ||
 		    !b->readonly)
 			continue;

@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,6 +407,26 @@ static __attribute__((noreturn)) int cmd_tcp_serve(unsigned port)
 	}
 }
 
+/* bind() a unix socket at path, connect to it, pass a line through it */
+static int cmd_unix_echo(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char line[64] = "";
+	if (strlen(path) >= sizeof a.sun_path)
+		die("path too long");
+	strcpy(a.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s < 0 || c < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 1) < 0)
+		die("bind");
+	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect");
+	int p = accept(s, NULL, NULL);
+	if (p < 0 || full_write(c, "through-socket\n", 15) < 0 || read(p, line, sizeof line - 1) <= 0)
+		die("accept/write/read");
+	fputs(line, stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *a0 = argv[0] ? argv[0] : "";
@@ -414,7 +435,8 @@ int main(int argc, char **argv)
 		cmd_sleep_forever(1);
 	if (argc < 2)
 		die("usage: husk-testhelper pattern N | exit N | kill-self SIG | orphans N | "
-		    "zombies [MS] | trap | sleep-forever | stderr-split | tcp-serve PORT");
+		    "zombies [MS] | trap | sleep-forever | stderr-split | tcp-serve PORT | "
+		    "unix-echo PATH");
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "pattern") && argc == 3)
 		return cmd_pattern(parse_num(argv[2]));
@@ -439,6 +461,8 @@ int main(int argc, char **argv)
 		return cmd_stderr_split();
 	if (!strcmp(cmd, "tcp-serve") && argc == 3)
 		return cmd_tcp_serve((unsigned)parse_num(argv[2]));
+	if (!strcmp(cmd, "unix-echo") && argc == 3)
+		return cmd_unix_echo(argv[2]);
 	die("unknown subcommand or wrong arguments");
 	return 99;
 }

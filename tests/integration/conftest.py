@@ -522,3 +522,8 @@ def stop_daemon(proc, log, limit=60):
         proc.kill()
         proc.wait()
     log.close()
+
+
+# The suite's daemons (dockerd, containerd, podman), session-scoped: they live
+# in callers.py, which uses the helpers above, so this import comes last.
+from callers import containerd, docker, podman  # noqa: E402,F401
