@@ -50,9 +50,18 @@ int husk_proxy_cgroup_setup(struct proxy *P, struct husk_err *err)
 	if (o->cfg.linux_ && json_object_object_get_ex(o->cfg.linux_, "cgroupsPath", &v) &&
 	    json_object_is_type(v, json_type_string))
 		path = json_object_get_string(v);
-	if (husk_cgroup_resolve(NULL, path, o->id, husk_global.systemd_cgroup, &rel, err) < 0 ||
-	    husk_cgroup_create(&P->cg, NULL, rel, err) < 0)
+	if (husk_cgroup_resolve(NULL, path, o->id, husk_global.systemd_cgroup, &rel, err) < 0)
 		return -1;
+	if (husk_cgroup_create(&P->cg, NULL, rel, err) < 0) {
+		/* as runc's rootless mode: without the right to make cgroups the
+		 * VM goes without one (and no limits on the host) */
+		bool denied = err->code == EACCES || err->code == EPERM || err->code == EROFS;
+		if (denied && (husk_global.rootless || geteuid() != 0) && !path) {
+			log_warn("no host cgroup for the VM: %s", err->msg);
+			return 0;
+		}
+		return -1;
+	}
 	struct husk_cgroup_limits l;
 	host_limits(config_resources(&o->cfg), o->vo.mem_mib, &l);
 	if (husk_cgroup_set(&P->cg, &l, err) < 0 || husk_cgroup_join(&P->cg, getpid(), err) < 0) {

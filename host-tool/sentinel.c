@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -135,6 +136,23 @@ static int mount_in_root(int root, const char *dest, const char *src, const char
 	return r;
 }
 
+/* The guest can change the rootfs under us: a read-only bind that did not
+ * end up read-only (dest swapped between the mount and the remount) is
+ * taken away rather than left writable. */
+static void ensure_read_only(int root, const char *dest)
+{
+	struct statvfs sv;
+	char p[64];
+	int fd = open_in_root(root, dest);
+	if (fd < 0)
+		return;
+	if (fstatvfs(fd, &sv) < 0 || !(sv.f_flag & ST_RDONLY)) {
+		snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+		umount2(p, MNT_DETACH);
+	}
+	close(fd);
+}
+
 static int setup_view(int fd, const struct husk_sentinel_view *v)
 {
 	const char *what;
@@ -160,6 +178,7 @@ static int setup_view(int fd, const struct husk_sentinel_view *v)
 		    !b->readonly)
 			continue;
 		mount_in_root(root, b->dest, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY);
+		ensure_read_only(root, b->dest);
 	}
 	/* a /proc of its own pid namespace: its one process */
 	mount_in_root(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
