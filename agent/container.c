@@ -41,43 +41,55 @@ static void container_free(struct agent_container *c)
 	free(c);
 }
 
+/* A directory made under the container's run dir, and whether something
+ * is mounted on it. */
+struct made_mount {
+	char *path;
+	bool mounted;
+};
+
 /* What a create has made so far: all undone unless it succeeds. */
 struct made {
-	char *dir, *share, *binds; /* directories made */
-	bool share_mounted, binds_mounted;
+	char *dir; /* /run/husk/<id> */
+	/* in the order made: the share, the overlay's upper tmpfs and the
+	 * overlay itself (a read-only root), the bind sources' shares */
+	struct made_mount share, upper, root, binds, binds_ro;
 	bool cgroup_made;
 	struct agent_container *c;
 	bool done;
 };
 
-static void made_undo(struct made *m)
+static void undo_mount(struct made_mount *mm, bool undo)
 {
-	if (!m->done) {
-		if (m->cgroup_made)
-			rmdir(m->c->cgroup);
-		if (m->binds_mounted)
-			umount2(m->binds, MNT_DETACH);
-		if (m->binds)
-			rmdir(m->binds);
-		if (m->share_mounted)
-			umount2(m->share, MNT_DETACH);
-		if (m->share)
-			rmdir(m->share);
-		if (m->dir)
-			rmdir(m->dir);
-		if (m->c)
-			container_free(m->c);
-	}
-	free(m->dir);
-	free(m->share);
-	free(m->binds);
+	if (undo && mm->mounted)
+		umount2(mm->path, MNT_DETACH);
+	if (undo && mm->path)
+		rmdir(mm->path);
+	free(mm->path);
 }
 
-static int mount_share(const struct husk_rootfs *rf, const char *dst, struct husk_err *err)
+static void made_undo(struct made *m)
 {
-	/* Read-write even for a read-only root: mount points are made first
-	 * and the container's root is remounted read-only last, as runc does. */
-	unsigned long flags = MS_NOSUID | MS_NODEV;
+	bool undo = !m->done;
+	if (undo && m->cgroup_made)
+		rmdir(m->c->cgroup);
+	undo_mount(&m->binds_ro, undo);
+	undo_mount(&m->binds, undo);
+	undo_mount(&m->root, undo);
+	undo_mount(&m->upper, undo);
+	undo_mount(&m->share, undo);
+	if (undo && m->dir)
+		rmdir(m->dir);
+	if (undo && m->c)
+		container_free(m->c);
+	free(m->dir);
+}
+
+/* A share the VMM serves read-only is mounted read-only here too. */
+static int mount_share(const struct husk_rootfs *rf, const char *dst, bool readonly,
+		       struct husk_err *err)
+{
+	unsigned long flags = MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
 	if (strcmp(rf->fstype, "9p") == 0) {
 		if (mount(rf->tag, dst, "9p", flags,
 			  "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0)
@@ -108,7 +120,48 @@ make_dir(char **made, mode_t mode, struct husk_err *err, const char *fmt, ...)
 	return 0;
 }
 
-/* <run dir>/<id>/share holds the rootfs share; the root is in it. */
+/* A read-only root is read-only at the VMM (QEMU's readonly=on, a read-only
+ * view for virtiofsd: docs/security.md, "Read-only shares"), so the mount
+ * points a config names cannot be made in it as runc makes them. The root is
+ * an overlay instead: the share below, a small tmpfs above that takes the
+ * mount points and devices; the container's root is remounted read-only
+ * last, as any other. Nothing reaches the host's files whatever the guest
+ * does with its mounts. <dir>/root; the upper layer's root takes the mode and
+ * owner of the share's. */
+static int overlay_root(struct made *m, const char *lower, struct husk_err *err)
+{
+	struct stat st;
+	char up[512], work[512];
+	_cleanup_free_ char *opts = NULL;
+	if (stat(lower, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 1; /* the caller says what is wrong */
+	if (strpbrk(lower, ",:\\"))
+		return husk_err_set(err, EINVAL, "rootfs %s: no overlay of a path with , : or \\",
+				    lower);
+	if (make_dir(&m->upper.path, 0700, err, "%s/upper", m->dir) < 0)
+		return -1;
+	if (mount("tmpfs", m->upper.path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=4m") < 0)
+		return husk_err_sys(err, errno, "mount tmpfs %s", m->upper.path);
+	m->upper.mounted = true;
+	snprintf(up, sizeof up, "%s/upper", m->upper.path);
+	snprintf(work, sizeof work, "%s/work", m->upper.path);
+	if (mkdir(up, st.st_mode & 07777) < 0 || chmod(up, st.st_mode & 07777) < 0 ||
+	    chown(up, st.st_uid, st.st_gid) < 0 || mkdir(work, 0700) < 0)
+		return husk_err_sys(err, errno, "overlay layers in %s", m->upper.path);
+	if (asprintf(&opts, "lowerdir=%s,upperdir=%s,workdir=%s", lower, up, work) < 0) {
+		opts = NULL;
+		return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	if (make_dir(&m->root.path, 0755, err, "%s/root", m->dir) < 0)
+		return -1;
+	if (mount("overlay", m->root.path, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+		return husk_err_sys(err, errno, "mount the read-only root's overlay");
+	m->root.mounted = true;
+	return 0;
+}
+
+/* <run dir>/<id>/share holds the rootfs share; the root is in it, or for a
+ * read-only root an overlay of it at <run dir>/<id>/root. */
 static int mount_root(struct made *m, const char *id, const struct husk_rootfs *rf,
 		      struct husk_err *err)
 {
@@ -117,13 +170,23 @@ static int mount_root(struct made *m, const char *id, const struct husk_rootfs *
 	if (mkdir(AGENT_RUN_DIR, 0700) < 0 && errno != EEXIST)
 		return husk_err_sys(err, errno, "mkdir %s", AGENT_RUN_DIR);
 	if (make_dir(&m->dir, 0700, err, AGENT_RUN_DIR "/%s", id) < 0 ||
-	    make_dir(&m->share, 0755, err, "%s/share", m->dir) < 0 ||
-	    mount_share(rf, m->share, err) < 0)
+	    make_dir(&m->share.path, 0755, err, "%s/share", m->dir) < 0 ||
+	    mount_share(rf, m->share.path, rf->readonly, err) < 0)
 		return -1;
-	m->share_mounted = true;
-	if (asprintf(&m->c->rootfs, "%s/%s", m->share, path) < 0) {
+	m->share.mounted = true;
+	if (asprintf(&m->c->rootfs, "%s/%s", m->share.path, path) < 0) {
 		m->c->rootfs = NULL;
 		return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	if (rf->readonly) {
+		int r = overlay_root(m, m->c->rootfs, err);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			free(m->c->rootfs);
+			if (!(m->c->rootfs = strdup(m->root.path)))
+				return husk_err_set(err, ENOMEM, "out of memory");
+		}
 	}
 	if (stat(m->c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return husk_err_set(err, ENOENT, "rootfs %s is not a directory in share %s", path,
@@ -238,19 +301,32 @@ int agent_container_update(struct agent_container *c, struct json_object *resour
 	return rc;
 }
 
-/* Host paths that bind mounts name, shared as one more share. */
+/* Host paths that bind mounts name: spec's "binds" names the share of the
+ * writable ones (at <dir>/binds), "binds_ro" that of the read-only ones,
+ * which the VMM serves read-only (at <dir>/binds-ro, mounted read-only);
+ * the host rewrote each source to its place in one of them. */
+static int mount_bind_share(struct made *m, struct json_object *spec, const char *key,
+			    const char *name, bool readonly, struct made_mount *mm,
+			    struct husk_err *err)
+{
+	struct json_object *tag;
+	if (!spec || !json_object_object_get_ex(spec, key, &tag) ||
+	    !json_object_is_type(tag, json_type_string))
+		return 0;
+	struct husk_rootfs b = {.tag = (char *)json_object_get_string(tag),
+				.fstype = "9p" /* always: a share of bind mounts */};
+	if (make_dir(&mm->path, 0755, err, "%s/%s", m->dir, name) < 0 ||
+	    mount_share(&b, mm->path, readonly, err) < 0)
+		return -1;
+	mm->mounted = true;
+	return 0;
+}
+
 static int mount_binds(struct made *m, struct json_object *spec, struct husk_err *err)
 {
-	struct json_object *binds;
-	if (!spec || !json_object_object_get_ex(spec, "binds", &binds) ||
-	    !json_object_is_type(binds, json_type_string))
-		return 0;
-	struct husk_rootfs b = {.tag = (char *)json_object_get_string(binds),
-				.fstype = "9p" /* always: a share of bind mounts */};
-	if (make_dir(&m->binds, 0755, err, "%s/binds", m->dir) < 0 ||
-	    mount_share(&b, m->binds, err) < 0)
+	if (mount_bind_share(m, spec, "binds", "binds", false, &m->binds, err) < 0 ||
+	    mount_bind_share(m, spec, "binds_ro", "binds-ro", true, &m->binds_ro, err) < 0)
 		return -1;
-	m->binds_mounted = true;
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 /* Bind mounts of host paths. The mounts live in a mount namespace private
  * to the proxy and QEMU, so they vanish when both are gone, on every path,
- * SIGKILL included. */
+ * SIGKILL included. Read-only ones go in a share of their own that QEMU
+ * serves read-only (docs/security.md, "Read-only shares"). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -17,6 +19,7 @@
 #include "binds.h"
 #include "husk-log.h"
 #include "sentinel.h"
+#include "vm.h"
 
 static bool has_option(struct json_object *m, const char *a, const char *b)
 {
@@ -46,13 +49,41 @@ static bool is_rbind(struct json_object *m)
 	return has_option(m, "rbind", NULL);
 }
 
-static int private_namespace(const char *dir, struct husk_err *err)
+bool husk_bind_readonly(struct json_object *m)
+{
+	struct json_object *opts;
+	bool ro = false;
+	if (!json_object_object_get_ex(m, "options", &opts) ||
+	    !json_object_is_type(opts, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(opts); i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && (!strcmp(o, "ro") || !strcmp(o, "rro")))
+			ro = true;
+		else if (o && !strcmp(o, "rw"))
+			ro = false;
+	}
+	return ro;
+}
+
+static int private_namespace(struct husk_err *err)
 {
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return husk_err_sys(err, errno, "cannot make a private mount namespace");
-	if (mkdir(dir, 0700) < 0)
-		return husk_err_sys(err, errno, "mkdir %s", dir);
 	return 0;
+}
+
+/* A read-only bind source is read-only on the host too, with every mount
+ * under it for rbind: QEMU's readonly=on is the wall, this one more. */
+static int make_read_only(const char *stage, bool recursive)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	if (mount_setattr(AT_FDCWD, stage, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	/* before Linux 5.12: the top mount only */
+	return mount(NULL, stage, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
 }
 
 void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
@@ -64,7 +95,15 @@ void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
 	free(view);
 }
 
-static int bind_prepare(const char *id, const char *bundle, const char *dir,
+/* One staging directory and the share it becomes: [0] the writable binds,
+ * [1] the read-only ones. */
+struct stage {
+	char *dir;	 /* <state>/binds or <state>/binds-ro */
+	const char *tag; /* and where the guest mounts it: /run/husk/<id>/<tag> */
+	size_t n;	 /* sources staged in it */
+};
+
+static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 			struct json_object *copy, struct husk_sentinel_bind *view, size_t *nview,
 			struct husk_err *err)
 {
@@ -84,29 +123,35 @@ static int bind_prepare(const char *id, const char *bundle, const char *dir,
 			snprintf(host, sizeof host, "%s", s0);
 		else
 			snprintf(host, sizeof host, "%s/%s", bundle, s0);
-		struct stat st;
-		if (stat(host, &st) < 0)
+		struct stat sb;
+		if (stat(host, &sb) < 0)
 			return husk_err_sys(err, errno, "config.json: mounts[%zu] source %s", i,
 					    host);
-		if (nbinds == 0 && private_namespace(dir, err) < 0)
+		bool ro = husk_bind_readonly(m);
+		struct stage *s = &st[ro];
+		if (nbinds == 0 && private_namespace(err) < 0)
 			return -1;
-		snprintf(stage, sizeof stage, "%s/%zu", dir, nbinds);
-		int r = S_ISDIR(st.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
+		if (s->n == 0 && mkdir(s->dir, 0700) < 0)
+			return husk_err_sys(err, errno, "mkdir %s", s->dir);
+		snprintf(stage, sizeof stage, "%s/%zu", s->dir, s->n);
+		int r = S_ISDIR(sb.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
 		/* submounts of the source come along only for rbind */
 		if (r < 0 ||
-		    mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0)
+		    mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0 ||
+		    (ro && make_read_only(stage, is_rbind(m)) < 0))
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
-		snprintf(guest, sizeof guest, "/run/husk/%s/binds/%zu", id, nbinds);
+		snprintf(guest, sizeof guest, "/run/husk/%s/%s/%zu", id, s->tag, s->n);
 		json_object_object_add(m, "source", json_object_new_string(guest));
 		if (json_object_object_get_ex(m, "destination", &dst) &&
 		    json_object_is_type(dst, json_type_string)) {
 			struct husk_sentinel_bind *b = &view[(*nview)++];
 			b->source = strdup(stage);
 			b->dest = strdup(json_object_get_string(dst));
-			b->readonly = has_option(m, "ro", NULL);
+			b->readonly = ro;
 			if (!b->source || !b->dest)
 				return husk_err_set(err, ENOMEM, "out of memory");
 		}
+		s->n++;
 		nbinds++;
 	}
 	return (int)nbinds;
@@ -114,32 +159,37 @@ static int bind_prepare(const char *id, const char *bundle, const char *dir,
 
 int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir,
 		       struct json_object *mounts, struct json_object **mounts_out,
-		       char **binds_path, struct husk_sentinel_bind **view, size_t *nview,
-		       struct husk_err *err)
+		       char **binds_path, char **binds_ro_path, struct husk_sentinel_bind **view,
+		       size_t *nview, struct husk_err *err)
 {
 	_cleanup_json_ struct json_object *copy = NULL;
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = NULL, *dir_ro = NULL;
 	*mounts_out = NULL;
-	*binds_path = NULL;
+	*binds_path = *binds_ro_path = NULL;
 	*view = NULL;
 	*nview = 0;
 	if (!mounts)
 		return 0;
 	if (json_object_deep_copy(mounts, &copy, NULL) != 0 ||
-	    asprintf(&dir, "%s/binds", state_dir) < 0 ||
+	    asprintf(&dir, "%s/" HUSK_BINDS_TAG, state_dir) < 0 ||
+	    asprintf(&dir_ro, "%s/" HUSK_BINDS_RO_TAG, state_dir) < 0 ||
 	    !(*view = calloc(json_object_array_length(mounts) + 1, sizeof **view)))
 		return husk_err_set(err, ENOMEM, "out of memory");
-	int nbinds = bind_prepare(id, bundle, dir, copy, *view, nview, err);
+	struct stage st[2] = {{dir, HUSK_BINDS_TAG, 0}, {dir_ro, HUSK_BINDS_RO_TAG, 0}};
+	int nbinds = bind_prepare(id, bundle, st, copy, *view, nview, err);
 	if (nbinds < 0) {
 		husk_binds_view_free(*view, *nview);
 		*view = NULL;
 		*nview = 0;
 		return -1;
 	}
-	if (nbinds) {
+	if (st[0].n)
 		*binds_path = husk_steal(dir);
-		log_debug("%d bind mount sources shared with the VM", nbinds);
-	}
+	if (st[1].n)
+		*binds_ro_path = husk_steal(dir_ro);
+	if (nbinds)
+		log_debug("%zu writable and %zu read-only bind mount sources shared with the VM",
+			  st[0].n, st[1].n);
 	*mounts_out = husk_steal(copy);
 	return 0;
 }

@@ -132,9 +132,11 @@ void husk_proxy_main(struct proxy_opts *o)
 	o->vo.keep_agent_sock = husk_test_hooks(); /* for the reconnect hook */
 #endif
 	if (husk_binds_prepare(o->id, o->bundle, o->state_dir, o->cfg.mounts, &P->spec_mounts,
-			       &o->binds_path, &o->bind_view, &o->nbind_view, &err) < 0)
+			       &o->binds_path, &o->binds_ro_path, &o->bind_view, &o->nbind_view,
+			       &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	o->vo.binds_path = o->binds_path;
+	o->vo.binds_ro_path = o->binds_ro_path;
 	/* virtiofsd, QEMU and the sentinel start in the VM's host cgroup */
 	if (husk_proxy_cgroup_setup(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);

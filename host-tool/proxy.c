@@ -40,6 +40,9 @@ static void notify_ok(struct proxy *P)
 	husk_proxy_notify(P, msg);
 }
 
+/* Under the container's lock, as every verb's read-modify-write is: held
+ * only for the write, never while waiting. A directory that is gone was
+ * deleted (delete holds the lock while it kills us): nothing is written. */
 void husk_proxy_set_status(struct proxy *P, const char *status)
 {
 	struct husk_err err;
@@ -50,7 +53,8 @@ void husk_proxy_set_status(struct proxy *P, const char *status)
 	}
 	free(P->st.status);
 	P->st.status = s;
-	if (husk_state_write(P->o->state_dir, &P->st, &err) < 0)
+	_cleanup_close_ int lock = husk_state_lock(P->o->state_dir, &err);
+	if (lock < 0 || husk_state_write(P->o->state_dir, &P->st, &err) < 0)
 		log_error("%s", err.msg);
 }
 
@@ -59,6 +63,7 @@ void husk_proxy_finish(struct proxy *P, int code)
 	husk_session_kill_vm(&P->s);
 	husk_netconf_cleanup(&P->o->net);
 	husk_binds_unmount(P->o->vo.binds_path);
+	husk_binds_unmount(P->o->vo.binds_ro_path);
 	if (P->tty_raw)
 		husk_tty_restore();
 	/* out of the host cgroup, so that delete (or we) can remove it */
@@ -75,7 +80,9 @@ void husk_proxy_finish(struct proxy *P, int code)
 		husk_sentinel_exit(&P->sentinel, code);
 		if (P->st.cgroup)
 			husk_cgroup_destroy(&P->cg);
-		husk_state_remove(P->o->state_dir);
+		_cleanup_close_ int lock = husk_state_lock(P->o->state_dir, NULL);
+		if (lock >= 0)
+			husk_state_remove(P->o->state_dir);
 	} else {
 		P->st.exit_status = code;
 		husk_proxy_set_status(P, "stopped");
@@ -406,6 +413,8 @@ static void on_hello(struct husk_session *s)
 		json_object_object_add(spec, "linux", json_object_get(o->cfg.linux_));
 	if (o->vo.binds_path)
 		json_object_object_add(spec, "binds", json_object_new_string(HUSK_BINDS_TAG));
+	if (o->vo.binds_ro_path) /* the agent mounts it read-only */
+		json_object_object_add(spec, "binds_ro", json_object_new_string(HUSK_BINDS_RO_TAG));
 	req.u.create.spec = spec;
 	req.u.create.id = (char *)o->id;
 	req.u.create.rootfs = (struct husk_rootfs){.tag = HUSK_SHARE_TAG,
@@ -494,9 +503,10 @@ void husk_proxy_opts_free(struct proxy_opts *o)
 	free(o->rootfs);
 	free(o->state_dir);
 	free(o->binds_path);
+	free(o->binds_ro_path);
 	husk_binds_view_free(o->bind_view, o->nbind_view);
 	o->bind_view = NULL;
 	o->nbind_view = 0;
-	o->bundle = o->rootfs = o->state_dir = o->binds_path = NULL;
+	o->bundle = o->rootfs = o->state_dir = o->binds_path = o->binds_ro_path = NULL;
 	husk_config_free(&o->cfg);
 }

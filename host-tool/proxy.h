@@ -27,6 +27,7 @@ struct proxy_opts {
 	char *rootfs; /* absolute */
 	char *state_dir;
 	char *binds_path; /* <state_dir>/binds when config.json binds host paths */
+	char *binds_ro_path; /* <state_dir>/binds-ro for its read-only binds */
 	struct husk_sentinel_bind *bind_view; /* those binds as the sentinel shows them */
 	size_t nbind_view;
 	struct husk_config cfg;

@@ -1,11 +1,16 @@
 #include <errno.h>
+#include <linux/capability.h>
+#include <grp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kvm.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,13 +19,14 @@
 
 #include "husk-log.h"
 #include "ctl.h"
+#include "jail.h"
 #include "vm.h"
 
 #ifndef HUSK_DATADIR
 #define HUSK_DATADIR "/usr/local/share/husk"
 #endif
 
-#define QEMU_MAX_ARGS 96
+#define QEMU_MAX_ARGS 128
 
 int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err)
 {
@@ -66,13 +72,40 @@ static int listen_and_connect(const char *dir, const char *name, int *lfd, int *
 	return *conn < 0 ? -1 : 0;
 }
 
+/* QEMU 7.2's virtiofsd has no read-only option: for a read-only root it gets
+ * a mount namespace of its own in which the rootfs, and every mount under
+ * it, is read-only; its own sandbox then binds that view and drops
+ * CAP_SYS_ADMIN, so the guest's writes fail with EROFS on the host. In the
+ * child before exec; what failed in *what. */
+static int readonly_view(const char *path, const char **what)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+	*what = "unshare(CLONE_NEWNS)";
+	if (unshare(CLONE_NEWNS) < 0)
+		return -1;
+	*what = "making its mounts private";
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	*what = "binding the rootfs";
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return -1;
+	*what = "making the rootfs read-only";
+	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	/* before Linux 5.12: the top mount only */
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+}
+
 /* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
  * a connection to it, so no socket path has to fit QEMU's limits. It dies
  * with its parent, and exits when QEMU goes away. */
 static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
 			   struct husk_err *err)
 {
-	_cleanup_close_ int lfd = -1;
+	_cleanup_close_ int lfd = -1, rep_r = -1, rep_w = -1;
+	int rep[2];
 	if (access(VIRTIOFSD, X_OK) < 0)
 		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)",
 				    VIRTIOFSD);
@@ -88,6 +121,15 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
 	}
 	src[k] = '\0';
 	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
+	/* the child's report of a failed read-only view; EOF when it went on */
+	if (pipe2(rep, O_CLOEXEC) < 0) {
+		husk_err_sys(err, errno, "pipe");
+		close(*conn);
+		*conn = -1;
+		return -1;
+	}
+	rep_r = rep[0];
+	rep_w = rep[1];
 	pid_t parent = getpid();
 	*pid = fork();
 	if (*pid < 0) {
@@ -100,6 +142,11 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(125);
+		const char *what;
+		if (o->share_readonly && readonly_view(o->share_path, &what) < 0) {
+			dprintf(rep_w, "%s: %s", what, strerror(errno));
+			_exit(125);
+		}
 		int null = open("/dev/null", O_RDWR),
 		    log = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
 		dup2(null, 0);
@@ -115,6 +162,20 @@ static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
 		execl(VIRTIOFSD, "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o",
 		      "xattr", "--rlimit-nofile=0", (char *)NULL);
 		_exit(125);
+	}
+	close(husk_steal_fd(rep_w));
+	char why[256];
+	ssize_t n;
+	while ((n = read(rep_r, why, sizeof why - 1)) < 0 && errno == EINTR)
+		;
+	if (n > 0) {
+		why[n] = '\0';
+		waitpid(*pid, NULL, 0);
+		*pid = 0;
+		close(*conn);
+		*conn = -1;
+		return husk_err_set(err, EPERM, "virtiofsd: no read-only view of the rootfs: %s",
+				    why);
 	}
 	return 0;
 }
@@ -254,7 +315,7 @@ int husk_vm_resolve(struct husk_vm_opts *o, struct husk_err *err)
 	return 0;
 }
 
-#define ARG_STORE (12 + 2 * HUSK_VM_MAX_NICS)
+#define ARG_STORE (16 + 2 * HUSK_VM_MAX_NICS)
 
 struct argv {
 	char *v[QEMU_MAX_ARGS];
@@ -299,10 +360,15 @@ static const char *qemu_escape(const char *v, char out[2 * PATH_MAX + 1])
  * listening socket), 4 (the console), 5 (virtiofsd's socket), 6 (the QMP
  * monitor, QMP_FD) and 7 on (the taps in NIC order, NIC_FD0). */
 static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, struct argv *a,
-						int chan, int con, int vfs, int qmp, pid_t parent)
+						int chan, int con, int vfs, int qmp,
+						const int alive[2], const struct husk_jail *j)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
+	/* the proxy may have died before that took hold: then the pipe it
+	 * holds open is closed (getppid() is 0 in a pid namespace of our own) */
+	close(alive[1]);
+	struct pollfd pf = {.fd = fcntl(alive[0], F_DUPFD_CLOEXEC, 64), .events = POLLIN};
+	if (pf.fd < 0 || poll(&pf, 1, 0) != 0)
 		_exit(125);
 	int devnull = open("/dev/null", O_RDWR);
 	int log = o->qemu_log ? open(o->qemu_log, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
@@ -324,12 +390,27 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 		else if (dup2(src[i], 3 + i) < 0)
 			_exit(125);
 	}
-	close_range(3 + n, ~0U, 0);
+	/* the liveness pipe after them, closed by exec */
+	if (dup3(pf.fd, 3 + n, O_CLOEXEC) < 0)
+		_exit(125);
+	pf.fd = 3 + n;
+	close_range(3 + n + 1, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	const char *what;
+	if (j && husk_jail_enter(j, &what) < 0) {
+		dprintf(2, "husk: QEMU's jail: %s: %s\n", what, strerror(errno));
+		_exit(125);
+	}
+	/* a change of uid clears the parent-death signal: set it again */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (poll(&pf, 1, 0) != 0)
+		_exit(125);
+	if (!j)
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	execv(o->qemu, a->v);
 	dprintf(2, "exec %s: %s\n", o->qemu, strerror(errno));
 	_exit(125);
@@ -338,19 +419,69 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 unsigned husk_vm_max_nics(const struct husk_vm_opts *o)
 {
 	if (strcmp(o->machine, "microvm"))
-		return HUSK_VM_MAX_NICS;	     /* PCI has slots to spare */
-	unsigned used = 2 + (o->binds_path ? 1 : 0); /* virtio-serial, the rootfs share */
+		return HUSK_VM_MAX_NICS; /* PCI has slots to spare */
+	/* virtio-serial, the rootfs share, the bind sources' shares */
+	unsigned used = 2 + (o->binds_path ? 1 : 0) + (o->binds_ro_path ? 1 : 0);
 	unsigned left = HUSK_VM_MICROVM_TRANSPORTS - used;
 	return left < HUSK_VM_MAX_NICS ? left : HUSK_VM_MAX_NICS;
 }
 
+/* What QEMU needs in its jail (jail.h); false when there is none: not root,
+ * or no state directory to build it in. */
+static bool make_jail(const struct husk_vm_opts *o, enum husk_accel accel, bool vhost,
+		      struct husk_jail *j)
+{
+	static char root[PATH_MAX];
+	if (geteuid() != 0 || !o->state_dir)
+		return false;
+	snprintf(root, sizeof root, "%s/jail", o->state_dir);
+	*j = (struct husk_jail){.root = root, .scratch = o->state_dir};
+	j->ro[j->nro++] = o->kernel;
+	j->ro[j->nro++] = o->initrd;
+	if (strncmp(o->qemu, "/usr/", 5) != 0)
+		j->ro[j->nro++] = o->qemu;
+	j->dev[j->ndev++] = "/dev/null";
+	j->dev[j->ndev++] = "/dev/zero";
+	j->dev[j->ndev++] = "/dev/urandom";
+	if (accel == HUSK_ACCEL_KVM)
+		j->dev[j->ndev++] = "/dev/kvm";
+	if (vhost)
+		j->dev[j->ndev++] = "/dev/vhost-net";
+	if (!o->virtiofs) {
+		if (o->share_readonly)
+			j->ro[j->nro++] = o->share_path;
+		else
+			j->rw[j->nrw++] = o->share_path;
+	}
+	if (o->binds_path)
+		j->rw[j->nrw++] = o->binds_path;
+	if (o->binds_ro_path)
+		j->ro[j->nro++] = o->binds_ro_path;
+	if (o->virtiofs && !o->binds_path && !o->binds_ro_path) {
+		/* virtiofsd touches the files (in its own sandbox): with no 9p
+		 * share QEMU needs no privilege at all */
+		struct group *kvm = accel == HUSK_ACCEL_KVM ? getgrnam("kvm") : NULL;
+		j->uid = HUSK_JAIL_UID;
+		j->gid = HUSK_JAIL_UID;
+		j->extra_gid = kvm ? kvm->gr_gid : 0;
+	} else {
+		/* 9p passthrough keeps the guest's owners and modes on the
+		 * host's files: those capabilities and no others */
+		j->keep_caps = 1ULL << CAP_CHOWN | 1ULL << CAP_DAC_OVERRIDE |
+			       1ULL << CAP_DAC_READ_SEARCH | 1ULL << CAP_FOWNER |
+			       1ULL << CAP_FSETID | 1ULL << CAP_MKNOD;
+	}
+	return true;
+}
+
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err)
 {
-	static char esc[2][2 * PATH_MAX + 1];
+	static char esc[3][2 * PATH_MAX + 1];
 	struct argv a = {0};
 	int chan[2] = {-1, -1}, con[2] = {-1, -1}, qmp[2] = {-1, -1};
 	vm->virtiofsd = 0; /* fail: reads it */
 	vm->qmp_fd = -1;
+	vm->alive[0] = vm->alive[1] = -1;
 	bool micro = !strcmp(o->machine, "microvm");
 	enum husk_accel accel = o->accel;
 	if (accel == HUSK_ACCEL_AUTO)
@@ -390,6 +521,10 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-display");
 	add(&a, "none");
 	add(&a, "-no-reboot");
+	/* QEMU's own seccomp filter: no obsolete system calls, no setuid, no
+	 * fork/exec, no scheduler or resource changes (docs/security.md) */
+	add(&a, "-sandbox");
+	add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	if (o->state_dir) {
 		/* also names the container's state on QEMU's command line */
 		add(&a, "-pidfile");
@@ -444,6 +579,17 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		add(&a, micro ? "virtio-9p-device,fsdev=binds,mount_tag=" HUSK_BINDS_TAG
 			      : "virtio-9p-pci,fsdev=binds,mount_tag=" HUSK_BINDS_TAG);
 	}
+	if (o->binds_ro_path) {
+		/* read-only binds: QEMU's 9p server refuses every write
+		 * (EROFS), whatever the guest's own mount says */
+		add(&a, "-fsdev");
+		addf(&a, "local,id=bindsro,path=%s,security_model=%s,multidevs=remap,readonly=on",
+		     qemu_escape(o->binds_ro_path, esc[2]),
+		     geteuid() == 0 ? "passthrough" : "none");
+		add(&a, "-device");
+		add(&a, micro ? "virtio-9p-device,fsdev=bindsro,mount_tag=" HUSK_BINDS_RO_TAG
+			      : "virtio-9p-pci,fsdev=bindsro,mount_tag=" HUSK_BINDS_RO_TAG);
+	}
 	bool vhost =
 	    o->nnics && accel == HUSK_ACCEL_KVM && access("/dev/vhost-net", R_OK | W_OK) == 0;
 	for (size_t i = 0, tap = 0; i < o->nnics; i++) {
@@ -484,8 +630,15 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	int vfs = -1;
 	if (o->virtiofs && start_virtiofsd(o, &vm->virtiofsd, &vfs, err) < 0)
 		goto fail;
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	struct husk_jail jail;
+	bool jailed = make_jail(o, accel, vhost, &jail);
+	if (pipe2(vm->alive, O_CLOEXEC) < 0) {
+		husk_err_sys(err, errno, "pipe");
+		if (vfs >= 0)
+			close(vfs);
+		goto fail;
+	}
+	pid_t pid = jailed ? husk_jail_fork() : fork();
 	if (pid < 0) {
 		husk_err_sys(err, errno, "fork");
 		if (vfs >= 0)
@@ -493,7 +646,9 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		goto fail;
 	}
 	if (pid == 0)
-		exec_qemu(o, &a, chan[1], con[1], vfs, qmp[1], parent);
+		exec_qemu(o, &a, chan[1], con[1], vfs, qmp[1], vm->alive, jailed ? &jail : NULL);
+	close(vm->alive[0]);
+	vm->alive[0] = -1;
 	if (vfs >= 0)
 		close(vfs);
 	close(chan[1]);

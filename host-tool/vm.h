@@ -8,18 +8,22 @@
 #include "husk-err.h"
 #include "husk-facts.h" /* HUSK_AGENT_PORT */
 
-#define HUSK_SHARE_TAG	"rootfs"
-#define HUSK_BINDS_TAG	"binds"
-#define HUSK_AGENT_SOCK "agent.sock" /* in the state dir: QEMU listens for us */
+#define HUSK_SHARE_TAG	  "rootfs"
+#define HUSK_BINDS_TAG	  "binds"
+#define HUSK_BINDS_RO_TAG "binds-ro"   /* the read-only bind sources: readonly=on */
+#define HUSK_AGENT_SOCK	  "agent.sock" /* in the state dir: QEMU listens for us */
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
 
 /* MiB of translated code TCG may cache (QEMU's default is 1 GiB) */
 #define HUSK_VM_TCG_TB_MIB 128
 
+/* the uid and gid QEMU runs as when it needs no privilege (virtio-fs) */
+#define HUSK_JAIL_UID 65534
+
 #define HUSK_VM_MAX_NICS 8
 /* microvm (acpi=off) has 8 virtio-mmio transports: the channel and up to
- * two shares take 3 */
+ * three shares (the rootfs, writable and read-only bind sources) take 4 */
 #define HUSK_VM_MICROVM_TRANSPORTS 8
 
 /* A virtio-net NIC: on a tap fd (which QEMU gets as fd 7 + its index among
@@ -39,13 +43,14 @@ struct husk_vm_opts {
 	unsigned mem_mib;
 	unsigned cpus;
 	const char *share_path;
-	bool share_readonly;
-	const char *binds_path; /* host sources of bind mounts, or NULL */
-	bool virtiofs;		/* share the rootfs with virtiofsd instead of 9p */
-	const char *state_dir;	/* for virtiofsd's socket and log */
-	const char *qemu_log;	/* QEMU's own stdout/stderr */
-	bool debug;		/* kernel messages on the console */
-	bool keep_agent_sock;	/* leave agent.sock for husk_vm_agent_connect */
+	bool share_readonly;	   /* readonly=on, or virtiofsd's read-only view */
+	const char *binds_path;	   /* host sources of bind mounts, or NULL */
+	const char *binds_ro_path; /* read-only ones' (readonly=on), or NULL */
+	bool virtiofs;		   /* share the rootfs with virtiofsd instead of 9p */
+	const char *state_dir;	   /* for virtiofsd's socket and log */
+	const char *qemu_log;	   /* QEMU's own stdout/stderr */
+	bool debug;		   /* kernel messages on the console */
+	bool keep_agent_sock;	   /* leave agent.sock for husk_vm_agent_connect */
 	struct husk_vm_nic nics[HUSK_VM_MAX_NICS];
 	size_t nnics;
 };
@@ -56,6 +61,7 @@ struct husk_vm {
 	int chan_fd;	 /* our connection to the agent's virtio-serial port */
 	int console_fd;	 /* our end of the serial console */
 	int qmp_fd;	 /* our end of QEMU's QMP monitor (qmp.h); CLOEXEC, -1 on failure */
+	int alive[2];	 /* [1] stays open while we live: QEMU's check at its start */
 	enum husk_accel accel;
 };
 

@@ -1,16 +1,17 @@
 /* VM size and settings: flags first, then annotations, then what
  * linux.resources asks of the container, then defaults. */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "allow.h"
+#include "husk-log.h"
 #include "vmconf.h"
-
 
 int64_t husk_resource(struct json_object *res, const char *group, const char *key)
 {
@@ -29,24 +30,43 @@ static int64_t resource(struct json_object *linux_, const char *group, const cha
 	return husk_resource(res, group, key);
 }
 
+/* The kernel and initrd annotations name host files: only under the
+ * allowlist (allow.h), and QEMU gets the path as it resolved, so nothing
+ * swapped in along the way later changes which file it opens. Flags and the
+ * environment are the operator's and are not checked here. */
+static int host_file_annotations(const struct husk_config *c, struct husk_vm_opts *vo,
+				 struct husk_err *err)
+{
+	static char kernel[PATH_MAX], initrd[PATH_MAX];
+	const char *k = vo->kernel ? NULL : husk_config_annotation(c, "husk.vm.kernel");
+	const char *i = vo->initrd ? NULL : husk_config_annotation(c, "husk.vm.initrd");
+	struct husk_allow allow = {0};
+	struct husk_err e;
+	int rc = 0;
+	if (!k && !i)
+		return 0;
+	husk_allow_defaults(&allow, NULL);
+	if (husk_allow_load_conf(&allow, husk_allow_conf_path(), &e) < 0)
+		log_warn("%s", e.msg);
+	if (k &&
+	    (rc = husk_allow_check(&allow, "husk.vm.kernel", k, kernel, sizeof kernel, err)) == 0)
+		vo->kernel = kernel;
+	if (rc == 0 && i &&
+	    (rc = husk_allow_check(&allow, "husk.vm.initrd", i, initrd, sizeof initrd, err)) == 0)
+		vo->initrd = initrd;
+	husk_allow_free(&allow);
+	return rc;
+}
+
+/* No annotation picks the QEMU binary (HUSK_QEMU and --qemu are the
+ * operator's); those below size and shape the VM within its jail. */
 int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool *share_set,
 		      struct husk_err *err)
 {
 	const char *v;
 	char *end;
-	struct stat st;
-	if (!vo->kernel && (v = husk_config_annotation(c, "husk.vm.kernel"))) {
-		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
-			return husk_err_set(err, ENOENT,
-					    "annotation husk.vm.kernel: %s is not a file", v);
-		vo->kernel = v;
-	}
-	if (!vo->initrd && (v = husk_config_annotation(c, "husk.vm.initrd"))) {
-		if (stat(v, &st) < 0 || !S_ISREG(st.st_mode))
-			return husk_err_set(err, ENOENT,
-					    "annotation husk.vm.initrd: %s is not a file", v);
-		vo->initrd = v;
-	}
+	if (host_file_annotations(c, vo, err) < 0)
+		return -1;
 	if (!vo->machine && (v = husk_config_annotation(c, "husk.vm.machine"))) {
 		if (strcmp(v, "microvm") && strcmp(v, "q35") && strcmp(v, "pc"))
 			return husk_err_set(

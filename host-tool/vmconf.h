@@ -22,7 +22,10 @@
 int64_t husk_resource(struct json_object *resources, const char *group, const char *key);
 /* Flags (already in vo) first, then husk.vm.* annotations, then what
  * linux.resources asks of the container, then HUSK_SHARE; defaults are
- * husk_vm_resolve's. *share_set says whether the share mode was chosen. */
+ * husk_vm_resolve's. *share_set says whether the share mode was chosen.
+ * husk.vm.kernel and husk.vm.initrd must name files the allowlist allows
+ * (allow.h), or this fails naming the annotation; vo then holds the path
+ * as it resolved. */
 int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool *share_set,
 		      struct husk_err *err);
 

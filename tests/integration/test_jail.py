@@ -1,0 +1,90 @@
+"""The VMM's jail (docs/security.md): read from /proc of the real QEMU and
+virtiofsd of a running container, on both share modes."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+SLEEPER = ["sleep", "100000"]
+CAP_9P = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 27)
+
+
+def status(pid):
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def children_named(parent, name):
+    kids = []
+    for tid in os.listdir(f"/proc/{parent}/task"):
+        kids += [int(x) for x in Path(f"/proc/{parent}/task/{tid}/children").read_text().split()]
+    return [k for k in kids if Path(f"/proc/{k}/comm").read_text().strip().startswith(name)]
+
+
+def running(make_bundle, husk_cli, share, binds=None):
+    def edit(cfg):
+        if binds:
+            cfg["mounts"] = [{"destination": "/data", "type": "bind", "source": str(binds),
+                              "options": ["rbind", "rw"]}]
+    c = husk_cli.create(make_bundle(SLEEPER, edit=edit), verb=("run", "-d"),
+                        flags=["--share", share])
+    assert c.returncode == 0, c.stderr
+    st = json.loads((husk_cli.root / c.cid / "state.json").read_text())
+    return c.cid, st
+
+
+@pytest.mark.parametrize("share", ["virtiofs", "9p"])
+def test_qemu_is_jailed(make_bundle, husk_cli, share):
+    cid, st = running(make_bundle, husk_cli, share)
+    q = st["husk_vm_pid"]
+    s = status(q)
+    assert s["Seccomp"] == "2" and s["NoNewPrivs"] == "1", s
+    assert len(s["NSpid"].split()) == 2 and s["NSpid"].split()[1] == "1", s["NSpid"]
+    for ns in ("mnt", "pid", "ipc"):
+        assert os.readlink(f"/proc/{q}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    cap = int(s["CapEff"], 16)
+    if share == "virtiofs":
+        # no 9p share: nothing to do with files, no privilege at all
+        assert s["Uid"].split()[0] == "65534" and cap == 0 and int(s["CapBnd"], 16) == 0, s
+    else:
+        assert s["Uid"].split()[0] == "0" and cap == CAP_9P == int(s["CapBnd"], 16), s
+    root = Path(f"/proc/{q}/root")
+    assert sorted(os.listdir(root / "dev")) == ["null", "urandom", "zero"]
+    assert os.listdir(root / "etc") == ["ld.so.cache"]
+    assert not (root / "etc" / "shadow").exists() and not (root / "root").exists()
+    # the state directory it sees is an empty scratch one, not ours
+    state = root / str(husk_cli.root / cid).lstrip("/")
+    assert not (state / "state.json").exists()
+    assert (root / "proc" / "1").exists() and not (root / "proc" / str(os.getpid())).exists()
+    assert husk_cli("delete", "--force", cid).returncode == 0
+
+
+def test_virtiofsd_is_sandboxed(make_bundle, husk_cli):
+    cid, st = running(make_bundle, husk_cli, "virtiofs")
+    vfs = children_named(st["husk_proxy_pid"], "virtiofsd")
+    assert vfs, "no virtiofsd under the proxy"
+    # virtiofsd forks its sandboxed server: check the deepest one
+    deep = children_named(vfs[0], "virtiofsd") or vfs
+    s = status(deep[0])
+    assert s["Seccomp"] == "2" and s["NoNewPrivs"] == "1", s
+    assert os.readlink(f"/proc/{deep[0]}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert husk_cli("delete", "--force", cid).returncode == 0
+
+
+def test_binds_keep_9p_privileges_only(make_bundle, husk_cli, tmp_path):
+    """With a bind mount (a 9p share) QEMU needs the 9p capabilities even on
+    virtio-fs; the bind works from inside the jail."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("from the host\n")
+    cid, st = running(make_bundle, husk_cli, "virtiofs", binds=src)
+    s = status(st["husk_vm_pid"])
+    assert int(s["CapEff"], 16) == CAP_9P, s
+    res = husk_cli("exec", cid, "sh", "-c", "cat /data/f; echo back > /data/g")
+    assert res.stdout == b"from the host\n", res.stderr
+    assert (src / "g").read_text() == "back\n"
+    assert husk_cli("delete", "--force", cid).returncode == 0
