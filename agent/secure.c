@@ -15,7 +15,7 @@
 #include "secure.h"
 #include "util.h"
 
-#define CAP_COUNT 41
+#define CAP_COUNT (HUSK_CAP_LAST + 1) /* protocol/husk-priv.h */
 
 /* Before the identity changes (needs privilege): limits, OOM score, umask,
  * the bounding set, and keeping capabilities across setuid. */

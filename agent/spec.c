@@ -9,75 +9,13 @@
 #include <json-c/json.h>
 
 #include "husk-json.h"
+#include "husk-priv.h"
 #include "spec.h"
-
-static const char *const cap_names[] = {
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-};
 
 int agent_cap_from_name(const char *name)
 {
-	if (strncmp(name, "CAP_", 4) == 0)
-		name += 4;
-	for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0]; i++)
-		if (!strcmp(cap_names[i], name))
-			return (int)i;
-	return -1;
+	return husk_cap_from_name(name);
 }
-
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
-    {"RLIMIT_CPU", RLIMIT_CPU},		  {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_DATA", RLIMIT_DATA},	  {"RLIMIT_STACK", RLIMIT_STACK},
-    {"RLIMIT_CORE", RLIMIT_CORE},	  {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},	  {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},	  {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},	  {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},	  {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-};
 
 static const struct {
 	const char *name;
@@ -602,7 +540,8 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, str
 	    parse_devices(linux_, s, err) < 0 || parse_sysctl(linux_, s, err) < 0 ||
 	    id_map(linux_, "uidMappings", &s->uid_map, err) < 0 ||
 	    id_map(linux_, "gidMappings", &s->gid_map, err) < 0 ||
-	    parse_resources(linux_, s, err) < 0 || parse_propagation(linux_, s, err) < 0) {
+	    parse_resources(linux_, s, err) < 0 || parse_propagation(linux_, s, err) < 0 ||
+	    husk_priv_seccomp(linux_, "linux.", &s->seccomp, err) < 0) {
 		agent_spec_free(s);
 		return -1;
 	}
@@ -636,99 +575,35 @@ void agent_spec_free(struct agent_spec *s)
 
 /* ---- process ---- */
 
-static int caps_at(struct json_object *caps, const char *key, uint64_t *mask, struct husk_err *err)
-{
-	struct json_object *a;
-	*mask = 0;
-	if (husk_json_array(caps, "process.capabilities.", key, HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS,
-			    &a, err) < 0)
-		return -1;
-	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
-		struct json_object *c = json_object_array_get_idx(a, i);
-		int cap = json_object_is_type(c, json_type_string)
-			      ? agent_cap_from_name(json_object_get_string(c))
-			      : -1;
-		if (cap < 0)
-			return husk_err_set(err, EINVAL,
-					    "process.capabilities.%s[%zu]: unknown capability %s",
-					    key, i, c ? json_object_get_string(c) : "null");
-		*mask |= 1ull << cap;
-	}
-	return 0;
-}
-
-/* One rlimits entry, {type, soft, hard}: 0, or -1 when it is not one. */
-static int rlimit_entry(struct json_object *o, struct spec_rlimit *out)
-{
-	struct json_object *t, *h, *s;
-	if (!json_object_object_get_ex(o, "type", &t) ||
-	    !json_object_is_type(t, json_type_string) ||
-	    !json_object_object_get_ex(o, "hard", &h) || !json_object_is_type(h, json_type_int) ||
-	    !json_object_object_get_ex(o, "soft", &s) || !json_object_is_type(s, json_type_int))
-		return -1;
-	for (size_t k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++) {
-		if (!strcmp(rlimit_names[k].name, json_object_get_string(t))) {
-			*out = (struct spec_rlimit){rlimit_names[k].resource,
-						    json_object_get_uint64(s),
-						    json_object_get_uint64(h)};
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int parse_rlimits(struct json_object *process, struct spec_process *p, struct husk_err *err)
-{
-	struct json_object *a;
-	if (husk_json_array(process, "process.", "rlimits", HUSK_JSON_OPTIONAL, SPEC_MAX_ITEMS, &a,
-			    err) < 0)
-		return -1;
-	size_t n = a ? json_object_array_length(a) : 0;
-	p->rlimits = calloc(n + 1, sizeof *p->rlimits);
-	if (!p->rlimits)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++, p->nrlimits++)
-		if (rlimit_entry(json_object_array_get_idx(a, i), &p->rlimits[i]) < 0)
-			return husk_err_set(
-			    err, EINVAL, "process.rlimits[%zu] needs a known type, soft and hard",
-			    i);
-	return 0;
-}
-
-static int parse_caps(struct json_object *process, struct spec_process *p, struct husk_err *err)
-{
-	struct json_object *caps;
-	if (!json_object_object_get_ex(process, "capabilities", &caps) ||
-	    !json_object_is_type(caps, json_type_object))
-		return 0;
-	p->has_caps = true;
-	if (caps_at(caps, "bounding", &p->cap_bounding, err) < 0 ||
-	    caps_at(caps, "effective", &p->cap_effective, err) < 0 ||
-	    caps_at(caps, "permitted", &p->cap_permitted, err) < 0 ||
-	    caps_at(caps, "inheritable", &p->cap_inheritable, err) < 0 ||
-	    caps_at(caps, "ambient", &p->cap_ambient, err) < 0)
-		return -1;
-	return 0;
-}
-
+/* The privilege fields are read by protocol/priv.c, as the host read them
+ * at create: a value of the wrong type is refused here too, never taken for
+ * a default (docs/security.md, "Privilege fields"). */
 int agent_spec_process(struct json_object *process, struct spec_process *p, struct husk_err *err)
 {
-	struct json_object *v, *user = NULL;
+	struct json_object *user = NULL;
+	uint64_t sets[HUSK_CAP_SETS];
 	int r;
 	memset(p, 0, sizeof *p);
 	if (!process)
 		return 0;
-	if (parse_rlimits(process, p, err) < 0 || parse_caps(process, p, err) < 0)
+	if (!json_object_is_type(process, json_type_object))
+		return husk_err_set(err, EINVAL, "process must be an object");
+	if (husk_priv_rlimits(process, "process.", &p->rlimits, &p->nrlimits, err) < 0 ||
+	    husk_priv_caps(process, "process.", &p->has_caps, sets, err) < 0 ||
+	    husk_priv_no_new_privs(process, "process.", &p->no_new_privs, err) < 0)
 		goto fail;
-	if (json_object_object_get_ex(process, "noNewPrivileges", &v) &&
-	    json_object_is_type(v, json_type_boolean))
-		p->no_new_privs = json_object_get_boolean(v);
+	p->cap_bounding = sets[HUSK_CAPS_BOUNDING];
+	p->cap_effective = sets[HUSK_CAPS_EFFECTIVE];
+	p->cap_permitted = sets[HUSK_CAPS_PERMITTED];
+	p->cap_inheritable = sets[HUSK_CAPS_INHERITABLE];
+	p->cap_ambient = sets[HUSK_CAPS_AMBIENT];
 	r = husk_json_int(process, "process.", "oomScoreAdj", HUSK_JSON_OPTIONAL, -1000, 1000,
 			  &p->oom_score_adj, err);
 	if (r < 0)
 		goto fail;
 	p->has_oom_score_adj = r > 0;
-	json_object_object_get_ex(process, "user", &user);
+	if (husk_json_obj(process, "process.", "user", HUSK_JSON_OPTIONAL, &user, err) < 0)
+		goto fail;
 	int64_t umask = 0;
 	r = husk_json_i64(user, "process.user.", "umask", HUSK_JSON_OPTIONAL, 0, 0777, &umask, err);
 	if (r < 0)

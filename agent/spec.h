@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "husk-err.h"
+#include "husk-priv.h"
 
 struct json_object;
 
@@ -63,15 +64,13 @@ struct agent_spec {
 	/* linux.uidMappings/gidMappings as uid_map/gid_map text, or NULL */
 	char *uid_map, *gid_map;
 	struct spec_resources resources;
-};
-
-struct spec_rlimit {
-	int resource;
-	uint64_t soft, hard;
+	/* linux.seccomp is an object of the right shape (protocol/priv.c):
+	 * container.c compiles it, and every process loads the filter */
+	bool seccomp;
 };
 
 struct spec_process {
-	struct spec_rlimit *rlimits;
+	struct husk_rlimit *rlimits;
 	size_t nrlimits;
 	bool has_caps;
 	uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
@@ -87,7 +86,8 @@ int agent_spec_parse(struct json_object *mounts, struct json_object *linux_, str
 		     struct husk_err *err);
 void agent_spec_free(struct agent_spec *s);
 /* An OCI process object's rlimits, capabilities, noNewPrivileges,
- * oomScoreAdj and user.umask. */
+ * oomScoreAdj and user.umask. A field of the wrong type or out of range is
+ * an error naming it ("process.noNewPrivileges must be true or false"). */
 int agent_spec_process(struct json_object *process, struct spec_process *p, struct husk_err *err);
 void agent_spec_process_free(struct spec_process *p);
 /* A linux.resources object (NULL, or an object) into *r; the one reader

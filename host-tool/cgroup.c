@@ -1,6 +1,8 @@
 /* The host cgroup of one container's VM (see cgroup.h): where it goes, as
  * runc places linux.cgroupsPath, and the few files husk writes and reads. */
 #include <errno.h>
+#include <time.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -435,6 +437,20 @@ int husk_cgroup_pids(const struct husk_cgroup *cg, pid_t *pids, size_t max, size
 		return 0;
 	}
 	return 0;
+}
+
+void husk_cgroup_kill_all(const struct husk_cgroup *cg)
+{
+	pid_t pids[256];
+	size_t n;
+	struct husk_err err;
+	for (int round = 0; round < 200; round++) {
+		if (husk_cgroup_pids(cg, pids, 256, &n, &err) < 0 || n == 0)
+			return;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
 }
 
 int husk_cgroup_leave(const struct husk_cgroup *cg, struct husk_err *err)

@@ -87,6 +87,9 @@ int husk_cgroup_join(const struct husk_cgroup *cg, pid_t pid, struct husk_err *e
 /* Up to max of the processes in it (the first hierarchy's cgroup.procs). */
 int husk_cgroup_pids(const struct husk_cgroup *cg, pid_t *pids, size_t max, size_t *n,
 		     struct husk_err *err);
+/* SIGKILL whatever is still in it, until it is empty (2 s at most), as
+ * runc's delete does: what a killed proxy left (QEMU, virtiofsd). */
+void husk_cgroup_kill_all(const struct husk_cgroup *cg);
 int husk_cgroup_leave(const struct husk_cgroup *cg, struct husk_err *err);
 
 /* What linux.resources asks for; 0 (or NULL, "") leaves a setting alone. */

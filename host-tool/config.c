@@ -2,11 +2,13 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
 #include "husk-json.h"
+#include "husk-priv.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)
 /* Every message about config.json says so; fields are named by their path. */
@@ -29,6 +31,7 @@ void husk_config_free(struct husk_config *c)
 		json_object_put(c->linux_);
 	if (c->hooks)
 		json_object_put(c->hooks);
+	free(c->text);
 	memset(c, 0, sizeof *c);
 }
 
@@ -98,6 +101,10 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 		process_err(err);
 		goto fail;
 	}
+	/* what narrows privilege, strictly: a value that cannot be read is
+	 * refused here, at create, rather than ignored in the guest */
+	if (husk_priv_process_check(proc, CFG "process.", err) < 0)
+		goto fail;
 	if (husk_json_obj(o, CFG, "root", HUSK_JSON_REQUIRED, &root, err) < 0 ||
 	    husk_json_str(root, CFG "root.", "path", HUSK_JSON_REQUIRED, &c->root_path, err) < 0)
 		goto fail;
@@ -110,6 +117,7 @@ int husk_config_parse(const char *buf, size_t len, struct husk_config *c, struct
 	    husk_json_str(o, CFG, "hostname", HUSK_JSON_OPTIONAL, &c->hostname, err) < 0 ||
 	    parse_annotations(o, c, err) < 0 || keep(o, "mounts", true, &c->mounts, err) < 0 ||
 	    keep(o, "linux", false, &c->linux_, err) < 0 ||
+	    husk_priv_linux_check(c->linux_, CFG "linux.", err) < 0 ||
 	    keep(o, "hooks", false, &c->hooks, err) < 0)
 		goto fail;
 	return 0;
@@ -118,21 +126,11 @@ fail:
 	return -1;
 }
 
-int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err *err)
+/* Read the open file fd (named path) and parse it; c->text keeps the bytes. */
+static int load_fd(int fd, const char *path, struct husk_config *c, struct husk_err *err)
 {
-	_cleanup_free_ char *path = NULL;
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	memset(c, 0, sizeof *c);
-	if (asprintf(&path, "%s/config.json", bundle) < 0)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	if (stat(bundle, &st) < 0)
-		return husk_err_sys(err, errno, "bundle %s", bundle);
-	if (!S_ISDIR(st.st_mode))
-		return husk_err_set(err, ENOTDIR, "bundle %s is not a directory", bundle);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return husk_err_sys(err, errno, "cannot open %s", path);
 	if (fstat(fd, &st) < 0)
 		return husk_err_sys(err, errno, "cannot stat %s", path);
 	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES)
@@ -152,7 +150,72 @@ int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err 
 			break;
 		got += n;
 	}
-	return husk_config_parse(buf, got, c, err);
+	if (husk_config_parse(buf, got, c, err) < 0)
+		return -1;
+	c->text = husk_steal(buf);
+	c->text_len = got;
+	return 0;
+}
+
+int husk_config_load(const char *bundle, struct husk_config *c, struct husk_err *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	memset(c, 0, sizeof *c);
+	if (asprintf(&path, "%s/config.json", bundle) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (stat(bundle, &st) < 0)
+		return husk_err_sys(err, errno, "bundle %s", bundle);
+	if (!S_ISDIR(st.st_mode))
+		return husk_err_set(err, ENOTDIR, "bundle %s is not a directory", bundle);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return husk_err_sys(err, errno, "cannot open %s", path);
+	return load_fd(fd, path, c, err);
+}
+
+int husk_config_save(const struct husk_config *c, const char *dir, struct husk_err *err)
+{
+	_cleanup_free_ char *path = NULL;
+	if (!c->text)
+		return husk_err_set(err, EINVAL, "internal error: no config text to keep");
+	if (asprintf(&path, "%s/config.json", dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int fd =
+	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0)
+		return husk_err_sys(err, errno, "cannot write %s", path);
+	for (size_t done = 0; done < c->text_len;) {
+		ssize_t n = write(fd, c->text + done, c->text_len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return husk_err_sys(err, errno, "cannot write %s", path);
+		done += (size_t)n;
+	}
+	if (close(husk_steal_fd(fd)) < 0)
+		return husk_err_sys(err, errno, "cannot write %s", path);
+	return 0;
+}
+
+int husk_config_load_saved(const char *dir, struct husk_config *c, struct husk_err *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	memset(c, 0, sizeof *c);
+	if (asprintf(&path, "%s/config.json", dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return husk_err_sys(err, errno, "cannot open the container's config %s", path);
+	if (fstat(fd, &st) < 0)
+		return husk_err_sys(err, errno, "cannot stat %s", path);
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return husk_err_set(err, EPERM,
+				    "%s is not the copy create kept (owner %u, mode %o): refusing "
+				    "to use it",
+				    path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return load_fd(fd, path, c, err);
 }
 
 const char *husk_config_annotation(const struct husk_config *c, const char *key)

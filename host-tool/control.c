@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "ctl.h"
+#include "husk-facts.h"
 #include "husk-json.h"
 #include "husk-log.h"
 #include "husk.h"
@@ -18,18 +19,32 @@
 
 /* One control request with no answer but ok, to the container's proxy,
  * when its status is one of the words of want (or any but stopped, for
- * NULL). */
+ * NULL). The status is read under the container's lock, which is let go of
+ * before the request: the proxy writes "paused" (or "running") under it
+ * before it answers. */
 static int call(const char *id, const char *want, const char *wrong, struct json_object *req)
 {
 	struct husk_err err = {0};
 	struct husk_state st;
 	struct json_object *reply;
-	if (husk_state_read(id, &st, &err) < 0)
+	if (husk_id_check(id, &err) < 0)
 		return husk_fail(&err);
+	_cleanup_free_ char *dir = husk_state_dir(id);
+	if (!dir) {
+		husk_err_set(&err, ENOMEM, "out of memory");
+		return husk_fail(&err);
+	}
+	int lock = husk_state_lock(dir, &err);
+	if (lock < 0)
+		return husk_fail(&err);
+	if (husk_state_read(id, &st, &err) < 0) {
+		close(lock);
+		return husk_fail(&err);
+	}
 	const char *status = husk_state_status(&st);
-	_cleanup_free_ char *dir = husk_state_dir(st.id);
 	bool ok = want ? strstr(want, status) != NULL : strcmp(status, "stopped") != 0;
 	husk_state_free(&st);
+	close(lock);
 	if (!ok) {
 		husk_err_set(&err, EINVAL, "%s", wrong);
 		return husk_fail(&err);

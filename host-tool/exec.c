@@ -19,6 +19,7 @@
 #include "execclient.h"
 #include "husk-facts.h"
 #include "husk-log.h"
+#include "husk-priv.h"
 #include "husk.h"
 #include "opts.h"
 #include "state.h"
@@ -118,10 +119,11 @@ bad:
 	return husk_err_set(err, EINVAL, "--user must be UID[:GID] in numbers, not \"%s\"", s);
 }
 
-/* The process: --process's file, or the bundle's with these args; then
- * the flags. */
-static int build_process(const struct husk_state *st, const struct exec_args *a, char **args,
-			 int nargs, struct json_object **out, struct husk_err *err)
+/* The process: --process's file, or the container's config's (the copy
+ * create kept in its state directory dir, never the bundle's) with these
+ * args; then the flags. */
+static int build_process(const char *dir, const struct exec_args *a, char **args, int nargs,
+			 struct json_object **out, struct husk_err *err)
 {
 	struct husk_process p = {0};
 	if (a->process_file) {
@@ -131,11 +133,17 @@ static int build_process(const struct husk_state *st, const struct exec_args *a,
 					    a->process_file);
 		if (husk_process_from_json(o, &p, err) < 0)
 			return -1;
+		/* what narrows privilege is refused here if it cannot be read,
+		 * as config.json's is at create */
+		if (husk_priv_process_check(o, "--process: ", err) < 0) {
+			husk_process_free(&p);
+			return -1;
+		}
 	} else {
 		struct husk_config cfg;
 		if (nargs == 0)
 			return husk_err_set(err, EINVAL, "exec needs a command (or --process)");
-		if (husk_config_load(st->bundle, &cfg, err) < 0)
+		if (husk_config_load_saved(dir, &cfg, err) < 0)
 			return -1;
 		p = cfg.process;
 		memset(&cfg.process, 0, sizeof cfg.process);
@@ -190,24 +198,39 @@ int husk_cmd_exec(int argc, char **argv)
 		i = husk_err_set(&err, EINVAL, "exec needs a container ID");
 	if (i < 0)
 		return husk_fail(&err);
-	if (husk_state_read(argv[i], &st, &err) < 0)
+	if (husk_id_check(argv[i], &err) < 0)
 		return husk_fail(&err);
-	_cleanup_free_ char *dir = husk_state_dir(st.id);
+	_cleanup_free_ char *dir = husk_state_dir(argv[i]);
+	if (!dir) {
+		husk_err_set(&err, ENOMEM, "out of memory");
+		return husk_fail(&err);
+	}
+	/* the state and the kept config, read under the container's lock (not
+	 * held while the proxy runs the process) */
+	int lock = husk_state_lock(dir, &err);
+	if (lock < 0 || husk_state_read(argv[i], &st, &err) < 0) {
+		if (lock >= 0)
+			close(lock);
+		return husk_fail(&err);
+	}
 	const char *cur = husk_state_status(&st);
 	if (!strcmp(cur, "paused") && !a.ignore_paused) {
 		husk_err_set(&err, EINVAL,
 			     "cannot exec in a paused container (use --ignore-paused to override)");
 		husk_state_free(&st);
+		close(lock);
 		return husk_fail(&err);
 	}
 	if (strcmp(cur, "running") != 0 && strcmp(cur, "paused") != 0) {
 		husk_err_set(&err, EINVAL, "cannot exec in a %s container", cur);
 		husk_state_free(&st);
+		close(lock);
 		return husk_fail(&err);
 	}
 	_cleanup_json_ struct json_object *proc = NULL;
-	int built = build_process(&st, &a, argv + i + 1, argc - i - 1, &proc, &err);
+	int built = build_process(dir, &a, argv + i + 1, argc - i - 1, &proc, &err);
 	husk_state_free(&st);
+	close(lock);
 	if (built < 0)
 		return husk_fail(&err);
 	struct json_object *tv;

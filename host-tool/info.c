@@ -62,7 +62,8 @@ int husk_cmd_list(int argc, char **argv)
 		return 0;
 	if (r >= 0 && r != argc)
 		r = husk_err_set(&err, EINVAL, "list takes no arguments");
-	if (r < 0)
+	/* a root others may write to is refused, not listed */
+	if (r < 0 || husk_state_root_check(&err) < 0)
 		return husk_fail(&err);
 	const char *format = f.format;
 	bool quiet = f.quiet;

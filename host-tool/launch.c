@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,19 +116,78 @@ static void reap_proxy(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* The container's state directory, made and locked, with the config this
+ * create read kept in it (config.json, 0600): every later verb reads that
+ * copy, never the bundle (docs/security.md, "The config is read once").
+ * The lock is held until the first state.json is written, so a delete in
+ * between waits and then finds a container to delete, not a directory
+ * without state that it would take for a dead create's. made: the
+ * directory's identity, so that a failing create removes its own only. */
+static int make_state(struct proxy_opts *o, struct stat *made, int *lock, struct husk_err *err)
+{
+	*lock = -1;
+	if (husk_state_create(o->id, &o->state_dir, err) < 0)
+		return -1;
+	if (lstat(o->state_dir, made) < 0)
+		return husk_err_sys(err, errno, "cannot create state for %s", o->id);
+	if ((*lock = husk_state_lock(o->state_dir, err)) < 0)
+		return husk_err_set(err, ENOENT, "container %s was deleted while it was created",
+				    o->id);
+	struct stat st;
+	if (fstat(*lock, &st) < 0 || st.st_dev != made->st_dev || st.st_ino != made->st_ino) {
+		husk_closep(lock);
+		*lock = -1;
+		return husk_err_set(err, ENOENT, "container %s was deleted while it was created",
+				    o->id);
+	}
+	if (husk_config_save(&o->cfg, o->state_dir, err) < 0) {
+		husk_state_remove(o->state_dir);
+		husk_closep(lock);
+		*lock = -1;
+		return -1;
+	}
+	free(o->cfg.text); /* kept there now; the proxy has it parsed */
+	o->cfg.text = NULL;
+	o->cfg.text_len = 0;
+	return 0;
+}
+
+/* The first state.json, written under the lock make_state took: the proxy
+ * (pid) is creating the container. The proxy writes its own next. */
+static int first_state(struct proxy_opts *o, pid_t pid, struct husk_err *err)
+{
+	char now[64];
+	husk_now_rfc3339(now, sizeof now);
+	unsigned long long t = husk_proc_start_time(pid);
+	const struct husk_state st = {.id = (char *)o->id,
+				      .bundle = o->bundle,
+				      .rootfs = o->rootfs,
+				      .status = (char *)"creating",
+				      .created = now,
+				      .pid = pid,
+				      .start_time = t,
+				      .proxy_pid = pid,
+				      .proxy_start_time = t,
+				      .exit_status = -1};
+	return husk_state_write(o->state_dir, &st, err);
+}
+
 int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 {
 	struct proxy_opts *o = &l->o;
-	int p[2];
-	if (husk_state_create(o->id, &o->state_dir, err) < 0)
+	struct stat made;
+	int p[2], lock;
+	if (make_state(o, &made, &lock, err) < 0)
 		return -1;
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		husk_state_remove(o->state_dir);
+		close(lock);
 		return husk_err_sys(err, errno, "pipe");
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		husk_state_remove(o->state_dir);
+		close(lock);
 		return husk_err_sys(err, errno, "fork");
 	}
 	if (pid == 0) {
@@ -145,6 +205,17 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 		husk_proxy_main(o);
 	}
 	close(p[1]);
+	/* the proxy, still our child (its pid cannot be reused), is the
+	 * container's now; it blocks on the lock until we let go of it */
+	if (first_state(o, pid, err) < 0) {
+		close(lock);
+		close(p[0]);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		husk_state_remove_made(o->state_dir, made.st_dev, made.st_ino);
+		return -1;
+	}
+	close(lock);
 	char msg[1024];
 	size_t got = 0;
 	ssize_t n;
@@ -162,14 +233,14 @@ int husk_launch_detached(struct husk_launch *l, struct husk_err *err)
 		/* The proxy is exiting: it stops its VM and removes what it made
 		 * (taps, filters, mounts). Let it, then make sure it is gone. */
 		reap_proxy(pid);
-		husk_state_remove(o->state_dir);
+		husk_state_remove_made(o->state_dir, made.st_dev, made.st_ino);
 		return husk_err_set(err, EIO, "%s",
 				    got ? msg : "the container's proxy died while starting");
 	}
 	if (l->pid_file && husk_write_pid_file(l->pid_file, cpid, err) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		husk_state_remove(o->state_dir);
+		husk_state_remove_made(o->state_dir, made.st_dev, made.st_ino);
 		return -1;
 	}
 	return 0;
@@ -179,8 +250,15 @@ void husk_launch_foreground(struct husk_launch *l)
 {
 	struct husk_err err;
 	struct proxy_opts *o = &l->o;
-	if (husk_state_create(o->id, &o->state_dir, &err) < 0)
+	struct stat made;
+	int lock;
+	if (make_state(o, &made, &lock, &err) < 0)
 		exit(husk_fail(&err));
+	if (first_state(o, getpid(), &err) < 0) {
+		husk_state_remove(o->state_dir);
+		exit(husk_fail(&err));
+	}
+	close(lock);
 	o->pid_file = l->pid_file;
 	o->foreground = true;
 	o->console_socket = l->console_socket;

@@ -3,10 +3,12 @@
 #include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,39 @@
 #include "husk-facts.h"
 #include "husk.h"
 #include "state.h"
+
+/* Found fine once: the root does not change within one process. An absent
+ * root is looked at again (create makes it). */
+static bool root_trusted;
+
+int husk_state_root_check(struct husk_err *err)
+{
+	const char *root = husk_global.root;
+	struct stat st;
+	if (root_trusted)
+		return 0;
+	if (lstat(root, &st) < 0) {
+		if (errno == ENOENT)
+			return 0; /* nothing in it to trust */
+		return husk_err_sys(err, errno, "state root %s", root);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return husk_err_set(err, ENOTDIR,
+				    "state root %s is not a directory (a symlink?): refusing to use it",
+				    root);
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return husk_err_set(err, EPERM,
+				    "state root %s is owned by uid %u, not by uid %u%s: refusing to "
+				    "use it",
+				    root, (unsigned)st.st_uid, (unsigned)geteuid(),
+				    geteuid() ? " or root" : "");
+	if (st.st_mode & 022)
+		return husk_err_set(err, EPERM,
+				    "state root %s is writable by others (mode %o): refusing to use it",
+				    root, (unsigned)(st.st_mode & 07777));
+	root_trusted = true;
+	return 0;
+}
 
 char *husk_state_dir(const char *id)
 {
@@ -39,11 +74,13 @@ static int mkdir_p(const char *path, mode_t mode)
 
 int husk_state_create(const char *id, char **dir, struct husk_err *err)
 {
-	if (husk_id_check(id, err) < 0)
+	if (husk_id_check(id, err) < 0 || husk_state_root_check(err) < 0)
 		return -1;
 	if (mkdir_p(husk_global.root, 0711) < 0)
 		return husk_err_sys(err, errno, "cannot create state directory %s",
 				    husk_global.root);
+	if (husk_state_root_check(err) < 0) /* the one we just made, or found */
+		return -1;
 	if (!(*dir = husk_state_dir(id)))
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (mkdir(*dir, 0700) < 0) {
@@ -75,16 +112,117 @@ void husk_state_remove(const char *dir)
 
 int husk_state_lock(const char *dir, struct husk_err *err)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return husk_err_sys(err, errno, "cannot open %s", dir);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return husk_err_sys(err, errno, "cannot lock %s", dir);
+	const char *id = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+	struct stat held, now;
+	if (husk_state_root_check(err) < 0)
+		return -1;
+	for (int tries = 0; tries < 16; tries++) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			return husk_err_set(err, ENOENT, "container does not exist: %s", id);
+		if (fd < 0)
+			return husk_err_sys(err, errno, "cannot open %s", dir);
+		while (flock(fd, LOCK_EX) < 0) {
+			if (errno != EINTR) {
+				husk_closep(&fd);
+				return husk_err_sys(err, errno, "cannot lock %s", dir);
+			}
 		}
+		/* Whoever held it may have removed the directory (delete), and
+		 * a create may have made a new one under the name since: the
+		 * lock counts only on the directory that is there now. The
+		 * open fd keeps the old inode from being reused. */
+		if (fstat(fd, &held) == 0 && lstat(dir, &now) == 0 && held.st_dev == now.st_dev &&
+		    held.st_ino == now.st_ino)
+			return fd;
+		close(fd);
+		if (lstat(dir, &now) < 0 && errno == ENOENT)
+			return husk_err_set(err, ENOENT, "container does not exist: %s", id);
 	}
-	return fd;
+	return husk_err_set(err, EAGAIN, "cannot lock %s: it keeps being replaced", dir);
+}
+
+void husk_state_remove_made(const char *dir, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	_cleanup_close_ int lock = husk_state_lock(dir, NULL);
+	if (lock >= 0 && fstat(lock, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+		husk_state_remove(dir);
+}
+
+int husk_pidref_open(struct husk_pidref *r, pid_t pid, unsigned long long start_time)
+{
+	*r = (struct husk_pidref){.pid = pid, .start_time = start_time, .fd = -1};
+	if (pid <= 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	r->fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (r->fd < 0 && errno != ENOSYS)
+		return -1;
+	/* The fd names whichever process had pid at the open; that it started
+	 * at start_time (and is not a zombie) says it is ours. */
+	if (!husk_pid_alive(pid, start_time)) {
+		husk_pidref_close(r);
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+int husk_pidref_signal(const struct husk_pidref *r, int sig)
+{
+	if (r->fd >= 0) {
+		int n = (int)syscall(SYS_pidfd_send_signal, r->fd, sig, NULL, 0);
+		if (n == 0 || errno != ENOSYS)
+			return n;
+	}
+	/* without pidfds: check again, as close to the kill as can be */
+	if (!husk_pid_alive(r->pid, r->start_time)) {
+		errno = ESRCH;
+		return -1;
+	}
+	return kill(r->pid, sig);
+}
+
+bool husk_pidref_wait(const struct husk_pidref *r, int ms)
+{
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += ms / 1000;
+	end.tv_nsec += (long)(ms % 1000) * 1000000;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+		if (r->fd >= 0) {
+			struct pollfd p = {.fd = r->fd, .events = POLLIN};
+			int n = poll(&p, 1, left > 0 ? (int)left : 0);
+			if (n > 0)
+				return true;
+			if (n < 0 && errno != EINTR)
+				return !husk_pid_alive(r->pid, r->start_time);
+		} else {
+			if (!husk_pid_alive(r->pid, r->start_time))
+				return true;
+			nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+		}
+		if (left <= 0)
+			return !husk_pid_alive(r->pid, r->start_time);
+	}
+}
+
+void husk_pidref_close(struct husk_pidref *r)
+{
+	husk_closep(&r->fd);
+	r->fd = -1;
+}
+
+int husk_pid_signal(pid_t pid, unsigned long long start_time, int sig)
+{
+	_cleanup_pidref_ struct husk_pidref r;
+	if (husk_pidref_open(&r, pid, start_time) < 0)
+		return -1;
+	return husk_pidref_signal(&r, sig);
 }
 
 void husk_now_rfc3339(char *buf, size_t size)
@@ -179,7 +317,7 @@ int husk_state_read(const char *id, struct husk_state *st, struct husk_err *err)
 	struct json_object *v;
 	memset(st, 0, sizeof *st);
 	st->exit_status = -1;
-	if (husk_id_check(id, err) < 0)
+	if (husk_id_check(id, err) < 0 || husk_state_root_check(err) < 0)
 		return -1;
 	_cleanup_free_ char *path = NULL;
 	if (asprintf(&path, "%s/%s/state.json", husk_global.root, id) < 0)

@@ -49,6 +49,11 @@ int husk_json_int(struct json_object *o, const char *where, const char *key, int
 		  int hi, int *out, struct husk_err *err);
 int husk_json_u32(struct json_object *o, const char *where, const char *key, int flags,
 		  uint32_t *out, struct husk_err *err);
+/* An integer in [0, 2^64-1]; a negative one is out of range (not 0, as
+ * json_object_get_uint64 would have it). json-c saturates larger numbers at
+ * 2^64-1. */
+int husk_json_u64(struct json_object *o, const char *where, const char *key, int flags,
+		  uint64_t *out, struct husk_err *err);
 int husk_json_bool(struct json_object *o, const char *where, const char *key, int flags, bool *out,
 		   struct husk_err *err);
 /* An object or an array of at most max entries, as a borrowed reference. */

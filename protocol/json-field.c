@@ -149,6 +149,21 @@ int husk_json_u32(struct json_object *o, const char *where, const char *key, int
 	return r;
 }
 
+int husk_json_u64(struct json_object *o, const char *where, const char *key, int flags,
+		  uint64_t *out, struct husk_err *err)
+{
+	struct json_object *v;
+	int r = typed(o, where, key, flags, json_type_int, "an integer", &v, err);
+	if (r <= 0)
+		return r;
+	/* json-c keeps values above INT64_MAX as unsigned: get_int64 is then
+	 * INT64_MAX, never negative */
+	if (json_object_get_int64(v) < 0)
+		return husk_err_set(err, ERANGE, "%s is out of range", NAME(where, key));
+	*out = json_object_get_uint64(v);
+	return 1;
+}
+
 int husk_json_bool(struct json_object *o, const char *where, const char *key, int flags, bool *out,
 		   struct husk_err *err)
 {

@@ -1,5 +1,7 @@
 /* Fuzz the agent's reader of config.json's "mounts", "linux" and process
- * fields (agent/spec.c): it runs in the guest on input from the host. */
+ * fields (agent/spec.c): it runs in the guest on input from the host. The
+ * privilege property of privilege.h holds for what it accepts: never more
+ * than the empty config, every privilege field honoured or refused. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "../../agent/spec.h"
+#include "privilege.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,6 +46,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (char **m = s.masked; m && *m; m++)
 			if ((*m)[0] != '/')
 				abort();
+		/* the privilege property for linux's fields */
+		struct priv got, want;
+		priv_default(&got);
+		priv_default(&want);
+		got.seccomp = s.seccomp;
+		for (char **m = s.masked; m && *m; m++)
+			got.nmasked++;
+		for (char **m = s.readonly; m && *m; m++)
+			got.nreadonly++;
+		ref_linux(linux_, &want);
+		priv_check(&got, &want);
 		/* the cgroup writes of linux.resources, at create and as an update */
 		for (int create = 0; create < 2; create++) {
 			struct spec_cgroup_write w[SPEC_CGROUP_WRITES];
@@ -58,13 +72,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (!err.msg[0]) {
 		abort(); /* every failure says why */
 	}
-	if (process && json_object_is_type(process, json_type_object) &&
-	    agent_spec_process(process, &p, &err) == 0) {
+	err.msg[0] = '\0';
+	if (process && agent_spec_process(process, &p, &err) == 0) {
 		if (p.has_oom_score_adj && (p.oom_score_adj < -1000 || p.oom_score_adj > 1000))
 			abort();
 		if (p.has_umask && p.umask > 0777)
 			abort();
+		/* the privilege property for the process's fields (its user is
+		 * husk_process_from_json's, checked by fuzz_config) */
+		struct priv got, want;
+		priv_default(&got);
+		priv_default(&want);
+		if (p.has_caps) {
+			got.caps[HUSK_CAPS_BOUNDING] = p.cap_bounding;
+			got.caps[HUSK_CAPS_EFFECTIVE] = p.cap_effective;
+			got.caps[HUSK_CAPS_PERMITTED] = p.cap_permitted;
+			got.caps[HUSK_CAPS_INHERITABLE] = p.cap_inheritable;
+			got.caps[HUSK_CAPS_AMBIENT] = p.cap_ambient;
+		}
+		got.no_new_privs = p.no_new_privs;
+		priv_rlimits(&got, p.rlimits, p.nrlimits);
+		ref_process(process, &want, false);
+		priv_check(&got, &want);
 		agent_spec_process_free(&p);
+	} else if (process && !err.msg[0]) {
+		abort();
 	}
 	json_object_put(o);
 	return 0;

@@ -22,8 +22,9 @@
 	} while (0)
 
 /* What `runc spec` writes, plus a user with extra groups and annotations.
- * Everything husk does not use (mounts, linux, capabilities, rlimits, ...)
- * must be ignored. */
+ * What the host does not apply itself (mounts, linux, capabilities,
+ * rlimits, ...) is kept for the agent; the privilege fields among them are
+ * checked here too (test_privilege_fields). */
 static const char runc_spec[] =
     "{\n"
     "\t\"ociVersion\": \"1.0.2-dev\",\n"
@@ -330,6 +331,138 @@ static void test_every_message_says_config_json(void **state)
 			EINVAL, "annotations.a");
 }
 
+/* ---- the fields that narrow privilege (issue 12) ---- */
+
+/* A config with one member of "process" added (or replaced). */
+static void expect_process_field_fail(const char *member, int code, const char *words)
+{
+	char *json;
+
+	assert_true(asprintf(&json,
+			     "{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",%s},"
+			     "\"root\":{\"path\":\"r\"}}",
+			     member) > 0);
+	expect_fail_cfg(json, code, words);
+	free(json);
+}
+
+/* A config whose "linux" object is given. */
+static void expect_linux_fail(const char *linux_, int code, const char *words)
+{
+	char *json;
+
+	assert_true(asprintf(&json,
+			     "{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\"},"
+			     "\"root\":{\"path\":\"r\"},\"linux\":%s}",
+			     linux_) > 0);
+	expect_fail_cfg(json, code, words);
+	free(json);
+}
+
+static void test_privilege_fields(void **state)
+{
+	/* the four of the issue, each refused at create with the field named */
+	expect_process_field_fail("\"capabilities\":[\"CAP_KILL\"]", EINVAL,
+				  "config.json: process.capabilities must be an object");
+	expect_process_field_fail("\"noNewPrivileges\":\"true\"", EINVAL,
+				  "config.json: process.noNewPrivileges must be true or false");
+	expect_linux_fail("{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+			  "\"syscalls\":{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}}}",
+			  EINVAL, "config.json: linux.seccomp.syscalls must be an array");
+	expect_process_field_fail(
+	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":-1,\"hard\":-1}]", ERANGE,
+	    "config.json: process.rlimits[0].soft is out of range");
+
+	/* capabilities */
+	expect_process_field_fail("\"capabilities\":\"ALL\"", EINVAL,
+				  "config.json: process.capabilities must be an object");
+	expect_process_field_fail("\"capabilities\":{\"bounding\":\"CAP_KILL\"}", EINVAL,
+				  "config.json: process.capabilities.bounding must be an array");
+	expect_process_field_fail("\"capabilities\":{\"ambient\":[\"CAP_KILL\",\"CAP_FLY\"]}",
+				  EINVAL,
+				  "config.json: process.capabilities.ambient[1]: unknown capability "
+				  "CAP_FLY");
+	expect_process_field_fail("\"capabilities\":{\"effective\":[21]}", EINVAL,
+				  "config.json: process.capabilities.effective[0]: unknown "
+				  "capability 21");
+	/* noNewPrivileges */
+	expect_process_field_fail("\"noNewPrivileges\":1", EINVAL,
+				  "config.json: process.noNewPrivileges must be true or false");
+	/* rlimits */
+	expect_process_field_fail("\"rlimits\":{\"RLIMIT_NOFILE\":1}", EINVAL,
+				  "config.json: process.rlimits must be an array");
+	expect_process_field_fail("\"rlimits\":[\"RLIMIT_NOFILE\"]", EINVAL,
+				  "config.json: process.rlimits[0] must be an object");
+	expect_process_field_fail(
+	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":1,\"hard\":\"2\"}]", EINVAL,
+	    "config.json: process.rlimits[0].hard must be an integer");
+	expect_process_field_fail(
+	    "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":3,\"hard\":2}]", EINVAL,
+	    "config.json: process.rlimits[0].soft is above");
+	expect_process_field_fail("\"rlimits\":[{\"type\":\"RLIMIT_BOGUS\",\"soft\":1,\"hard\":1}]",
+				  EINVAL, "config.json: process.rlimits[0].type: unknown limit");
+	/* user */
+	expect_process_field_fail("\"user\":\"root\"", EINVAL,
+				  "config.json: process.user must be an object");
+	expect_process_field_fail("\"user\":{\"uid\":-1,\"gid\":0}", ERANGE,
+				  "config.json: process.user");
+	expect_process_field_fail("\"user\":{\"uid\":\"0\",\"gid\":0}", EINVAL,
+				  "config.json: process.user");
+	expect_process_field_fail("\"user\":{\"uid\":4294967296,\"gid\":0}", ERANGE,
+				  "config.json: process.user");
+	expect_process_field_fail("\"user\":{\"uid\":0,\"gid\":0,\"umask\":\"022\"}", EINVAL,
+				  "config.json: process.user.umask must be an integer");
+	expect_process_field_fail("\"user\":{\"uid\":0,\"gid\":0,\"umask\":4096}", ERANGE,
+				  "config.json: process.user.umask is out of range");
+	expect_process_field_fail("\"oomScoreAdj\":-1001", ERANGE,
+				  "config.json: process.oomScoreAdj is out of range");
+	/* maskedPaths, readonlyPaths */
+	expect_linux_fail("{\"maskedPaths\":\"/proc/kcore\"}", EINVAL,
+			  "config.json: linux.maskedPaths must be an array");
+	expect_linux_fail("{\"maskedPaths\":[\"/proc/kcore\",7]}", EINVAL,
+			  "config.json: linux.maskedPaths[1] must be an absolute path");
+	expect_linux_fail("{\"readonlyPaths\":{\"/proc/sys\":true}}", EINVAL,
+			  "config.json: linux.readonlyPaths must be an array");
+	expect_linux_fail("{\"readonlyPaths\":[\"proc/sys\"]}", EINVAL,
+			  "config.json: linux.readonlyPaths[0] must be an absolute path");
+	/* seccomp */
+	expect_linux_fail("{\"seccomp\":[]}", EINVAL, "config.json: linux.seccomp must be an object");
+	expect_linux_fail("{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_BOGUS\"}}", EOPNOTSUPP,
+			  "config.json: linux.seccomp.defaultAction: action SCMP_ACT_BOGUS");
+	expect_linux_fail("{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
+			  "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\","
+			  "\"args\":[{\"index\":0,\"value\":-5,\"op\":\"SCMP_CMP_EQ\"}]}]}}",
+			  ERANGE, "config.json: linux.seccomp.syscalls[0].args[0].value is out of range");
+	/* root.readonly (already strict) */
+	expect_root_fail("{\"path\":\"r\",\"readonly\":\"yes\"}",
+			 "config.json: root.readonly must be true or false");
+}
+
+static void test_privilege_fields_accepted(void **state)
+{
+	struct husk_config c;
+	struct husk_err err = {0};
+	/* null is absent, as for runc; values at the ends of their ranges */
+	static const char ok[] =
+	    "{\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"capabilities\":null,"
+	    "\"noNewPrivileges\":null,\"rlimits\":[{\"type\":\"RLIMIT_CORE\","
+	    "\"soft\":0,\"hard\":18446744073709551615}],\"oomScoreAdj\":-1000,"
+	    "\"user\":{\"uid\":4294967295,\"gid\":0,\"umask\":511,\"additionalGids\":null}},"
+	    "\"root\":{\"path\":\"r\"},\"linux\":{\"maskedPaths\":null,\"readonlyPaths\":[],"
+	    "\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":65535,"
+	    "\"syscalls\":[{\"names\":[],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":5,"
+	    "\"value\":18446744073709551615,\"op\":\"SCMP_CMP_MASKED_EQ\",\"valueTwo\":0}]}]}}}";
+
+	if (husk_config_parse(ok, sizeof ok - 1, &c, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(c.process.user.uid, 4294967295u);
+	husk_config_free(&c);
+	/* runc's spec, with its capabilities, rlimits and noNewPrivileges */
+	if (husk_config_parse(runc_spec, sizeof runc_spec - 1, &c, &err) < 0)
+		fail_msg("%s", err.msg);
+	husk_config_free(&c);
+}
+
 /* ---- husk_config_load ---- */
 
 struct bundle {
@@ -443,6 +576,85 @@ static void test_load_good(void **state)
 	free(slash);
 }
 
+/* create keeps the bytes it parsed; later verbs read that copy */
+static void test_save_and_load_saved(void **state)
+{
+	struct bundle *b = *state;
+	struct husk_config c, saved;
+	struct husk_err err = {0};
+	char *state_dir, *copy;
+	struct stat st;
+
+	write_file(b->path, runc_spec, sizeof runc_spec - 1);
+	if (husk_config_load(b->dir, &c, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_non_null(c.text);
+	assert_int_equal(c.text_len, sizeof runc_spec - 1);
+	assert_memory_equal(c.text, runc_spec, sizeof runc_spec - 1);
+
+	assert_true(asprintf(&state_dir, "%s/state", b->dir) > 0);
+	assert_true(asprintf(&copy, "%s/config.json", state_dir) > 0);
+	assert_int_equal(mkdir(state_dir, 0700), 0);
+	if (husk_config_save(&c, state_dir, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(lstat(copy, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	/* a second save does not overwrite it */
+	assert_int_equal(husk_config_save(&c, state_dir, &err), -1);
+	assert_int_equal(err.code, EEXIST);
+
+	/* the bundle's config.json rewritten after create changes nothing */
+	static const char evil[] =
+	    "{\"process\":{\"args\":[\"evil\"],\"cwd\":\"/\"},\"root\":{\"path\":\"r\"},"
+	    "\"hooks\":{\"poststop\":[{\"path\":\"/bin/evil\"}]}}";
+	write_file(b->path, evil, sizeof evil - 1);
+	if (husk_config_load_saved(state_dir, &saved, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_string_equal(saved.process.args[2], "echo hello");
+	assert_null(saved.hooks);
+	assert_memory_equal(saved.text, runc_spec, sizeof runc_spec - 1);
+	husk_config_free(&saved);
+
+	/* writable by others: refused */
+	assert_int_equal(chmod(copy, 0622), 0);
+	assert_int_equal(husk_config_load_saved(state_dir, &saved, &err), -1);
+	assert_int_equal(err.code, EPERM);
+	assert_contains(err.msg, "refusing to use it");
+	assert_null(saved.process.args);
+	assert_int_equal(chmod(copy, 0600), 0);
+	/* owned by someone else (only root can make one) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(copy, 1, 1), 0);
+		assert_int_equal(husk_config_load_saved(state_dir, &saved, &err), -1);
+		assert_int_equal(err.code, EPERM);
+		assert_contains(err.msg, "owner 1");
+		assert_int_equal(chown(copy, 0, 0), 0);
+	}
+	/* a symlink in its place (to the bundle's): refused */
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(symlink(b->path, copy), 0);
+	assert_int_equal(husk_config_load_saved(state_dir, &saved, &err), -1);
+	assert_int_equal(err.code, ELOOP);
+	/* and none at all */
+	assert_int_equal(unlink(copy), 0);
+	assert_int_equal(husk_config_load_saved(state_dir, &saved, &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	assert_contains(err.msg, copy);
+
+	/* a config that was not read from a file has nothing to keep */
+	struct husk_config parsed;
+	assert_int_equal(husk_config_parse(minimal, sizeof minimal - 1, &parsed, &err), 0);
+	assert_int_equal(husk_config_save(&parsed, state_dir, &err), -1);
+	husk_config_free(&parsed);
+
+	assert_int_equal(rmdir(state_dir), 0);
+	husk_config_free(&c);
+	free(copy);
+	free(state_dir);
+}
+
 static void test_load_bad_content(void **state)
 {
 	struct bundle *b = *state;
@@ -472,6 +684,8 @@ int main(void)
 	    cmocka_unit_test(test_other_field_types),
 	    cmocka_unit_test(test_bad_annotations),
 	    cmocka_unit_test(test_every_message_says_config_json),
+	    cmocka_unit_test(test_privilege_fields),
+	    cmocka_unit_test(test_privilege_fields_accepted),
 	    cmocka_unit_test_setup_teardown(test_load_missing_dir, bundle_setup, bundle_teardown),
 	    cmocka_unit_test_setup_teardown(test_load_missing_config, bundle_setup,
 					    bundle_teardown),
@@ -479,6 +693,8 @@ int main(void)
 					    bundle_teardown),
 	    cmocka_unit_test_setup_teardown(test_load_good, bundle_setup, bundle_teardown),
 	    cmocka_unit_test_setup_teardown(test_load_bad_content, bundle_setup, bundle_teardown),
+	    cmocka_unit_test_setup_teardown(test_save_and_load_saved, bundle_setup,
+					    bundle_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

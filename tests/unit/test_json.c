@@ -156,6 +156,39 @@ static void test_numbers(void **state)
 	json_object_put(o);
 }
 
+static void test_u64(void **state)
+{
+	struct json_object *o = obj("{\"zero\":0,\"max\":18446744073709551615,"
+				    "\"mid\":9223372036854775808,\"neg\":-1,\"min\":-9223372036854775808,"
+				    "\"f\":1.0,\"s\":\"1\",\"n\":null}");
+	struct husk_err err = {0};
+	uint64_t v = 42;
+
+	assert_int_equal(husk_json_u64(o, NULL, "absent", 0, &v, &err), 0);
+	assert_int_equal(husk_json_u64(o, NULL, "n", 0, &v, &err), 0);
+	assert_true(v == 42);
+	assert_int_equal(husk_json_u64(o, NULL, "zero", 0, &v, &err), 1);
+	assert_true(v == 0);
+	assert_int_equal(husk_json_u64(o, NULL, "max", 0, &v, &err), 1);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(husk_json_u64(o, NULL, "mid", 0, &v, &err), 1);
+	assert_true(v == UINT64_C(1) << 63);
+	/* negative is out of range, never 0 (json_object_get_uint64's answer) */
+	v = 42;
+	assert_int_equal(husk_json_u64(o, "r.", "neg", 0, &v, &err), -1);
+	assert_int_equal(err.code, ERANGE);
+	assert_string_equal(err.msg, "r.neg is out of range");
+	assert_int_equal(husk_json_u64(o, NULL, "min", 0, &v, &err), -1);
+	assert_true(v == 42);
+	assert_int_equal(husk_json_u64(o, NULL, "f", 0, &v, &err), -1);
+	assert_string_equal(err.msg, "\"f\" must be an integer");
+	assert_int_equal(husk_json_u64(o, NULL, "s", 0, &v, &err), -1);
+	assert_int_equal(husk_json_u64(o, NULL, "n", HUSK_JSON_NOT_NULL, &v, &err), -1);
+	assert_int_equal(husk_json_u64(o, "r.", "absent", HUSK_JSON_REQUIRED, &v, &err), -1);
+	assert_string_equal(err.msg, "r.absent is missing");
+	json_object_put(o);
+}
+
 static void test_bool(void **state)
 {
 	struct json_object *o = obj("{\"t\":true,\"n\":null,\"s\":\"true\"}");
@@ -279,6 +312,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_object), cmocka_unit_test(test_str),
 	    cmocka_unit_test(test_str_value),	 cmocka_unit_test(test_numbers),
+	    cmocka_unit_test(test_u64),
 	    cmocka_unit_test(test_bool),	 cmocka_unit_test(test_obj_array),
 	    cmocka_unit_test(test_strv),	 cmocka_unit_test(test_strv_to_json),
 	    cmocka_unit_test(test_err_prefix),

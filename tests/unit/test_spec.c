@@ -204,6 +204,7 @@ static void test_full(void **state)
 	assert_int_equal(s.resources.pids_limit, 64);
 	assert_int_equal(s.resources.blkio_weight, 500);
 	assert_int_equal(s.rootfs_propagation, MS_PRIVATE | MS_REC);
+	assert_true(s.seccomp);
 	agent_spec_free(&s);
 	/* free leaves an empty spec, safe to free again */
 	assert_null(s.mounts);
@@ -240,6 +241,7 @@ static void test_empty(void **state)
 	assert_null(s.gid_map);
 	assert_resources_unset(&s.resources);
 	assert_int_equal(s.rootfs_propagation, 0);
+	assert_false(s.seccomp);
 	agent_spec_free(&s);
 
 	/* nulls and empty arrays mean "not set"; limits keep -1 and 0 (what
@@ -427,6 +429,12 @@ static void test_path_list_errors(void **state)
 		    "linux.maskedPaths[0] must be an absolute path");
 	parse_fails("{\"linux\": {\"maskedPaths\": [\"/a\"], \"readonlyPaths\": [\"\"]}}", EINVAL,
 		    "linux.readonlyPaths[0] must be an absolute path");
+	parse_fails("{\"linux\": {\"maskedPaths\": {\"/proc/kcore\": true}}}", EINVAL,
+		    "linux.maskedPaths must be an array");
+	parse_fails("{\"linux\": {\"readonlyPaths\": \"/proc/sys\"}}", EINVAL,
+		    "linux.readonlyPaths must be an array");
+	parse_fails("{\"linux\": {\"readonlyPaths\": true}}", EINVAL,
+		    "linux.readonlyPaths must be an array");
 }
 
 static void test_device_errors(void **state)
@@ -896,8 +904,10 @@ static void test_process(void **state)
 	agent_spec_process_free(&p);
 	assert_null(p.rlimits);
 
-	/* nothing set */
-	assert_int_equal(process("{\"args\": [\"sh\"], \"noNewPrivileges\": \"yes\"}", &p, &err),
+	/* nothing set (null is absent, as for runc) */
+	assert_int_equal(process("{\"args\": [\"sh\"], \"noNewPrivileges\": null,"
+				 " \"capabilities\": null, \"rlimits\": null, \"user\": null}",
+				 &p, &err),
 			 0);
 	assert_int_equal(p.nrlimits, 0);
 	assert_false(p.has_caps);
@@ -914,30 +924,199 @@ static void test_process_errors(void **state)
 {
 	process_fails("{\"rlimits\": {}}", EINVAL, "process.rlimits must be an array");
 	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1}]}", EINVAL,
-		      "process.rlimits[0] needs a known type, soft and hard");
+		      "process.rlimits[0].soft is missing");
 	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1, \"soft\": 1},"
 		      " {\"type\": \"RLIMIT_FOO\", \"hard\": 1, \"soft\": 1}]}",
-		      EINVAL, "process.rlimits[1] needs a known type");
+		      EINVAL, "process.rlimits[1].type: unknown limit RLIMIT_FOO");
 	process_fails(
 	    "{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": \"1\", \"soft\": 1}]}", EINVAL,
-	    "process.rlimits[0]");
+	    "process.rlimits[0].hard must be an integer");
 	process_fails("{\"rlimits\": [{\"type\": null, \"hard\": 1, \"soft\": 1}]}", EINVAL,
-		      "process.rlimits[0] needs a known type");
+		      "process.rlimits[0].type is missing");
 	process_fails("{\"rlimits\": [{\"type\": 7, \"hard\": 1, \"soft\": 1}]}", EINVAL,
-		      "process.rlimits[0] needs a known type");
-	process_fails("{\"rlimits\": [[]]}", EINVAL, "process.rlimits[0]");
+		      "process.rlimits[0].type must be a string");
+	process_fails("{\"rlimits\": [[]]}", EINVAL, "process.rlimits[0] must be an object");
 	process_fails("{\"capabilities\": {\"bounding\": \"CAP_KILL\"}}", EINVAL,
 		      "process.capabilities.bounding must be an array");
 	process_fails("{\"capabilities\": {\"ambient\": [\"CAP_KILL\", \"CAP_FLY\"]}}", EINVAL,
 		      "process.capabilities.ambient[1]: unknown capability CAP_FLY");
 	process_fails("{\"capabilities\": {\"effective\": [5]}}", EINVAL,
-		      "process.capabilities.effective[0]: unknown capability");
+		      "process.capabilities.effective[0]: unknown capability 5");
 	process_fails("{\"capabilities\": {\"permitted\": [null]}}", EINVAL,
 		      "process.capabilities.permitted[0]: unknown capability null");
 	process_fails("{\"oomScoreAdj\": 1001}", ERANGE, "process.oomScoreAdj is out of range");
 	process_fails("{\"oomScoreAdj\": \"5\"}", EINVAL, "process.oomScoreAdj must be an integer");
 	process_fails("{\"user\": {\"umask\": 512}}", ERANGE, "process.user.umask is out of range");
 	process_fails("{\"user\": {\"umask\": -1}}", ERANGE, "process.user.umask is out of range");
+}
+
+/* Issue 12: every field that narrows privilege refuses a value it cannot
+ * read, where it used to fall back to "not set" (more privilege). */
+static void test_process_privilege_types(void **state)
+{
+	/* capabilities as an array gave every capability */
+	process_fails("{\"capabilities\": [\"CAP_KILL\"]}", EINVAL,
+		      "process.capabilities must be an object");
+	process_fails("{\"capabilities\": \"CAP_KILL\"}", EINVAL,
+		      "process.capabilities must be an object");
+	process_fails("{\"capabilities\": true}", EINVAL, "process.capabilities must be an object");
+	process_fails("{\"capabilities\": {\"bounding\": {\"CAP_KILL\": true}}}", EINVAL,
+		      "process.capabilities.bounding must be an array");
+	process_fails("{\"capabilities\": {\"inheritable\": 0}}", EINVAL,
+		      "process.capabilities.inheritable must be an array");
+	process_fails("{\"capabilities\": {\"effective\": [[\"CAP_KILL\"]]}}", EINVAL,
+		      "process.capabilities.effective[0]: unknown capability");
+	/* noNewPrivileges as a string left it off */
+	process_fails("{\"noNewPrivileges\": \"true\"}", EINVAL,
+		      "process.noNewPrivileges must be true or false");
+	process_fails("{\"noNewPrivileges\": 1}", EINVAL,
+		      "process.noNewPrivileges must be true or false");
+	process_fails("{\"noNewPrivileges\": {}}", EINVAL,
+		      "process.noNewPrivileges must be true or false");
+	/* an rlimit of -1 became 0; one above hard, or not an integer */
+	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": -1, \"soft\": 1}]}",
+		      ERANGE, "process.rlimits[0].hard is out of range");
+	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1, \"soft\": -1}]}",
+		      ERANGE, "process.rlimits[0].soft is out of range");
+	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NPROC\", \"hard\": 10, \"soft\": 11}]}",
+		      EINVAL, "process.rlimits[0].soft is above process.rlimits[0].hard");
+	process_fails("{\"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1.5, \"soft\": 1}]}",
+		      EINVAL, "process.rlimits[0].hard must be an integer");
+	process_fails("{\"rlimits\": \"RLIMIT_NOFILE=1\"}", EINVAL,
+		      "process.rlimits must be an array");
+	/* user */
+	process_fails("{\"user\": 0}", EINVAL, "process.user must be an object");
+	process_fails("{\"user\": {\"umask\": \"022\"}}", EINVAL,
+		      "process.user.umask must be an integer");
+	process_fails("[]", EINVAL, "process must be an object");
+}
+
+static void test_rlimit_bounds(void **state)
+{
+	struct spec_process p;
+	struct husk_err err;
+	/* RLIM_INFINITY as runc's spec writes it, 0, and soft == hard */
+	assert_int_equal(
+	    process("{\"rlimits\": [{\"type\": \"RLIMIT_CORE\", \"soft\": 18446744073709551615,"
+		    " \"hard\": 18446744073709551615}, {\"type\": \"RLIMIT_NPROC\", \"soft\": 0,"
+		    " \"hard\": 0}, {\"type\": \"RLIMIT_NOFILE\", \"soft\": 9223372036854775808,"
+		    " \"hard\": 9223372036854775809}]}",
+		    &p, &err),
+	    0);
+	assert_int_equal(p.nrlimits, 3);
+	assert_true(p.rlimits[0].soft == UINT64_MAX && p.rlimits[0].hard == UINT64_MAX);
+	assert_true(p.rlimits[1].soft == 0 && p.rlimits[1].hard == 0);
+	assert_true(p.rlimits[2].soft == (UINT64_C(1) << 63));
+	assert_true(p.rlimits[2].hard == (UINT64_C(1) << 63) + 1);
+	agent_spec_process_free(&p);
+	/* an empty capabilities object: every set empty, not "keep all" */
+	assert_int_equal(process("{\"capabilities\": {}}", &p, &err), 0);
+	assert_true(p.has_caps);
+	assert_true(p.cap_bounding == 0 && p.cap_effective == 0 && p.cap_permitted == 0 &&
+		    p.cap_inheritable == 0 && p.cap_ambient == 0);
+	agent_spec_process_free(&p);
+}
+
+/* linux.seccomp given in a shape that cannot be read is refused, not
+ * compiled into a filter that allows more (syscalls as an object were
+ * ignored). */
+static void test_seccomp_shape(void **state)
+{
+	struct agent_spec s;
+	struct husk_err err;
+	assert_int_equal(parse("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
+			       " \"defaultErrnoRet\": 1, \"architectures\": [\"SCMP_ARCH_X86_64\"],"
+			       " \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"], \"syscalls\": [{\"names\":"
+			       " [\"read\", \"write\"], \"action\": \"SCMP_ACT_ALLOW\"}, {\"names\":"
+			       " [\"personality\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\":"
+			       " 0, \"value\": 4294967295, \"valueTwo\": 0, \"op\": \"SCMP_CMP_EQ\"}]},"
+			       " {\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\":"
+			       " 38, \"args\": null}]}}}",
+			       &s, &err),
+			 0);
+	assert_true(s.seccomp);
+	agent_spec_free(&s);
+	assert_int_equal(parse("{\"linux\": {\"seccomp\": null}}", &s, &err), 0);
+	assert_false(s.seccomp);
+	agent_spec_free(&s);
+	assert_int_equal(parse("{\"linux\": {}}", &s, &err), 0);
+	assert_false(s.seccomp);
+	agent_spec_free(&s);
+
+	parse_fails("{\"linux\": {\"seccomp\": [\"SCMP_ACT_ERRNO\"]}}", EINVAL,
+		    "linux.seccomp must be an object");
+	parse_fails("{\"linux\": {\"seccomp\": \"default\"}}", EINVAL,
+		    "linux.seccomp must be an object");
+	parse_fails("{\"linux\": {\"seccomp\": {}}}", EINVAL,
+		    "linux.seccomp.defaultAction is missing");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": 1}}}", EINVAL,
+		    "linux.seccomp.defaultAction must be a string");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_BOGUS\"}}}",
+		    EOPNOTSUPP, "linux.seccomp.defaultAction: action SCMP_ACT_BOGUS is not supported");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
+		    " \"defaultErrnoRet\": -1}}}",
+		    ERANGE, "linux.seccomp.defaultErrnoRet is out of range");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
+		    " \"defaultErrnoRet\": \"1\"}}}",
+		    EINVAL, "linux.seccomp.defaultErrnoRet must be an integer");
+	/* syscalls as an object allowed everything */
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": {\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\"}}}}",
+		    EINVAL, "linux.seccomp.syscalls must be an array");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [\"mkdir\"]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0] must be an object");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": \"mkdir\", \"action\": \"SCMP_ACT_ERRNO\"}]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0].names must be an array of strings");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\", 3], \"action\": \"SCMP_ACT_ERRNO\"}]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0].names[1] must be a string");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"]}]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0].action is missing");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_NOPE\"}]}}}",
+		    EOPNOTSUPP, "linux.seccomp.syscalls[0].action: action SCMP_ACT_NOPE");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"errnoRet\": 65536}]}}}",
+		    ERANGE, "linux.seccomp.syscalls[0].errnoRet is out of range");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": {\"index\": 0}}]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0].args must be an array");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": [{},{},{},{},{},{},{}]}]}}}",
+		    E2BIG, "linux.seccomp.syscalls[0].args has more than 6 entries");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": [{\"index\": 6, \"value\": 1, \"op\": \"SCMP_CMP_EQ\"}]}]}}}",
+		    ERANGE, "linux.seccomp.syscalls[0].args[0].index is out of range");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": [{\"index\": 0, \"value\": -1, \"op\": \"SCMP_CMP_EQ\"}]}]}}}",
+		    ERANGE, "linux.seccomp.syscalls[0].args[0].value is out of range");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": [{\"index\": 0, \"value\": \"1\", \"op\": \"SCMP_CMP_EQ\"}]}]}}}",
+		    EINVAL, "linux.seccomp.syscalls[0].args[0].value must be an integer");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+		    " \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_SOMETIMES\"}]}]}}}",
+		    EOPNOTSUPP, "linux.seccomp.syscalls[0].args[0].op: comparison SCMP_CMP_SOMETIMES");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"architectures\": \"SCMP_ARCH_X86_64\"}}}",
+		    EINVAL, "linux.seccomp.architectures must be an array of strings");
+	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"flags\": [1]}}}",
+		    EINVAL, "linux.seccomp.flags[0] must be a string");
+	/* a failure after mounts were read frees them */
+	parse_fails("{\"mounts\": [{\"destination\": \"/a\", \"type\": \"tmpfs\"}],"
+		    " \"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+		    " \"syscalls\": {}}}}",
+		    EINVAL, "linux.seccomp.syscalls must be an array");
 }
 
 int main(void)
@@ -960,6 +1139,9 @@ int main(void)
 	    cmocka_unit_test(test_cap_names),
 	    cmocka_unit_test(test_process),
 	    cmocka_unit_test(test_process_errors),
+	    cmocka_unit_test(test_process_privilege_types),
+	    cmocka_unit_test(test_rlimit_bounds),
+	    cmocka_unit_test(test_seccomp_shape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
