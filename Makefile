@@ -123,6 +123,9 @@ test_qmp_SRC := host-tool/qmp.c
 test_qmp_LIBS := -luv
 test_spec_SRC := agent/spec.c
 test_netlink_SRC := agent/netlink.c agent/net.c
+test_bounds_SRC := host-tool/bounds.c
+test_vmconf_SRC := host-tool/allow.c
+test_binds_SRC := host-tool/binds.c
 # unit tests and fuzzers are built in one step: they depend on the headers directly
 TEST_HDRS := $(wildcard protocol/*.h agent/*.h host-tool/*.h initrd-builder/*.h)
 $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
@@ -186,10 +189,13 @@ FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
 fuzz_config_SRC := host-tool/config.c
 fuzz_spec_SRC := agent/spec.c
 fuzz_net_SRC := agent/net.c agent/netlink.c
+# the proxy's session, processes and relays on a socketpair, no VM
+fuzz_session_SRC := host-tool/session.c host-tool/procs.c host-tool/relay.c host-tool/bounds.c
+fuzz_session_LIBS := -luv
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	clang $(COMMON_CFLAGS) -O1 -fsanitize=fuzzer,address,undefined $< $(PROTO_SRC) \
-		$(fuzz_$*_SRC) -o $@ -ljson-c
+		$(fuzz_$*_SRC) -o $@ -ljson-c $(fuzz_$*_LIBS)
 fuzz-replay: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZERS); do echo "== replay $$f"; \
 		$(B)/fuzz/$$f -runs=0 tests/fuzz/corpus/$$f; done

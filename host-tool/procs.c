@@ -137,6 +137,11 @@ static void started(struct husk_session *s, const struct husk_reply *r, void *da
 			let_go(x, true);
 		return;
 	}
+	if (r->pid < 1) {
+		husk_session_violation(s, "a REPLY to the start of process %u without its pid",
+				       x->base);
+		return;
+	}
 	x->started = true;
 	log_debug("process %u started as guest pid %lld", x->base, (long long)r->pid);
 	husk_relay_start_stdin(&x->relay);
@@ -180,8 +185,18 @@ static struct husk_proc *by_base(struct husk_procs *set, uint32_t base)
 void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e)
 {
 	struct husk_proc *x = by_base(set, e->process);
-	if (!x || x->exited)
+	/* the agent reports only processes the host started, once each, after
+	 * it answered their start */
+	if (!x) {
+		husk_session_violation(set->s, "an exit event for unknown process %u", e->process);
 		return;
+	}
+	if (!x->started || x->exited) {
+		husk_session_violation(set->s, "%s exit event for process %u%s",
+				       x->exited ? "a second" : "an", e->process,
+				       x->exited ? "" : ", which has not started");
+		return;
+	}
 	x->exited = true;
 	x->status = e->status;
 	x->runtime_ns = e->runtime_ns;
@@ -192,6 +207,8 @@ void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e)
 		drained(&x->relay);
 }
 
+/* Frames for streams of no process here (never opened, or of a process
+ * that is done) are the session's to refuse. */
 bool husk_procs_frame(struct husk_procs *set, const struct husk_frame_hdr *h, const uint8_t *p)
 {
 	return husk_relay_frame(&set->relays, h, p);

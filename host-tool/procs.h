@@ -63,7 +63,9 @@ int husk_proc_start(struct husk_proc *x, const struct husk_process *spec, struct
 void husk_proc_drop(struct husk_proc *x);
 void husk_proc_signal(struct husk_proc *x, int sig, bool all);
 void husk_proc_resize(struct husk_proc *x, unsigned short rows, unsigned short cols);
-/* The exit event of a process, from the agent. */
+/* The exit event of a process, from the agent; one for a process that is
+ * not running here (unknown, not started, already exited) is a violation
+ * (husk_session_violation). */
 void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e);
 /* A stream frame for one of the processes; false if the stream is unknown. */
 bool husk_procs_frame(struct husk_procs *set, const struct husk_frame_hdr *h, const uint8_t *p);

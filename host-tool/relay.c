@@ -12,12 +12,6 @@
 #include "relay.h"
 #include "session.h"
 
-struct husk_chunk {
-	struct husk_chunk *next;
-	uint32_t len, off;
-	char data[];
-};
-
 static void in_read(uv_fs_t *req);
 static void relay_release(struct husk_relay *r);
 
@@ -120,81 +114,129 @@ void husk_relay_start_stdin(struct husk_relay *r)
 
 static void out_write(uv_fs_t *req);
 
+/* Give the agent back what was written: in batches while more waits, all
+ * of it once nothing does. None after the agent's CLOSE. */
+static void out_grant(struct husk_relay *r, struct husk_outq *q)
+{
+	uint8_t grant[4];
+	if (q->closed || !q->ungranted || (q->buf.bytes && q->ungranted < HUSK_GRANT_BATCH))
+		return;
+	husk_put_be32(grant, q->ungranted);
+	q->credit += q->ungranted;
+	q->ungranted = 0;
+	husk_session_send(r->s, HUSK_FRAME_WINDOW, q->stream, grant, 4);
+}
+
+/* Nobody takes this output any more: drop what is held (and what comes),
+ * granting it back so the process is not stalled. */
+static void out_failed(struct husk_relay *r, struct husk_outq *q, int status)
+{
+	/* A pipe whose reader is gone (`husk run ... | head -1`): the agent
+	 * closes the process's end, so its next write fails with EPIPE and
+	 * SIGPIPE, as under runc. Any other error: the output is dropped, the
+	 * process runs on. */
+	if (!q->failed) {
+		log_debug("stream %u: %s", q->stream, uv_strerror(status));
+		if (status == UV_EPIPE && !q->closed)
+			husk_session_send(r->s, HUSK_FRAME_CLOSE, q->stream, NULL, 0);
+	}
+	q->failed = true;
+	q->ungranted += (uint32_t)husk_outbuf_clear(&q->buf);
+}
+
 static void out_next(struct husk_relay *r, struct husk_outq *q)
 {
-	struct husk_chunk *c = q->head;
-	if (q->busy || !c)
+	const char *p;
+	size_t n;
+	if (q->busy || !(n = husk_outbuf_peek(&q->buf, &p)))
 		return;
-	uv_buf_t b = uv_buf_init(c->data + c->off, c->len - c->off);
+	uv_buf_t b = uv_buf_init((char *)p, n);
 	q->req.data = r;
-	if (uv_fs_write(r->s->loop, &q->req, q->fd, &b, 1, -1, out_write) == 0)
+	int e = uv_fs_write(r->s->loop, &q->req, q->fd, &b, 1, -1, out_write);
+	if (e == 0) {
 		q->busy = true;
+		return;
+	}
+	out_failed(r, q, e);
+	out_grant(r, q);
 }
 
 static void out_write(uv_fs_t *req)
 {
 	struct husk_relay *r = req->data;
 	struct husk_outq *q = req == &r->out[0].req ? &r->out[0] : &r->out[1];
-	struct husk_chunk *c = q->head;
 	ssize_t n = req->result;
 	uv_fs_req_cleanup(req);
 	q->busy = false;
+	if (r->unlinked) {
+		/* let go while this write was in the thread pool */
+		husk_outbuf_clear(&q->buf);
+		relay_release(r);
+		return;
+	}
 	if (n == UV_EAGAIN || n == UV_EINTR)
 		n = 0;
 	if (n < 0) {
-		/* Nobody reads this output any more. A pipe whose reader is gone
-		 * (`husk run ... | head -1`): the agent closes the process's end,
-		 * so its next write fails with EPIPE and SIGPIPE, as under runc.
-		 * Any other error: the output is dropped, the process runs on. */
-		if (!q->failed) {
-			log_debug("stream %u: %s", q->stream, uv_strerror((int)n));
-			if (n == UV_EPIPE && !q->closed)
-				husk_session_send(r->s, HUSK_FRAME_CLOSE, q->stream, NULL, 0);
-		}
-		q->failed = true;
-		n = c->len - c->off;
+		out_failed(r, q, (int)n);
+	} else {
+		husk_outbuf_consume(&q->buf, (size_t)n);
+		q->ungranted += (uint32_t)n;
 	}
-	c->off += (uint32_t)n;
-	if (c->off == c->len) {
-		uint8_t grant[4];
-		husk_put_be32(grant, c->len);
-		q->head = c->next;
-		if (!q->head)
-			q->tail = NULL;
-		if (!q->closed) /* no grants once the agent said it sends no more */
-			husk_session_send(r->s, HUSK_FRAME_WINDOW, q->stream, grant, 4);
-		free(c);
-	}
-	if (q->head)
+	out_grant(r, q);
+	if (q->buf.bytes)
 		out_next(r, q);
 	else if (r->drained && husk_relay_idle(r))
 		r->drained(r);
 }
 
+/* DATA from the agent: only within the credit the host granted, and never
+ * after its CLOSE; so what is held never passes HUSK_OUTPUT_WINDOW. */
 static void out_data(struct husk_relay *r, struct husk_outq *q, const uint8_t *p, uint32_t len)
 {
-	if (len == 0)
-		return;
-	struct husk_chunk *c = malloc(sizeof *c + len);
-	if (!c) {
-		log_error("out of memory for output of stream %u", q->stream);
+	if (q->closed) {
+		husk_session_violation(r->s, "DATA on stream %u after its CLOSE", q->stream);
 		return;
 	}
-	c->next = NULL;
-	c->len = len;
-	c->off = 0;
-	memcpy(c->data, p, len);
-	if (q->tail)
-		q->tail->next = c;
-	else
-		q->head = c;
-	q->tail = c;
+	if (len > q->credit) {
+		husk_session_violation(r->s,
+				       "DATA of %u bytes on stream %u, which had %u bytes of "
+				       "credit left (the window is %u)",
+				       len, q->stream, q->credit, HUSK_OUTPUT_WINDOW);
+		return;
+	}
+	q->credit -= len;
+	if (len == 0)
+		return;
+	if (!q->failed && husk_outbuf_append(&q->buf, p, len) < 0) {
+		log_error("out of memory for output of stream %u", q->stream);
+		out_failed(r, q, UV_ENOMEM);
+	}
+	if (q->failed) {
+		q->ungranted += len;
+		out_grant(r, q);
+		return;
+	}
 	out_next(r, q);
 }
 
 bool husk_relay_idle(const struct husk_relay *r)
 {
-	return !r->out[0].head && !r->out[1].head && !r->out[0].busy && !r->out[1].busy;
+	return !r->out[0].buf.bytes && !r->out[1].buf.bytes && !r->out[0].busy && !r->out[1].busy;
+}
+
+static void in_window(struct husk_relay *r, const uint8_t *p)
+{
+	uint32_t n = husk_get_be32(p);
+	/* the agent grants back what it took: never more than is out */
+	if (n > HUSK_INITIAL_WINDOW - r->in_credit) {
+		husk_session_violation(r->s,
+				       "WINDOW of %u bytes on stdin stream %u, where %u bytes "
+				       "were sent and not granted back",
+				       n, r->ids[0], HUSK_INITIAL_WINDOW - r->in_credit);
+		return;
+	}
+	r->in_credit += n;
+	in_next(r);
 }
 
 bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h, const uint8_t *p)
@@ -203,16 +245,20 @@ bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h
 		for (int i = 0; i < 3; i++) {
 			if (r->ids[i] != h->stream)
 				continue;
-			if (i == 0 && h->type == HUSK_FRAME_WINDOW) {
-				r->in_credit += husk_get_be32(p);
-				in_next(r);
-			} else if (i > 0 && h->type == HUSK_FRAME_DATA) {
-				out_data(r, &r->out[i - 1], p, h->length);
-			} else if (i > 0 && h->type == HUSK_FRAME_CLOSE) {
-				r->out[i - 1].closed = true;
+			struct husk_outq *q = i ? &r->out[i - 1] : NULL;
+			if (!q && h->type == HUSK_FRAME_WINDOW) {
+				in_window(r, p);
+			} else if (q && h->type == HUSK_FRAME_DATA) {
+				out_data(r, q, p, h->length);
+			} else if (q && h->type == HUSK_FRAME_CLOSE) {
+				if (q->closed)
+					husk_session_violation(r->s, "a second CLOSE on stream %u",
+							       h->stream);
+				q->closed = true;
 			} else {
-				log_warn("unexpected %s frame on stream %u",
-					 husk_frame_type_name(h->type), h->stream);
+				husk_session_violation(r->s, "a %s frame on %s stream %u",
+						       husk_frame_type_name(h->type),
+						       q ? "output" : "stdin", h->stream);
 			}
 			return true;
 		}
@@ -227,6 +273,8 @@ static void relay_release(struct husk_relay *r)
 		return;
 	free(r->in_buf); /* only now: a read in the thread pool may write to it */
 	r->in_buf = NULL;
+	for (int i = 0; i < 2; i++)
+		husk_outbuf_clear(&r->out[i].buf);
 	if (r->closed)
 		r->closed(r);
 }
@@ -256,7 +304,8 @@ void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r
 	}
 	r->closed = closed;
 	r->unlinked = true;
-	r->closing = r->in_reading ? 2 : 1; /* a read in flight holds it too */
+	/* a read or write in flight holds it too */
+	r->closing = 1 + r->in_reading + r->out[0].busy + r->out[1].busy;
 	uv_close((uv_handle_t *)&r->in_retry, relay_handle_closed);
 	if (r->in_pollable) {
 		r->in_pollable = false;
@@ -282,6 +331,7 @@ int husk_relay_init(struct husk_relay *r, struct husk_relay_set *set, struct hus
 	for (int i = 0; i < 2; i++) {
 		r->out[i].fd = i == 0 ? out_fd : err_fd;
 		r->out[i].stream = base + 1 + i;
+		r->out[i].credit = HUSK_OUTPUT_WINDOW;
 	}
 	uv_timer_init(s->loop, &r->in_retry);
 	r->in_retry.data = r;

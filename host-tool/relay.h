@@ -6,10 +6,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bounds.h"
 #include "husk-proto.h"
 
 struct husk_session;
-struct husk_chunk;
+
+/* Written output is granted back to the agent once this much has been
+ * written, or once nothing is left to write. */
+#define HUSK_GRANT_BATCH (64u * 1024u)
 
 struct husk_relay {
 	struct husk_session *s;
@@ -24,13 +28,16 @@ struct husk_relay {
 	uv_poll_t in_poll;
 	bool in_pollable, in_polling;
 	char *in_buf;
-	/* stdout, stderr */
+	/* stdout, stderr: what the agent sends is held only within the credit
+	 * granted, so credit + buf.bytes + ungranted == HUSK_OUTPUT_WINDOW */
 	struct husk_outq {
-		struct husk_chunk *head, *tail;
-		bool busy;
+		struct husk_outbuf buf;
+		bool busy; /* a write of buf's first bytes is in the thread pool */
 		uv_fs_t req;
 		int fd;
 		uint32_t stream;
+		uint32_t credit;    /* what the agent may still send */
+		uint32_t ungranted; /* written (or dropped), not yet granted back */
 		bool failed;
 		bool closed; /* the agent sent CLOSE */
 	} out[2];
@@ -57,7 +64,9 @@ void husk_relay_stop(struct husk_relay *r);
  * closed and r may be freed. */
 void husk_relay_unlink(struct husk_relay *r, void (*closed)(struct husk_relay *r));
 /* A stream frame for one of the set's relays; false if the stream is not
- * theirs. */
+ * theirs. A frame the protocol does not allow (DATA past the credit granted
+ * or after CLOSE, a second CLOSE, a grant of more than the host sent, a
+ * frame the wrong way) is a violation (husk_session_violation). */
 bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h, const uint8_t *p);
 
 #endif

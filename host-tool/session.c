@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,21 +17,102 @@
 
 struct wreq {
 	uv_write_t req;
+	struct husk_session *s;
+	size_t len;
 	uint8_t *buf;
 };
 
-__attribute__((format(printf, 3, 4))) static void lost(struct husk_session *s, int code,
-						       const char *fmt, ...)
+__attribute__((format(printf, 3, 0))) static void lost_v(struct husk_session *s, int code,
+							 const char *fmt, va_list ap)
 {
 	struct husk_err err = {.code = code};
-	va_list ap;
-	va_start(ap, fmt);
+	if (s->broken)
+		return; /* told once; the owner is ending it */
+	s->broken = true;
 	vsnprintf(err.msg, sizeof err.msg, fmt, ap);
-	va_end(ap);
 	uv_read_stop((uv_stream_t *)&s->chan);
 	uv_timer_stop(&s->greet_timer);
 	if (s->ops->lost)
 		s->ops->lost(s, &err);
+}
+
+__attribute__((format(printf, 3, 4))) static void lost(struct husk_session *s, int code,
+						       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	lost_v(s, code, fmt, ap);
+	va_end(ap);
+}
+
+void husk_session_violation(struct husk_session *s, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	lost(s, EPROTO, "the VM broke the protocol: %s", what);
+}
+
+/* Lines were dropped: say how many once the limit lets a line through. */
+static void guest_log_flush(uv_timer_t *t)
+{
+	struct husk_session *s = t->data;
+	uint64_t skipped;
+	if (husk_log_limit_flush(&s->guest_log, uv_now(s->loop), &skipped))
+		husk_log_emit(s->guest_log_level,
+			      "%llu more log lines caused by the guest were not logged",
+			      (unsigned long long)skipped);
+	else if (s->guest_log.suppressed && s->guest_log.left)
+		uv_timer_start(t, guest_log_flush, 1000, 0);
+}
+
+void husk_session_guest_log(struct husk_session *s, enum husk_log_level level, const char *fmt, ...)
+{
+	char line[700];
+	uint64_t skipped;
+	bool last;
+	va_list ap;
+	if (level > husk_log_max)
+		return;
+	if (!husk_log_limit_take(&s->guest_log, uv_now(s->loop), &skipped, &last)) {
+		s->guest_log_level = level;
+		if (s->guest_log.left && !uv_is_active((uv_handle_t *)&s->guest_log_timer))
+			uv_timer_start(&s->guest_log_timer, guest_log_flush, 1000, 0);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (skipped)
+		husk_log_emit(level, "%s (%llu more like it not logged)", line,
+			      (unsigned long long)skipped);
+	else
+		husk_log_emit(level, "%s", line);
+	if (last)
+		husk_log_emit(level, "the guest caused %u log lines: no more of them are logged",
+			      HUSK_GUEST_LOG_TOTAL);
+}
+
+/* A frame that cost the agent no credit: within the burst and the rate,
+ * else a violation (false). */
+static bool free_frame(struct husk_session *s, const char *what)
+{
+	if (husk_bucket_take(&s->free_frames, uv_now(s->loop)))
+		return true;
+	husk_session_violation(s, "a flood of %s (over %u at once or %u a second)", what,
+			       HUSK_FREE_FRAMES_BURST, HUSK_FREE_FRAMES_PER_S);
+	return false;
+}
+
+/* Guest text for the log: printable ASCII, the rest as '?'. */
+static void printable(char *out, size_t size, const uint8_t *p, size_t len)
+{
+	size_t n = len < size - 1 ? len : size - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = p[i] >= ' ' && p[i] < 0x7f ? (char)p[i] : '?';
+	out[n] = '\0';
 }
 
 static void write_done(uv_write_t *req, int status)
@@ -38,23 +120,42 @@ static void write_done(uv_write_t *req, int status)
 	struct wreq *w = (struct wreq *)req;
 	if (status < 0 && status != UV_ECANCELED)
 		log_debug("channel write: %s", uv_strerror(status));
+	w->s->out_frames--;
+	w->s->out_bytes -= w->len;
 	free(w->buf);
 	free(w);
 }
 
+/* What waits to be written is bounded: an agent that stops reading while
+ * the host owes it grants (or anything else) breaks the protocol. */
+static void out_added(struct husk_session *s, size_t len)
+{
+	s->out_frames++;
+	s->out_bytes += len;
+	if (s->out_frames > HUSK_OUT_FRAMES_MAX || s->out_bytes > HUSK_OUT_BYTES_MAX)
+		husk_session_violation(s,
+				       "it stopped reading its channel (%u frames, %zu bytes "
+				       "wait to be written)",
+				       s->out_frames, s->out_bytes);
+}
+
 static void send_owned(struct husk_session *s, uint8_t *buf, size_t len)
 {
-	struct wreq *w = malloc(sizeof *w);
+	struct wreq *w = s->broken ? NULL : malloc(sizeof *w);
 	if (!w) {
 		free(buf);
 		return;
 	}
+	w->s = s;
+	w->len = len;
 	w->buf = buf;
 	uv_buf_t b = uv_buf_init((char *)buf, len);
 	if (uv_write(&w->req, (uv_stream_t *)&s->chan, &b, 1, write_done) < 0) {
 		free(buf);
 		free(w);
+		return;
 	}
+	out_added(s, len);
 }
 
 void husk_session_send(struct husk_session *s, uint16_t type, uint32_t stream, const void *p,
@@ -73,6 +174,8 @@ int husk_session_request(struct husk_session *s, struct husk_request *r, husk_re
 			 void *data, struct husk_err *err)
 {
 	uint8_t *buf;
+	if (s->broken)
+		return husk_err_set(err, EPIPE, "the channel to the agent is closed");
 	struct husk_pending *p = calloc(1, sizeof *p);
 	if (!p)
 		return husk_err_set(err, ENOMEM, "out of memory");
@@ -99,7 +202,7 @@ static void on_reply(struct husk_session *s, const uint8_t *p, uint32_t len)
 	struct husk_reply r;
 	struct husk_err err;
 	if (husk_reply_decode((const char *)p, len, &r, &err) < 0) {
-		lost(s, EPROTO, "bad reply from the agent: %s", err.msg);
+		husk_session_violation(s, "a bad REPLY: %s", err.msg);
 		return;
 	}
 	for (struct husk_pending **pp = &s->pending; *pp; pp = &(*pp)->next) {
@@ -113,19 +216,27 @@ static void on_reply(struct husk_session *s, const uint8_t *p, uint32_t len)
 		husk_reply_free(&r);
 		return;
 	}
-	log_warn("reply to unknown request %u", r.id);
+	uint32_t id = r.id;
 	husk_reply_free(&r);
+	/* Requests the test hooks injected past the session get replies it
+	 * cannot know; any other reply it did not wait for is the agent's. */
+	if (!s->raw_written) {
+		husk_session_violation(s, "a REPLY to request %u, which nobody waits for", id);
+		return;
+	}
+	if (free_frame(s, "REPLY frames to unknown requests"))
+		husk_session_guest_log(s, HUSK_LOG_WARN, "reply to unknown request %u", id);
 }
 
 static void on_hello(struct husk_session *s, const uint8_t *p, uint32_t len)
 {
 	struct husk_err err;
 	if (s->greeted) {
-		lost(s, EPROTO, "%s", "the agent greeted twice (it restarted?)");
+		husk_session_violation(s, "%s", "the agent greeted twice (it restarted?)");
 		return;
 	}
 	if (husk_hello_decode((const char *)p, len, &s->hello, &err) < 0) {
-		lost(s, EPROTO, "bad greeting from the agent: %s", err.msg);
+		husk_session_violation(s, "a bad greeting: %s", err.msg);
 		return;
 	}
 	if (s->hello.protocol != HUSK_PROTO_VERSION) {
@@ -146,25 +257,35 @@ static void dispatch(struct husk_session *s, const struct husk_frame_hdr *h, con
 	struct husk_exit_event e;
 	struct husk_err err;
 	char msg[600];
+	if (!s->greeted && h->type != HUSK_FRAME_HELLO) {
+		husk_session_violation(s, "a %s frame before its greeting",
+				       husk_frame_type_name(h->type));
+		return;
+	}
 	switch (h->type) {
 	case HUSK_FRAME_HELLO: on_hello(s, p, h->length); return;
 	case HUSK_FRAME_REPLY: on_reply(s, p, h->length); return;
 	case HUSK_FRAME_EVENT:
 		if (husk_exit_decode((const char *)p, h->length, &e, &err) < 0) {
-			log_warn("ignoring event: %s", err.msg);
+			husk_session_violation(s, "a bad EVENT: %s", err.msg);
 			return;
 		}
 		if (s->ops->exit)
 			s->ops->exit(s, &e);
 		return;
 	case HUSK_FRAME_ERROR:
-		snprintf(msg, sizeof msg, "%.*s", (int)(h->length < 512 ? h->length : 512), p);
-		log_warn("the agent rejected a frame: %s", msg);
+		if (!free_frame(s, "ERROR frames"))
+			return;
+		printable(msg, sizeof msg, p, h->length < 512 ? h->length : 512);
+		husk_session_guest_log(s, HUSK_LOG_WARN, "the agent rejected a frame: %s", msg);
 		return;
 	default:
+		if (h->type == HUSK_FRAME_DATA && h->length == 0 &&
+		    !free_frame(s, "empty DATA frames"))
+			return;
 		if (!s->ops->stream || !s->ops->stream(s, h, p))
-			log_warn("%s frame for unknown stream %u", husk_frame_type_name(h->type),
-				 h->stream);
+			husk_session_violation(s, "a %s frame on stream %u, which is not open",
+					       husk_frame_type_name(h->type), h->stream);
 	}
 }
 
@@ -177,17 +298,50 @@ static void chan_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)s->rbuf + s->rlen, RBUF_CAP - s->rlen);
 }
 
+/* Every whole frame in rbuf, then keep the rest for the next read. */
+static void process(struct husk_session *s)
+{
+	size_t off = 0;
+	while (off < s->rlen && !s->broken) {
+		struct husk_frame_hdr h;
+		struct husk_err err;
+		int r = husk_frame_parse(s->rbuf + off, s->rlen - off, &h, &err);
+		if (r == HUSK_PARSE_NEED_MORE)
+			break;
+		if (r == HUSK_PARSE_BAD && s->resync) {
+			/* the tail of a frame cut by a reconnect */
+			husk_session_guest_log(s, HUSK_LOG_DEBUG,
+					       "skipping bytes after the reconnect: %s", err.msg);
+			off += husk_frame_resync(s->rbuf + off, s->rlen - off);
+			continue;
+		}
+		if (r == HUSK_PARSE_BAD) {
+			husk_session_violation(s, "%s", err.msg);
+			break;
+		}
+		s->resync = false;
+		dispatch(s, &h, s->rbuf + off + HUSK_FRAME_HDR);
+		off += HUSK_FRAME_HDR + h.length;
+	}
+	if (s->broken) {
+		s->rlen = 0;
+		return;
+	}
+	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+	s->rlen -= off;
+}
+
 static void chan_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct husk_session *s = st->data;
 	(void)buf;
 	if (n < 0) {
 		uv_read_stop(st);
-		if (s->vm_exited)
+		if (s->vm_exited || s->broken)
 			return;
 		/* QEMU's end closes as it dies: say so if that is what happened
 		 * (it closes its fds just before it can be waited for) */
-		for (int i = 0; i < 20 && !s->vm_exited; i++) {
+		for (int i = 0; i < 20 && !s->vm_exited && s->vm.pid > 0; i++) {
 			if (vm_reaped(s))
 				return;
 			usleep(5000);
@@ -196,29 +350,20 @@ static void chan_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	s->rlen += n;
-	size_t off = 0;
-	while (off < s->rlen) {
-		struct husk_frame_hdr h;
-		struct husk_err err;
-		int r = husk_frame_parse(s->rbuf + off, s->rlen - off, &h, &err);
-		if (r == HUSK_PARSE_NEED_MORE)
-			break;
-		if (r == HUSK_PARSE_BAD && s->resync) {
-			/* the tail of a frame cut by a reconnect */
-			log_debug("skipping bytes after the reconnect: %s", err.msg);
-			off += husk_frame_resync(s->rbuf + off, s->rlen - off);
-			continue;
-		}
-		if (r == HUSK_PARSE_BAD) {
-			lost(s, EPROTO, "protocol error from the agent: %s", err.msg);
-			return;
-		}
-		s->resync = false;
-		dispatch(s, &h, s->rbuf + off + HUSK_FRAME_HDR);
-		off += HUSK_FRAME_HDR + h.length;
+	process(s);
+}
+
+void husk_session_feed(struct husk_session *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len && !s->broken) {
+		size_t n = RBUF_CAP - s->rlen < len ? RBUF_CAP - s->rlen : len;
+		memcpy(s->rbuf + s->rlen, p, n);
+		s->rlen += n;
+		p += n;
+		len -= n;
+		process(s); /* a full rbuf holds a whole frame: it always makes room */
 	}
-	memmove(s->rbuf, s->rbuf + off, s->rlen - off);
-	s->rlen -= off;
 }
 
 static void console_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -229,6 +374,65 @@ static void console_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init(cbuf, sizeof cbuf);
 }
 
+/* console.log at HUSK_CONSOLE_LOG_MAX becomes console.log.1 (the one before
+ * goes) and a new console.log starts; if that cannot be done the file
+ * starts again from empty. -1: no more console log. */
+static int console_rotate(struct husk_session *s)
+{
+	char old[PATH_MAX];
+	int fd = -1;
+	if (s->console_path &&
+	    snprintf(old, sizeof old, "%s.1", s->console_path) < (int)sizeof old &&
+	    rename(s->console_path, old) == 0)
+		fd = open(s->console_path,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(s->console_log);
+		s->console_log = fd;
+	} else if (ftruncate(s->console_log, 0) < 0) {
+		log_warn("console log: %s; no more of the console is kept", strerror(errno));
+		close(s->console_log);
+		s->console_log = -1;
+		return -1;
+	}
+	s->console_size = 0;
+	return 0;
+}
+
+static void console_log_write(struct husk_session *s, const char *buf, size_t n)
+{
+	while (n && s->console_log >= 0) {
+		if (s->console_size >= HUSK_CONSOLE_LOG_MAX && console_rotate(s) < 0)
+			return;
+		size_t room = HUSK_CONSOLE_LOG_MAX - s->console_size;
+		ssize_t w = write(s->console_log, buf, n < room ? n : room);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_debug("console log: %s", w < 0 ? strerror(errno) : "short write");
+			return;
+		}
+		s->console_size += (size_t)w;
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
+void husk_session_console_feed(struct husk_session *s, const void *buf, size_t n)
+{
+	const char *p = buf;
+	console_log_write(s, p, n);
+	if (s->console_echo && write(STDERR_FILENO, p, n) < 0)
+		log_debug("console echo: %s", strerror(errno));
+	for (size_t i = 0; i < n; i++) {
+		s->console_tail[s->tail_pos++] = p[i];
+		if (s->tail_pos == sizeof s->console_tail) {
+			s->tail_pos = 0;
+			s->tail_wrapped = true;
+		}
+	}
+}
+
 static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct husk_session *s = st->data;
@@ -236,17 +440,7 @@ static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		uv_read_stop(st);
 		return;
 	}
-	if (s->console_log >= 0 && write(s->console_log, buf->base, n) < 0)
-		log_debug("console log: %s", strerror(errno));
-	if (s->console_echo && write(STDERR_FILENO, buf->base, n) < 0)
-		log_debug("console echo: %s", strerror(errno));
-	for (ssize_t i = 0; i < n; i++) {
-		s->console_tail[s->tail_pos++] = buf->base[i];
-		if (s->tail_pos == sizeof s->console_tail) {
-			s->tail_pos = 0;
-			s->tail_wrapped = true;
-		}
-	}
+	husk_session_console_feed(s, buf->base, (size_t)n);
 }
 
 void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
@@ -305,7 +499,7 @@ static void qemu_said(struct husk_session *s, char *out, size_t size)
 static bool vm_reaped(struct husk_session *s)
 {
 	int status;
-	if (s->vm_exited || waitpid(s->vm.pid, &status, WNOHANG) != s->vm.pid)
+	if (s->vm_exited || s->vm.pid <= 0 || waitpid(s->vm.pid, &status, WNOHANG) != s->vm.pid)
 		return false;
 	s->vm_exited = true;
 	s->vm_status = status;
@@ -370,25 +564,79 @@ static int attach(struct husk_session *s, int fd, struct husk_err *err)
 	return 0;
 }
 
-int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
-		       const char *console_log, unsigned greet_timeout_ms,
-		       const struct husk_session_ops *ops, void *data, struct husk_err *err)
+/* Everything but the VM, the console and the channel. */
+static int session_init(struct husk_session *s, uv_loop_t *loop, const struct husk_session_ops *ops,
+			void *data, struct husk_err *err)
 {
 	memset(s, 0, sizeof *s);
 	s->loop = loop;
 	s->ops = ops;
 	s->data = data;
 	s->console_log = -1;
-	s->console_echo = o->debug;
-	s->state_dir = o->state_dir;
-	s->keep_agent_sock = o->keep_agent_sock;
+	uv_update_time(loop);
+	husk_bucket_init(&s->free_frames, HUSK_FREE_FRAMES_BURST, HUSK_FREE_FRAMES_PER_S,
+			 uv_now(loop));
+	husk_log_limit_init(&s->guest_log, HUSK_GUEST_LOG_BURST, HUSK_GUEST_LOG_PER_S,
+			    HUSK_GUEST_LOG_TOTAL, uv_now(loop));
+	uv_timer_init(loop, &s->greet_timer);
+	s->greet_timer.data = s;
+	uv_timer_init(loop, &s->guest_log_timer);
+	s->guest_log_timer.data = s;
+	uv_unref((uv_handle_t *)&s->guest_log_timer); /* keeps no loop alive */
 	s->rbuf = malloc(RBUF_CAP);
 	if (!s->rbuf)
 		return husk_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
+int husk_session_open(struct husk_session *s, uv_loop_t *loop, int chan_fd,
+		      const struct husk_session_ops *ops, void *data, struct husk_err *err)
+{
+	if (session_init(s, loop, ops, data, err) < 0)
+		return -1;
+	return attach(s, chan_fd, err);
+}
+
+void husk_session_close(struct husk_session *s)
+{
+	s->broken = true;
+	if (!uv_is_closing((uv_handle_t *)&s->chan))
+		uv_close((uv_handle_t *)&s->chan, NULL);
+	uv_close((uv_handle_t *)&s->greet_timer, NULL);
+	uv_close((uv_handle_t *)&s->guest_log_timer, NULL);
+	while (s->pending) {
+		struct husk_pending *q = s->pending;
+		s->pending = q->next;
+		free(q);
+	}
+	husk_hello_free(&s->hello);
+	free(s->rbuf);
+	s->rbuf = NULL;
+	free(s->console_path);
+	s->console_path = NULL;
+	if (s->console_log >= 0)
+		close(s->console_log);
+	s->console_log = -1;
+}
+
+int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
+		       const char *console_log, unsigned greet_timeout_ms,
+		       const struct husk_session_ops *ops, void *data, struct husk_err *err)
+{
+	struct stat st;
+	if (session_init(s, loop, ops, data, err) < 0)
+		return -1;
+	s->console_echo = o->debug;
+	s->state_dir = o->state_dir;
+	s->keep_agent_sock = o->keep_agent_sock;
 	if (console_log) {
-		s->console_log = open(console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		s->console_log =
+		    open(console_log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (s->console_log < 0)
 			return husk_err_sys(err, errno, "console log %s", console_log);
+		if (!(s->console_path = strdup(console_log)))
+			return husk_err_set(err, ENOMEM, "out of memory");
+		s->console_size = fstat(s->console_log, &st) == 0 ? (size_t)st.st_size : 0;
 	}
 	/* Watch for QEMU's exit before it exists, so no SIGCHLD is missed. */
 	uv_signal_init(loop, &s->sigchld);
@@ -403,8 +651,6 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	if (uv_pipe_open(&s->console, s->vm.console_fd) < 0)
 		return husk_err_set(err, EIO, "cannot watch the VM's console");
 	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
-	uv_timer_init(loop, &s->greet_timer);
-	s->greet_timer.data = s;
 	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
 	return 0;
@@ -417,12 +663,15 @@ struct raw_write {
 	struct husk_session *s;
 	husk_session_done_cb done;
 	void *data;
+	size_t len;
 	uint8_t buf[];
 };
 
 static void raw_written(uv_write_t *req, int status)
 {
 	struct raw_write *w = (struct raw_write *)req;
+	w->s->out_frames--;
+	w->s->out_bytes -= w->len;
 	if (w->done)
 		w->done(w->s, status, w->data);
 	free(w);
@@ -431,10 +680,12 @@ static void raw_written(uv_write_t *req, int status)
 int husk_session_write_raw(struct husk_session *s, const void *buf, size_t len,
 			   husk_session_done_cb done, void *data, struct husk_err *err)
 {
+	if (s->broken)
+		return husk_err_set(err, EPIPE, "the channel to the agent is closed");
 	struct raw_write *w = malloc(sizeof *w + len);
 	if (!w)
 		return husk_err_set(err, ENOMEM, "out of memory");
-	*w = (struct raw_write){.s = s, .done = done, .data = data};
+	*w = (struct raw_write){.s = s, .done = done, .data = data, .len = len};
 	memcpy(w->buf, buf, len);
 	uv_buf_t b = uv_buf_init((char *)w->buf, len);
 	int r = uv_write(&w->req, (uv_stream_t *)&s->chan, &b, 1, raw_written);
@@ -443,6 +694,9 @@ int husk_session_write_raw(struct husk_session *s, const void *buf, size_t len,
 		return husk_err_set(err, EIO, "cannot write to the agent's channel: %s",
 				    uv_strerror(r));
 	}
+	/* requests among these bytes get replies the session cannot expect */
+	s->raw_written = true;
+	out_added(s, len);
 	return 0;
 }
 

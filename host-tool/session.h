@@ -7,8 +7,31 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "bounds.h"
+#include "husk-log.h"
 #include "husk-proto.h"
 #include "vm.h"
+
+/* What the host takes from the guest is bounded (docs/security.md, "The
+ * host bounds the guest"); going past a bound is a protocol violation: the
+ * session stops reading, and lost() says "the VM broke the protocol: ...".
+ *
+ * Frames that cost the agent no credit and that an honest agent sends
+ * only when the host erred (ERROR, DATA with no bytes, in the test build a
+ * REPLY to a request injected past the session): a burst, then a rate. */
+#define HUSK_FREE_FRAMES_BURST 4096u
+#define HUSK_FREE_FRAMES_PER_S 1024u
+/* Frames (and their bytes) waiting to be written to the agent: it stopped
+ * reading its channel. Credit bounds what the host sends honestly. */
+#define HUSK_OUT_FRAMES_MAX 65536u
+#define HUSK_OUT_BYTES_MAX  (64u << 20)
+/* Log lines the guest causes: a burst, a rate, and a total per session. */
+#define HUSK_GUEST_LOG_BURST 100u
+#define HUSK_GUEST_LOG_PER_S 1u
+#define HUSK_GUEST_LOG_TOTAL 1000u
+/* console.log is rotated to console.log.1 at this size: both together
+ * hold the last 1 to 2 MiB of what the guest printed. */
+#define HUSK_CONSOLE_LOG_MAX (1u << 20)
 
 struct husk_session;
 
@@ -43,7 +66,9 @@ struct husk_session {
 	uv_signal_t sigchld;
 	uv_timer_t greet_timer;
 	unsigned greet_timeout_ms;
-	int console_log; /* fd or -1 */
+	int console_log;     /* fd or -1 */
+	char *console_path;  /* where it is, for the rotation */
+	size_t console_size; /* bytes in console_log */
 	bool console_echo;
 	char console_tail[4096]; /* ring of the last console bytes */
 	size_t tail_pos;
@@ -57,6 +82,15 @@ struct husk_session {
 	struct husk_hello hello;
 	uint32_t next_id;
 	struct husk_pending *pending;
+	/* the bounds */
+	bool broken;	  /* lost() was called: nothing more is read or sent */
+	bool raw_written; /* the test hooks wrote requests of their own */
+	uint32_t out_frames;
+	size_t out_bytes;
+	struct husk_bucket free_frames;
+	struct husk_log_limit guest_log;
+	uv_timer_t guest_log_timer; /* says how many lines were not logged */
+	enum husk_log_level guest_log_level;
 };
 
 /* Boot the VM and wait (in the loop) for the agent's HELLO. With
@@ -81,6 +115,24 @@ void husk_session_disconnect(struct husk_session *s, husk_session_done_cb done, 
 int husk_session_reconnect(struct husk_session *s, struct husk_err *err);
 /* The channel is open (not dropped, not being dropped). */
 bool husk_session_connected(const struct husk_session *s);
+/* The agent broke the protocol (what it did, in fmt): stop reading the
+ * channel and report the VM lost ("the VM broke the protocol: ..."). For
+ * the modules that handle its frames (procs.c, relay.c). */
+void husk_session_violation(struct husk_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A log line the guest caused, within the session's log limit. */
+void husk_session_guest_log(struct husk_session *s, enum husk_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Bytes as if read from the agent's channel, or printed on the console:
+ * the seams for tests/fuzz/fuzz_session.c and the test hooks. Nothing is
+ * read once the session is broken. */
+void husk_session_feed(struct husk_session *s, const void *buf, size_t len);
+void husk_session_console_feed(struct husk_session *s, const void *buf, size_t len);
+/* A session on a connected channel fd, without a VM (the fuzz target's);
+ * husk_session_close undoes it once the loop has nothing else of it. */
+int husk_session_open(struct husk_session *s, uv_loop_t *loop, int chan_fd,
+		      const struct husk_session_ops *ops, void *data, struct husk_err *err);
+void husk_session_close(struct husk_session *s);
 /* Last console lines, for error messages. */
 void husk_session_console_tail(struct husk_session *s, char *buf, size_t size);
 /* SIGKILL QEMU and wait for it. */

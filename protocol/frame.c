@@ -76,6 +76,13 @@ int husk_frame_parse(const uint8_t *buf, size_t len, struct husk_frame_hdr *hdr,
 	if (hdr->type == HUSK_FRAME_DATA && hdr->length > HUSK_DATA_MAX)
 		return husk_err_set(err, EMSGSIZE, "DATA frame of %u bytes exceeds %u", hdr->length,
 				    HUSK_DATA_MAX);
+	/* messages that never need more: a receiver holds no more of them */
+	if ((hdr->type == HUSK_FRAME_HELLO || hdr->type == HUSK_FRAME_EVENT ||
+	     hdr->type == HUSK_FRAME_ERROR) &&
+	    hdr->length > HUSK_SMALL_JSON_MAX)
+		return husk_err_set(err, EMSGSIZE, "%s frame of %u bytes exceeds %u",
+				    husk_frame_type_name(hdr->type), hdr->length,
+				    HUSK_SMALL_JSON_MAX);
 	if (hdr->type == HUSK_FRAME_WINDOW && hdr->length != 4)
 		return husk_err_set(err, EPROTO, "WINDOW frame with %u byte payload", hdr->length);
 	if (hdr->type == HUSK_FRAME_CLOSE && hdr->length != 0)

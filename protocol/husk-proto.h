@@ -21,6 +21,7 @@ struct json_object;
 #define HUSK_DATA_MAX	       (256u * 1024u)  /* one DATA frame */
 #define HUSK_INITIAL_WINDOW    (256u * 1024u)  /* credit a stdin stream starts with */
 #define HUSK_OUTPUT_WINDOW     (1024u * 1024u) /* credit stdout, stderr start with */
+#define HUSK_SMALL_JSON_MAX    4096u	       /* HELLO, EVENT, ERROR payloads */
 #define HUSK_STREAM_CONTROL    0u
 
 enum husk_frame_type {
