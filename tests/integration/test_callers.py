@@ -1,64 +1,19 @@
 """Real callers drive husk as their OCI runtime: containerd (ctr, through
 containerd-shim-runc-v2) and podman (through conmon), from Debian's packages.
-Each gets a private configuration, state and storage under a temporary dir."""
+Each gets a private configuration, state and storage under a temporary dir:
+the `containerd` and `podman` fixtures (session-scoped) are callers.py's."""
 import json
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
 import ociimage
-from conftest import live_qemus, pty_read_all, stop_daemon
-
-HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
-
-
-def qemus_gone(mark):
-    for _ in range(200):
-        if not live_qemus(mark):
-            return True
-        time.sleep(0.05)
-    return not live_qemus(mark)
-
+from callers import HANG_GUARD, qemus_gone
+from conftest import pty_read_all
 
 # ---------------------------------------------------------------- containerd
-
-@pytest.fixture(scope="module")
-def containerd(tmp_path_factory, husk):
-    if not shutil.which("containerd") or not shutil.which("ctr"):
-        pytest.fail("containerd is not installed (scripts/install-deps.sh installs it)")
-    d = tmp_path_factory.mktemp("containerd")
-    sock = d / "containerd.sock"
-    (d / "config.toml").write_text(
-        'version = 2\nroot = "%s/root"\nstate = "%s/state"\n'
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        '[grpc]\n  address = "%s"\n' % (d, d, sock))
-    log = open(d / "containerd.log", "w")
-    proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    for _ in range(600):
-        if sock.exists() or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert sock.exists(), "containerd did not start: " + (d / "containerd.log").read_text()[-2000:]
-    ns = "husk-test-%d" % os.getpid()
-    image = d / "busybox.tar"
-    ociimage.build(str(image))
-
-    def ctr(*args, check=False, **kw):
-        return subprocess.run(["ctr", "--address", str(sock), "-n", ns] + list(args),
-                              capture_output=True, text=True, timeout=HANG_GUARD,
-                              stdin=kw.pop("stdin", subprocess.DEVNULL), check=check, **kw)
-    r = ctr("images", "import", str(image))
-    assert r.returncode == 0, r.stderr
-    ctr.dir = d
-    ctr.husk = str(husk)
-    yield ctr
-    stop_daemon(proc, log)
-    assert qemus_gone(d), "QEMU left running after containerd's tests"
-
 
 def test_containerd_run_output_and_exit_code(containerd):
     r = containerd("run", "--runc-binary", containerd.husk, "--rm", ociimage.IMAGE, "ctr-run1",
@@ -152,31 +107,6 @@ def test_containerd_cni_network(containerd, ctr_cni):
 
 
 # -------------------------------------------------------------------- podman
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory, husk):
-    if not shutil.which("podman"):
-        pytest.fail("podman is not installed (scripts/install-deps.sh installs it)")
-    d = tmp_path_factory.mktemp("podman")
-    for sub in ("root", "runroot", "tmp"):
-        (d / sub).mkdir()
-    base = ["podman", "--root", str(d / "root"), "--runroot", str(d / "runroot"),
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
-            "--events-backend", "file", "--runtime", str(husk), "--tmpdir", str(d / "tmp")]
-    image = d / "busybox.tar"
-    ociimage.build(str(image))
-
-    def pm(*args, **kw):
-        return subprocess.run(base + list(args), capture_output=True, text=True,
-                              timeout=HANG_GUARD, stdin=kw.pop("stdin", subprocess.DEVNULL), **kw)
-    r = pm("load", "-i", str(image))
-    assert r.returncode == 0, r.stderr
-    pm.dir = d
-    pm.base = base
-    yield pm
-    pm("rm", "-a", "-f")
-    assert qemus_gone(d), "QEMU left running after podman's tests"
-
 
 RUN = ("run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 

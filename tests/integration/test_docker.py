@@ -4,80 +4,15 @@ and socket, the vfs storage driver, and is stopped at the end. The image is
 `docker load`ed from a tar the tests build (ociimage.py). Networking is
 docker's default bridge (docker0, 172.17.0.0/16), set up by docker's own
 prestart hook in the network namespace husk makes: the interfaces reach the
-VM only after that hook has run."""
-import json
+VM only after that hook has run. The `docker` fixture (session-scoped) is
+callers.py's."""
 import os
-import shutil
-import subprocess
 import time
 import urllib.request
 
-import pytest
-
 import ociimage
-from conftest import live_qemus, stop_daemon
-
-HANG_GUARD = 600  # a guard against hangs, not a timing assertion
-
-
-def docker_client():
-    for c in ("/usr/bin/docker", shutil.which("docker")):
-        if c and os.path.exists(c):
-            return c
-    return None
-
-
-@pytest.fixture(scope="module")
-def docker(tmp_path_factory, husk):
-    client = docker_client()
-    if not shutil.which("dockerd") or not client:
-        pytest.fail("docker.io is not installed (scripts/install-deps.sh installs it)")
-    d = tmp_path_factory.mktemp("docker")
-    # unix socket paths are short: docker's exec-root holds its sockets
-    run = f"/run/husk-docker-{os.getpid()}"
-    os.makedirs(run, exist_ok=True)
-    sock = f"{run}/docker.sock"
-    (d / "daemon.json").write_text(json.dumps({
-        "runtimes": {"husk": {"path": str(husk)}},
-        "storage-driver": "vfs",
-        "data-root": str(d / "data"),
-        "exec-root": f"{run}/exec",
-        "pidfile": f"{run}/docker.pid",
-        "hosts": [f"unix://{sock}"],
-        "log-level": "warn",
-    }))
-    log = open(d / "dockerd.log", "w")
-    proc = subprocess.Popen(["dockerd", "--config-file", str(d / "daemon.json")],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def dk(*args, **kw):
-        return subprocess.run([client, "-H", f"unix://{sock}"] + list(args),
-                              capture_output=True, text=True, timeout=HANG_GUARD,
-                              stdin=kw.pop("stdin", subprocess.DEVNULL), **kw)
-
-    for _ in range(1200):
-        if os.path.exists(sock) and dk("version").returncode == 0:
-            break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-    if proc.poll() is not None:
-        pytest.fail("dockerd did not start: " + (d / "dockerd.log").read_text()[-3000:])
-    image = d / "busybox.tar"
-    ociimage.build(str(image))
-    r = dk("load", "-i", str(image))
-    assert r.returncode == 0, r.stderr
-    dk.dir = d
-    yield dk
-    ids = dk("ps", "-aq").stdout.split()
-    if ids:
-        dk("rm", "-f", *ids)
-    stop_daemon(proc, log)
-    subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
-    shutil.rmtree(run, ignore_errors=True)
-    assert not live_qemus(d), "QEMU left running after docker's tests"
+from callers import HANG_GUARD
+from conftest import live_qemus
 
 
 def links(out):
