@@ -211,6 +211,8 @@ static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all
 		    .u.signal = {.process = x->base, .signal = sig, .all = all}};
 		forward(P, c, &r);
 	}
+	if (sig == SIGKILL && x->is_init)
+		husk_proxy_kill_grace(P);
 }
 
 #ifdef HUSK_TEST_BUILD

@@ -94,7 +94,10 @@ void husk_proxy_finish(struct proxy *P, int code)
 		 * once, and delete removes the cgroup */
 		husk_sentinel_exit(&P->sentinel, code);
 	}
-	exit(code);
+	/* not exit(): libuv joins its threads at exit, and one may be blocked
+	 * writing output to a pipe nobody reads */
+	fflush(NULL);
+	_exit(code);
 }
 
 /* An error before the container process ran: tell whoever waits, exit 125. */
@@ -223,6 +226,31 @@ void husk_proxy_signal(struct proxy *P, int sig)
 	husk_proc_signal(init, sig, false);
 }
 
+static void kill_timeout(uv_timer_t *t)
+{
+	struct proxy *P = t->data;
+	struct husk_proc *init = &P->procs.init;
+	if (P->stopping || husk_procs_all_done(&P->procs))
+		return;
+	/* The guest has not ended it: its output has nowhere to go (the
+	 * agent sends the exit only after the output), or it does not answer.
+	 * SIGKILL ends a runc container at once; here too. */
+	log_warn("the container did not end within %d ms of SIGKILL: ending its VM",
+		 HUSK_KILL_GRACE_MS);
+	if (!init->exited) {
+		init->exited = true;
+		init->status = 128 + SIGKILL;
+	}
+	P->st.exit_status = init->status;
+	husk_proxy_finish(P, init->status);
+}
+
+void husk_proxy_kill_grace(struct proxy *P)
+{
+	if (!uv_is_active((uv_handle_t *)&P->kill_timer))
+		uv_timer_start(&P->kill_timer, kill_timeout, HUSK_KILL_GRACE_MS, 0);
+}
+
 /* A signal for the container before its process runs ends it, as the
  * process would have died of it. */
 void husk_proxy_kill_created(struct proxy *P, int sig)
@@ -316,6 +344,47 @@ const struct husk_procs_ops husk_proxy_procs_ops = {
     .done = proc_done,
 };
 
+/* ---- liveness: a guest that halts or hangs ---- */
+
+static void pong(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	struct proxy *P = data;
+	P->ping_sent = 0;
+}
+
+/* Every HUSK_LIVENESS_TICK_MS: a ping if none is out; one out for
+ * HUSK_LIVENESS_LIMIT_MS means the guest no longer runs its agent (halted,
+ * panicked, hung): the container is lost. Not while paused: then the
+ * silence is ours. */
+static void liveness_tick(uv_timer_t *t)
+{
+	struct proxy *P = t->data;
+	struct husk_err err;
+	uint64_t now = uv_now(P->loop);
+	if (P->paused || P->pausing || P->stopping) {
+		P->ping_sent = 0;
+		return;
+	}
+	if (P->ping_sent && now - P->ping_sent >= HUSK_LIVENESS_LIMIT_MS) {
+		husk_err_set(&err, ETIMEDOUT,
+			     "the VM stopped answering: no reply from its agent in %d s (halted, "
+			     "panicked or hung)",
+			     HUSK_LIVENESS_LIMIT_MS / 1000);
+		husk_proxy_fail(P, &err, true);
+	}
+	if (P->ping_sent)
+		return;
+	struct husk_request req = {.op = HUSK_OP_PING};
+	if (husk_session_request(&P->s, &req, pong, P, &err) == 0)
+		P->ping_sent = now;
+}
+
+void husk_proxy_watch(struct proxy *P)
+{
+	uv_timer_start(&P->live_timer, liveness_tick, HUSK_LIVENESS_TICK_MS,
+		       HUSK_LIVENESS_TICK_MS);
+}
+
 /* ---- the container's PID on the host ---- */
 
 static void on_sentinel(uv_poll_t *h, int status, int events)
@@ -377,6 +446,7 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 	}
 	P->created = true;
 	uv_timer_stop(&P->create_timer);
+	husk_proxy_watch(P);
 	if (start_sentinel(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	if (!P->o->foreground && P->serve && P->serve(P, &err) < 0)

@@ -8,6 +8,7 @@
 #define HUSK_PROXY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "cgroup.h"
@@ -70,6 +71,9 @@ struct proxy {
 	int nsigs;
 	uv_timer_t stop_timer;
 	uv_timer_t create_timer;
+	uv_timer_t kill_timer; /* SIGKILL's grace (husk_proxy_kill_grace) */
+	uv_timer_t live_timer; /* liveness pings (husk_proxy_watch) */
+	uint64_t ping_sent;    /* loop time of the ping that is out, or 0 */
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
 	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
 };
@@ -90,6 +94,18 @@ __attribute__((noreturn)) void husk_proxy_finish(struct proxy *P, int code);
  * then finish with 125, or 255 once the process had started. */
 __attribute__((noreturn)) void husk_proxy_fail(struct proxy *P, const struct husk_err *err,
 					       bool tail);
+/* A guest whose agent has not answered a ping for HUSK_LIVENESS_LIMIT_MS is
+ * lost; pings go every HUSK_LIVENESS_TICK_MS (generous: TCG on a loaded
+ * host is slow, never silent that long). */
+#define HUSK_LIVENESS_TICK_MS  5000
+#define HUSK_LIVENESS_LIMIT_MS 30000
+void husk_proxy_watch(struct proxy *P);
+/* How long the guest has to end the container after SIGKILL before the
+ * proxy ends its VM. */
+#define HUSK_KILL_GRACE_MS 2000
+/* After a SIGKILL for the container: if it has not ended within the grace,
+ * end the VM (output not yet delivered is dropped, as a killed process's). */
+void husk_proxy_kill_grace(struct proxy *P);
 /* A signal for the container (sent to the proxy or the sentinel). */
 void husk_proxy_signal(struct proxy *P, int sig);
 /* A signal for a container whose process never ran: it ends as if the

@@ -384,6 +384,11 @@ const char *husk_state_status(const struct husk_state *st)
 {
 	if (!strcmp(st->status, "stopped") || !husk_state_alive(st))
 		return "stopped";
+	/* the sentinel is the container's PID: once it is gone (SIGKILL), so
+	 * is the container, even while its proxy is still cleaning up */
+	if (st->proxy_pid > 0 && st->pid != st->proxy_pid && st->start_time &&
+	    strcmp(st->status, "creating") != 0 && !husk_pid_alive(st->pid, st->start_time))
+		return "stopped";
 	return st->status;
 }
 

@@ -6,6 +6,7 @@ test that no QEMU of the test is left running and that the state root is empty.
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,9 +192,7 @@ def test_sigkill_of_husk_kills_qemu(make_bundle, husk_runner, state_root):
     # A SIGKILLed husk cannot remove its state dir; that is expected here.
     sd = state_root / cid
     if sd.exists():
-        for e in sd.iterdir():
-            e.unlink()
-        sd.rmdir()
+        shutil.rmtree(sd)
 
 
 # ---------------------------------------------------------------- stdio

@@ -391,3 +391,24 @@ def test_9p_refuses_fifos_with_a_clear_errno(make_bundle, husk_runner):
     res = husk_runner.run(make_bundle(["sh", "-c", "mkfifo /tmp/f"]), flags=["--share", "9p"])
     assert res.returncode == 1
     assert b"No such device or address" in res.stderr, res.stderr
+
+
+# ------------------------------------------------------ a guest that halts
+
+def test_a_halted_guest_is_lost(make_bundle, husk_cli, tmp_path):
+    """`halt -f` in a container (no pid namespace: the VM's kernel halts):
+    the agent no longer answers, the proxy notices within its liveness
+    limit, the waiting exec ends with an error, the container is reported
+    lost (255) and nothing is left running."""
+    c = husk_cli.create(make_bundle(SLEEPER), verb=("run", "-d"),
+                        flags=["--pid-file", tmp_path / "pid"])
+    assert c.returncode == 0, c.stderr
+    pid, vm = read_pid(tmp_path / "pid"), husk_cli.vm_pid(c.cid)
+    log = husk_cli.root / c.cid / "husk.log"
+    res = husk_cli("exec", c.cid, "halt", "-f")
+    assert res.returncode != 0, res
+    assert wait_child(pid) == 255
+    assert wait_pid_gone(vm), "QEMU outlived the halted guest"
+    assert "stopped answering" in log.read_text(), log.read_text()[-2000:]
+    assert husk_cli.state(c.cid)["status"] == "stopped"
+    assert husk_cli("delete", c.cid).returncode == 0
