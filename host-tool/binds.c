@@ -68,7 +68,7 @@ bool husk_bind_readonly(struct json_object *m)
 
 static int private_namespace(struct husk_err *err)
 {
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 		return husk_err_sys(err, errno, "cannot make a private mount namespace");
 	return 0;
 }
@@ -83,7 +83,7 @@ static int make_read_only(const char *stage, bool recursive)
 	if (errno != ENOSYS)
 		return -1;
 	/* before Linux 5.12: the top mount only */
-	return mount(NULL, stage, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+	return mount(NULL, stage, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
 }
 
 void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
@@ -137,7 +137,7 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 		int r = S_ISDIR(sb.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
 		/* submounts of the source come along only for rbind */
 		if (r < 0 ||
-		    mount(host, stage, NULL, MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0 ||
+		    mount(host, stage, "none", MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0 ||
 		    (ro && make_read_only(stage, is_rbind(m)) < 0))
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
 		snprintf(guest, sizeof guest, "/run/husk/%s/%s/%zu", id, s->tag, s->n);

@@ -23,7 +23,12 @@ pid_t husk_jail_fork(void)
 {
 	struct clone_args a = {.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC,
 			       .exit_signal = SIGCHLD};
-	return (pid_t)syscall(SYS_clone3, &a, sizeof a);
+	pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof a);
+	/* clone3 is missing before Linux 5.3 and under valgrind 3.19: clone
+	 * without a stack is fork into the same namespaces */
+	if (pid < 0 && errno == ENOSYS)
+		pid = (pid_t)syscall(SYS_clone, (unsigned long)a.flags | SIGCHLD, 0, NULL, NULL, 0);
+	return pid;
 }
 
 /* mkdir -p of path's directories (and path itself when dir) under root */
@@ -56,10 +61,10 @@ static int expose(const char *root, const char *path, bool rw)
 	if (stat(path, &st) < 0 || make_path(root, path, S_ISDIR(st.st_mode)) < 0)
 		return -1;
 	snprintf(in, sizeof in, "%s%s", root, path);
-	if (mount(path, in, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (mount(path, in, "none", MS_BIND | MS_REC, NULL) < 0)
 		return -1;
 	unsigned long ro = rw ? 0 : MS_RDONLY;
-	return mount(NULL, in, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | ro, NULL);
+	return mount(NULL, in, "none", MS_BIND | MS_REMOUNT | MS_NOSUID | ro, NULL);
 }
 
 /* /bin, /lib...: the same symlink into /usr, or the directory read-only */
@@ -109,7 +114,7 @@ int husk_jail_enter(const struct husk_jail *j, const char **what)
 		if ((call) < 0)                                                                    \
 			return -1;                                                                 \
 	} while (0)
-	STEP("mount / as a slave", mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL));
+	STEP("mount / as a slave", mount(NULL, "/", "none", MS_REC | MS_SLAVE, NULL));
 	if (mkdir(r, 0700) < 0 && errno != EEXIST)
 		return *what = "mkdir the jail", -1;
 	STEP("mount the jail's tmpfs",
@@ -137,14 +142,19 @@ int husk_jail_enter(const struct husk_jail *j, const char **what)
 	STEP("mkdir /proc", mkdir(p, 0555));
 	STEP("mount /proc", mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
 	STEP("make the jail read-only",
-	     mount(NULL, r, NULL, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY, "size=1m"));
+	     mount(NULL, r, "none", MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY, "size=1m"));
 	STEP("chdir into the jail", chdir(r));
 	STEP("pivot_root", syscall(SYS_pivot_root, ".", "."));
 	STEP("detach the host's root", umount2(".", MNT_DETACH));
 	STEP("chdir /", chdir("/"));
 
-	struct rlimit files = {4096, 4096}, core = {0, 0};
-	STEP("RLIMIT_NOFILE", setrlimit(RLIMIT_NOFILE, &files));
+	struct rlimit files, core = {0, 0};
+	STEP("RLIMIT_NOFILE", getrlimit(RLIMIT_NOFILE, &files));
+	files.rlim_cur = files.rlim_max = files.rlim_max < 4096 ? files.rlim_max : 4096;
+	/* lowering needs no privilege; only valgrind's emulation refuses it
+	 * (EPERM for any change of the hard limit) */
+	if (setrlimit(RLIMIT_NOFILE, &files) < 0 && errno != EPERM)
+		return *what = "RLIMIT_NOFILE", -1;
 	STEP("RLIMIT_CORE", setrlimit(RLIMIT_CORE, &core));
 	STEP("no_new_privs", prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 	uint64_t keep = j->uid ? 0 : j->keep_caps;

@@ -156,11 +156,11 @@ static void ensure_read_only(int root, const char *dest)
 static int setup_view(int fd, const struct husk_sentinel_view *v)
 {
 	const char *what;
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+	if (mount(NULL, "/", "none", MS_REC | MS_SLAVE, NULL) < 0) {
 		what = "cannot make its mounts private";
 		goto fail;
 	}
-	if (mount(v->rootfs, v->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+	if (mount(v->rootfs, v->rootfs, "none", MS_BIND | MS_REC, NULL) < 0) {
 		what = "cannot bind the rootfs";
 		goto fail;
 	}
@@ -174,17 +174,17 @@ static int setup_view(int fd, const struct husk_sentinel_view *v)
 	for (size_t i = 0; i < v->nbinds; i++) {
 		const struct husk_sentinel_bind *b = &v->binds[i];
 		make_in_root(root, b->dest, b->source);
-		if (mount_in_root(root, b->dest, b->source, NULL, MS_BIND | MS_REC) != 0 ||
+		if (mount_in_root(root, b->dest, b->source, "none", MS_BIND | MS_REC) != 0 ||
 		    !b->readonly)
 			continue;
-		mount_in_root(root, b->dest, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY);
+		mount_in_root(root, b->dest, NULL, "none", MS_BIND | MS_REMOUNT | MS_RDONLY);
 		ensure_read_only(root, b->dest);
 	}
 	/* a /proc of its own pid namespace: its one process */
 	mount_in_root(root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
 	close(root);
 	if (v->readonly &&
-	    mount(NULL, v->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+	    mount(NULL, v->rootfs, "none", MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
 		what = "cannot make the rootfs read-only";
 		goto fail;
 	}

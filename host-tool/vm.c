@@ -84,10 +84,10 @@ static int readonly_view(const char *path, const char **what)
 	if (unshare(CLONE_NEWNS) < 0)
 		return -1;
 	*what = "making its mounts private";
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
 		return -1;
 	*what = "binding the rootfs";
-	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+	if (mount(path, path, "none", MS_BIND | MS_REC, NULL) < 0)
 		return -1;
 	*what = "making the rootfs read-only";
 	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0)
@@ -95,7 +95,7 @@ static int readonly_view(const char *path, const char **what)
 	if (errno != ENOSYS)
 		return -1;
 	/* before Linux 5.12: the top mount only */
-	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+	return mount(NULL, path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
 }
 
 /* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
