@@ -643,7 +643,8 @@ int husk_cgroup_destroy(const struct husk_cgroup *cg)
 		int waited = 0, nap = 10;
 		while (first_dir(cg, i) && rmdir(cg->dir[i]) < 0 && errno != ENOENT) {
 			if (errno != EBUSY || waited >= 1000) {
-				log_warn("cgroup: cannot remove %s: %s", cg->dir[i], strerror(errno));
+				log_warn("cgroup: cannot remove %s: %s", cg->dir[i],
+					 strerror(errno));
 				ret = -1;
 				break;
 			}

@@ -118,8 +118,7 @@ static const struct husk_opt update_opts[] = {
     {"kernel-memory", required_argument, U_KMEM, "BYTES", NULL},
     {"kernel-memory-tcp", required_argument, U_KMEM_TCP, "BYTES", NULL},
     {"memory", required_argument, U_MEMORY, "BYTES", "memory limit (k, m, g suffixes; -1: none)"},
-    {"memory-reservation", required_argument, U_MEMORY_RESERVATION, "BYTES",
-     "memory soft limit"},
+    {"memory-reservation", required_argument, U_MEMORY_RESERVATION, "BYTES", "memory soft limit"},
     {"memory-swap", required_argument, U_MEMORY_SWAP, "BYTES", "memory plus swap limit"},
     {"pids-limit", required_argument, U_PIDS_LIMIT, "N", "most processes (-1: none)"},
     {"l3-cache-schema", required_argument, U_L3, "S", NULL},
@@ -142,11 +141,26 @@ static int parse_bytes(const char *s, const char *flag, int64_t *out, struct hus
 		return husk_err_set(err, EINVAL, "invalid value \"%s\" for --%s", s, flag);
 	int64_t mult = 1;
 	switch (tolower((unsigned char)*end)) {
-	case 'k': mult = 1LL << 10; end++; break;
-	case 'm': mult = 1LL << 20; end++; break;
-	case 'g': mult = 1LL << 30; end++; break;
-	case 't': mult = 1LL << 40; end++; break;
-	case 'p': mult = 1LL << 50; end++; break;
+	case 'k':
+		mult = 1LL << 10;
+		end++;
+		break;
+	case 'm':
+		mult = 1LL << 20;
+		end++;
+		break;
+	case 'g':
+		mult = 1LL << 30;
+		end++;
+		break;
+	case 't':
+		mult = 1LL << 40;
+		end++;
+		break;
+	case 'p':
+		mult = 1LL << 50;
+		end++;
+		break;
 	default: break;
 	}
 	if (tolower((unsigned char)*end) == 'b')

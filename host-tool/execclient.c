@@ -17,8 +17,8 @@
 #include "husk.h"
 #include "tty.h"
 
-int husk_exec_submit(const char *state_dir, struct json_object *proc, bool tty,
-		     bool ignore_paused, const int fds[3], int *status, struct husk_err *err)
+int husk_exec_submit(const char *state_dir, struct json_object *proc, bool tty, bool ignore_paused,
+		     const int fds[3], int *status, struct husk_err *err)
 {
 	struct json_object *reply = NULL, *v;
 	*status = HUSK_EXIT_RUNTIME;

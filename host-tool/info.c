@@ -297,8 +297,8 @@ int husk_cmd_ps(int argc, char **argv)
 	if (husk_state_read(id, &st, &err) < 0)
 		return husk_fail(&err);
 	const char *status = husk_state_status(&st);
-	bool running = !strcmp(status, "running") || !strcmp(status, "created") ||
-		       !strcmp(status, "paused");
+	bool running =
+	    !strcmp(status, "running") || !strcmp(status, "created") || !strcmp(status, "paused");
 	if (!strcmp(format, "json")) {
 		/* docker top and containerd map these onto host processes
 		 * (ps -ef): they are the host's, the VM's cgroup's, as runc's

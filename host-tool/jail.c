@@ -104,8 +104,8 @@ static int set_caps(uint64_t keep)
 
 int husk_jail_enter(const struct husk_jail *j, const char **what)
 {
-	static const char *const tops[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-					   "/libx32"};
+	static const char *const tops[] = {"/usr",   "/bin",   "/sbin",	 "/lib",
+					   "/lib32", "/lib64", "/libx32"};
 	char p[PATH_MAX];
 	const char *r = j->root;
 #define STEP(s, call)                                                                              \

@@ -55,8 +55,8 @@ int husk_launch_init(struct husk_launch *l, struct husk_err *err)
 {
 	/* virtiofs by default: QEMU's 9p server refuses fifos and sockets
 	 * (docs/decisions.md, "The rootfs share") */
-	*l = (struct husk_launch){.bundle = ".",
-				  .o = {.notify_fd = -1, .boot_timeout_s = 30, .vo.virtiofs = true}};
+	*l = (struct husk_launch){
+	    .bundle = ".", .o = {.notify_fd = -1, .boot_timeout_s = 30, .vo.virtiofs = true}};
 	const char *t = getenv("HUSK_BOOT_TIMEOUT");
 	return t ? husk_parse_uint(t, 1, 3600, "HUSK_BOOT_TIMEOUT", &l->o.boot_timeout_s, err) : 0;
 }

@@ -226,8 +226,8 @@ int husk_cmd_delete(int argc, char **argv)
 	const char *status = husk_state_status(&st);
 	if ((!strcmp(status, "running") || !strcmp(status, "paused")) && !force) {
 		husk_err_set(&err, EBUSY,
-			     "cannot delete container %s that is not stopped: %s (use --force)", st.id,
-			     status);
+			     "cannot delete container %s that is not stopped: %s (use --force)",
+			     st.id, status);
 		husk_state_free(&st);
 		return husk_fail(&err);
 	}

@@ -158,7 +158,7 @@ static void pause_done(struct husk_qmp *q, const struct husk_err *err, struct js
 	if (err)
 		P->paused = !P->paused;
 	else if (!P->procs.init.exited)
-		husk_proxy_set_status(P, P->paused		    ? "paused"
+		husk_proxy_set_status(P, P->paused		 ? "paused"
 					 : P->procs.init.started ? "running"
 								 : "created");
 	if (c) {

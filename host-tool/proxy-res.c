@@ -128,10 +128,11 @@ void husk_proxy_update(struct proxy *P, struct husk_ctl_conn *c, struct json_obj
 	int64_t limit = husk_resource(res, "memory", "limit");
 	int64_t room = ((int64_t)P->o->vo.mem_mib - HUSK_VM_HEADROOM_MIB) << 20;
 	if (limit > room) {
-		snprintf(msg, sizeof msg,
-			 "memory limit %lld exceeds what the VM can give: %lld bytes (%u MiB of RAM "
-			 "less %u MiB for its kernel); a VM's memory is set when it boots",
-			 (long long)limit, (long long)room, P->o->vo.mem_mib, HUSK_VM_HEADROOM_MIB);
+		snprintf(
+		    msg, sizeof msg,
+		    "memory limit %lld exceeds what the VM can give: %lld bytes (%u MiB of RAM "
+		    "less %u MiB for its kernel); a VM's memory is set when it boots",
+		    (long long)limit, (long long)room, P->o->vo.mem_mib, HUSK_VM_HEADROOM_MIB);
 		husk_ctl_reply(c, husk_ctl_error(msg, 0));
 		return;
 	}

@@ -381,8 +381,7 @@ static void liveness_tick(uv_timer_t *t)
 
 void husk_proxy_watch(struct proxy *P)
 {
-	uv_timer_start(&P->live_timer, liveness_tick, HUSK_LIVENESS_TICK_MS,
-		       HUSK_LIVENESS_TICK_MS);
+	uv_timer_start(&P->live_timer, liveness_tick, HUSK_LIVENESS_TICK_MS, HUSK_LIVENESS_TICK_MS);
 }
 
 /* ---- the container's PID on the host ---- */

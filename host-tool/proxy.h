@@ -27,7 +27,7 @@ struct proxy_opts {
 	char *bundle; /* absolute */
 	char *rootfs; /* absolute */
 	char *state_dir;
-	char *binds_path; /* <state_dir>/binds when config.json binds host paths */
+	char *binds_path;    /* <state_dir>/binds when config.json binds host paths */
 	char *binds_ro_path; /* <state_dir>/binds-ro for its read-only binds */
 	struct husk_sentinel_bind *bind_view; /* those binds as the sentinel shows them */
 	size_t nbind_view;
@@ -37,10 +37,10 @@ struct proxy_opts {
 	unsigned boot_timeout_s;
 	const char *console_socket;
 	const char *pid_file; /* run without -d: the proxy writes it */
-	int notify_fd;	 /* create/run -d wait here for "ok <pid>" or an error; -1 if none */
-	bool foreground; /* husk run: the caller's own process, stdio and terminal */
-	bool autostart;	 /* run: start the process as soon as the container exists */
-	bool share_set;	 /* --share given */
+	int notify_fd;	      /* create/run -d wait here for "ok <pid>" or an error; -1 if none */
+	bool foreground;      /* husk run: the caller's own process, stdio and terminal */
+	bool autostart;	      /* run: start the process as soon as the container exists */
+	bool share_set;	      /* --share given */
 	int exec_status; /* set by prepare when the program is missing (127) or not executable (126)
 			  */
 };
@@ -65,7 +65,7 @@ struct proxy {
 	struct husk_qmp qmp;		 /* QEMU's monitor: pause, resume */
 	struct husk_cgroup cg;		 /* the VM's host cgroup (proxy-res.c) */
 	bool cg_joined;
-	struct husk_sentinel sentinel;	 /* the container's PID on the host */
+	struct husk_sentinel sentinel; /* the container's PID on the host */
 	uv_poll_t sentinel_poll;
 	uv_signal_t sigs[HUSK_PROXY_MAX_SIGNALS];
 	int nsigs;

@@ -102,7 +102,8 @@ static void make_in_root(int root, const char *dest, const char *src)
 		} else if (errno == ENOENT) {
 			char *base = strrchr(path, '/');
 			char parent[PATH_MAX];
-			snprintf(parent, sizeof parent, "%.*s", base ? (int)(base - path) : 0, path);
+			snprintf(parent, sizeof parent, "%.*s", base ? (int)(base - path) : 0,
+				 path);
 			int pfd = open_in_root(root, parent);
 			const char *name = base ? base + 1 : path;
 			if (pfd < 0)
@@ -110,7 +111,8 @@ static void make_in_root(int root, const char *dest, const char *src)
 			if (!last || dir)
 				mkdirat(pfd, name, 0755);
 			else
-				close(openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644));
+				close(openat(pfd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+					     0644));
 			close(pfd);
 		}
 		if (!slash)
@@ -267,7 +269,8 @@ static ssize_t recv_within(int fd, char *buf, size_t size, int *left_ms)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int r = poll(&p, 1, *left_ms);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		*left_ms -= (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		*left_ms -=
+		    (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {

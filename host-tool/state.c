@@ -34,19 +34,19 @@ int husk_state_root_check(struct husk_err *err)
 		return husk_err_sys(err, errno, "state root %s", root);
 	}
 	if (!S_ISDIR(st.st_mode))
-		return husk_err_set(err, ENOTDIR,
-				    "state root %s is not a directory (a symlink?): refusing to use it",
-				    root);
+		return husk_err_set(
+		    err, ENOTDIR,
+		    "state root %s is not a directory (a symlink?): refusing to use it", root);
 	if (st.st_uid != geteuid() && st.st_uid != 0)
-		return husk_err_set(err, EPERM,
-				    "state root %s is owned by uid %u, not by uid %u%s: refusing to "
-				    "use it",
-				    root, (unsigned)st.st_uid, (unsigned)geteuid(),
-				    geteuid() ? " or root" : "");
+		return husk_err_set(
+		    err, EPERM,
+		    "state root %s is owned by uid %u, not by uid %u%s: refusing to "
+		    "use it",
+		    root, (unsigned)st.st_uid, (unsigned)geteuid(), geteuid() ? " or root" : "");
 	if (st.st_mode & 022)
-		return husk_err_set(err, EPERM,
-				    "state root %s is writable by others (mode %o): refusing to use it",
-				    root, (unsigned)(st.st_mode & 07777));
+		return husk_err_set(
+		    err, EPERM, "state root %s is writable by others (mode %o): refusing to use it",
+		    root, (unsigned)(st.st_mode & 07777));
 	root_trusted = true;
 	return 0;
 }
@@ -193,7 +193,8 @@ bool husk_pidref_wait(const struct husk_pidref *r, int ms)
 	end.tv_nsec += (long)(ms % 1000) * 1000000;
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		long left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+		long left =
+		    (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
 		if (r->fd >= 0) {
 			struct pollfd p = {.fd = r->fd, .events = POLLIN};
 			int n = poll(&p, 1, left > 0 ? (int)left : 0);

@@ -23,8 +23,8 @@ struct husk_state {
 	unsigned long long start_time; /* of pid, against pid reuse */
 	pid_t proxy_pid;	       /* the proxy: the container lives while it does */
 	unsigned long long proxy_start_time;
-	int exit_status;	       /* -1 until stopped */
-	pid_t vm_pid;		       /* QEMU, a child of the proxy */
+	int exit_status; /* -1 until stopped */
+	pid_t vm_pid;	 /* QEMU, a child of the proxy */
 	unsigned long long vm_start_time;
 	char *netns;  /* the caller's network namespace the VM mirrors, or NULL */
 	char *cgroup; /* the VM's host cgroup (cgroup.h's rel form), or NULL */

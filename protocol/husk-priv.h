@@ -23,9 +23,9 @@
 
 struct json_object;
 
-#define HUSK_CAP_LAST 40 /* CAP_CHECKPOINT_RESTORE */
-#define HUSK_CAP_ALL  ((UINT64_C(1) << (HUSK_CAP_LAST + 1)) - 1)
-#define HUSK_PRIV_MAX 1024 /* entries of one list (rlimits, a capability set, paths) */
+#define HUSK_CAP_LAST	       40 /* CAP_CHECKPOINT_RESTORE */
+#define HUSK_CAP_ALL	       ((UINT64_C(1) << (HUSK_CAP_LAST + 1)) - 1)
+#define HUSK_PRIV_MAX	       1024 /* entries of one list (rlimits, a capability set, paths) */
 #define HUSK_SECCOMP_MAX_RULES 8192
 #define HUSK_SECCOMP_MAX_NAMES 8192
 
@@ -66,8 +66,7 @@ int husk_priv_no_new_privs(struct json_object *process, const char *where, bool 
 /* Every privilege field of a process object (those above, oomScoreAdj in
  * [-1000, 1000], user: an object with uid and gid in [0, 2^32-1], gids
  * the same, umask in [0, 0777]), read only to refuse. process may be NULL. */
-int husk_priv_process_check(struct json_object *process, const char *where,
-			    struct husk_err *err);
+int husk_priv_process_check(struct json_object *process, const char *where, struct husk_err *err);
 
 /* linux.seccomp's shape: an object (or absent/null: *present false) with a
  * known defaultAction; defaultErrnoRet and each errnoRet in [0, 65535];

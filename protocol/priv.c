@@ -225,8 +225,7 @@ static int user_check(struct json_object *process, const char *where, struct hus
 	return 0;
 }
 
-int husk_priv_process_check(struct json_object *process, const char *where,
-			    struct husk_err *err)
+int husk_priv_process_check(struct json_object *process, const char *where, struct husk_err *err)
 {
 	uint64_t sets[HUSK_CAP_SETS];
 	_cleanup_free_ struct husk_rlimit *rl = NULL;
@@ -281,8 +280,8 @@ static int named(struct json_object *o, const char *where, const char *key,
 }
 
 /* An array of strings (flags: HUSK_JSON_ABS_PATHS), read only to refuse. */
-static int strings(struct json_object *o, const char *where, const char *key, int flags,
-		   size_t max, struct husk_err *err)
+static int strings(struct json_object *o, const char *where, const char *key, int flags, size_t max,
+		   struct husk_err *err)
 {
 	char **v;
 	size_t n;
@@ -290,7 +289,6 @@ static int strings(struct json_object *o, const char *where, const char *key, in
 	husk_strv_free(v);
 	return r < 0 ? -1 : 0;
 }
-
 
 static int seccomp_arg(struct json_object *o, const char *where, struct husk_err *err)
 {
@@ -303,8 +301,8 @@ static int seccomp_arg(struct json_object *o, const char *where, struct husk_err
 	if (husk_json_i64(o, w, "index", HUSK_JSON_REQUIRED, 0, 5, &idx, err) < 0 ||
 	    husk_json_u64(o, w, "value", HUSK_JSON_REQUIRED, &v, err) < 0 ||
 	    husk_json_u64(o, w, "valueTwo", HUSK_JSON_OPTIONAL, &v, err) < 0 ||
-	    named(o, w, "op", seccomp_ops, sizeof seccomp_ops / sizeof seccomp_ops[0],
-		  "comparison", err) < 0)
+	    named(o, w, "op", seccomp_ops, sizeof seccomp_ops / sizeof seccomp_ops[0], "comparison",
+		  err) < 0)
 		return -1;
 	return 0;
 }

@@ -14,19 +14,18 @@
 #include "husk-priv.h"
 #include "privilege.h"
 
-#define check(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-				#cond);                                                    \
-			abort();                                                           \
-		}                                                                          \
+#define check(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct husk_config c;
-	struct husk_err err = { 0 };
+	struct husk_err err = {0};
 	/* An exact-size copy: the parser must not need a terminating NUL. */
 	char *buf = malloc(size ? size : 1);
 
@@ -81,8 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(husk_json_strv(c.linux_, "linux.", "maskedPaths", HUSK_JSON_ABS_PATHS, SIZE_MAX, &v,
 			     &got.nmasked, &err) >= 0);
 	husk_strv_free(v);
-	check(husk_json_strv(c.linux_, "linux.", "readonlyPaths", HUSK_JSON_ABS_PATHS, SIZE_MAX,
-			     &v, &got.nreadonly, &err) >= 0);
+	check(husk_json_strv(c.linux_, "linux.", "readonlyPaths", HUSK_JSON_ABS_PATHS, SIZE_MAX, &v,
+			     &got.nreadonly, &err) >= 0);
 	husk_strv_free(v);
 	got.uid = c.process.user.uid;
 	got.gid = c.process.user.gid;

@@ -378,10 +378,10 @@ static void test_privilege_fields(void **state)
 				  "config.json: process.capabilities must be an object");
 	expect_process_field_fail("\"capabilities\":{\"bounding\":\"CAP_KILL\"}", EINVAL,
 				  "config.json: process.capabilities.bounding must be an array");
-	expect_process_field_fail("\"capabilities\":{\"ambient\":[\"CAP_KILL\",\"CAP_FLY\"]}",
-				  EINVAL,
-				  "config.json: process.capabilities.ambient[1]: unknown capability "
-				  "CAP_FLY");
+	expect_process_field_fail(
+	    "\"capabilities\":{\"ambient\":[\"CAP_KILL\",\"CAP_FLY\"]}", EINVAL,
+	    "config.json: process.capabilities.ambient[1]: unknown capability "
+	    "CAP_FLY");
 	expect_process_field_fail("\"capabilities\":{\"effective\":[21]}", EINVAL,
 				  "config.json: process.capabilities.effective[0]: unknown "
 				  "capability 21");
@@ -426,13 +426,15 @@ static void test_privilege_fields(void **state)
 	expect_linux_fail("{\"readonlyPaths\":[\"proc/sys\"]}", EINVAL,
 			  "config.json: linux.readonlyPaths[0] must be an absolute path");
 	/* seccomp */
-	expect_linux_fail("{\"seccomp\":[]}", EINVAL, "config.json: linux.seccomp must be an object");
+	expect_linux_fail("{\"seccomp\":[]}", EINVAL,
+			  "config.json: linux.seccomp must be an object");
 	expect_linux_fail("{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_BOGUS\"}}", EOPNOTSUPP,
 			  "config.json: linux.seccomp.defaultAction: action SCMP_ACT_BOGUS");
 	expect_linux_fail("{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","
 			  "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\","
 			  "\"args\":[{\"index\":0,\"value\":-5,\"op\":\"SCMP_CMP_EQ\"}]}]}}",
-			  ERANGE, "config.json: linux.seccomp.syscalls[0].args[0].value is out of range");
+			  ERANGE,
+			  "config.json: linux.seccomp.syscalls[0].args[0].value is out of range");
 	/* root.readonly (already strict) */
 	expect_root_fail("{\"path\":\"r\",\"readonly\":\"yes\"}",
 			 "config.json: root.readonly must be true or false");

@@ -158,9 +158,10 @@ static void test_numbers(void **state)
 
 static void test_u64(void **state)
 {
-	struct json_object *o = obj("{\"zero\":0,\"max\":18446744073709551615,"
-				    "\"mid\":9223372036854775808,\"neg\":-1,\"min\":-9223372036854775808,"
-				    "\"f\":1.0,\"s\":\"1\",\"n\":null}");
+	struct json_object *o =
+	    obj("{\"zero\":0,\"max\":18446744073709551615,"
+		"\"mid\":9223372036854775808,\"neg\":-1,\"min\":-9223372036854775808,"
+		"\"f\":1.0,\"s\":\"1\",\"n\":null}");
 	struct husk_err err = {0};
 	uint64_t v = 42;
 
@@ -312,10 +313,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_object), cmocka_unit_test(test_str),
 	    cmocka_unit_test(test_str_value),	 cmocka_unit_test(test_numbers),
-	    cmocka_unit_test(test_u64),
-	    cmocka_unit_test(test_bool),	 cmocka_unit_test(test_obj_array),
-	    cmocka_unit_test(test_strv),	 cmocka_unit_test(test_strv_to_json),
-	    cmocka_unit_test(test_err_prefix),
+	    cmocka_unit_test(test_u64),		 cmocka_unit_test(test_bool),
+	    cmocka_unit_test(test_obj_array),	 cmocka_unit_test(test_strv),
+	    cmocka_unit_test(test_strv_to_json), cmocka_unit_test(test_err_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1024,16 +1024,17 @@ static void test_seccomp_shape(void **state)
 {
 	struct agent_spec s;
 	struct husk_err err;
-	assert_int_equal(parse("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
-			       " \"defaultErrnoRet\": 1, \"architectures\": [\"SCMP_ARCH_X86_64\"],"
-			       " \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"], \"syscalls\": [{\"names\":"
-			       " [\"read\", \"write\"], \"action\": \"SCMP_ACT_ALLOW\"}, {\"names\":"
-			       " [\"personality\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\":"
-			       " 0, \"value\": 4294967295, \"valueTwo\": 0, \"op\": \"SCMP_CMP_EQ\"}]},"
-			       " {\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\":"
-			       " 38, \"args\": null}]}}}",
-			       &s, &err),
-			 0);
+	assert_int_equal(
+	    parse("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
+		  " \"defaultErrnoRet\": 1, \"architectures\": [\"SCMP_ARCH_X86_64\"],"
+		  " \"flags\": [\"SECCOMP_FILTER_FLAG_LOG\"], \"syscalls\": [{\"names\":"
+		  " [\"read\", \"write\"], \"action\": \"SCMP_ACT_ALLOW\"}, {\"names\":"
+		  " [\"personality\"], \"action\": \"SCMP_ACT_ALLOW\", \"args\": [{\"index\":"
+		  " 0, \"value\": 4294967295, \"valueTwo\": 0, \"op\": \"SCMP_CMP_EQ\"}]},"
+		  " {\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\":"
+		  " 38, \"args\": null}]}}}",
+		  &s, &err),
+	    0);
 	assert_true(s.seccomp);
 	agent_spec_free(&s);
 	assert_int_equal(parse("{\"linux\": {\"seccomp\": null}}", &s, &err), 0);
@@ -1052,7 +1053,8 @@ static void test_seccomp_shape(void **state)
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": 1}}}", EINVAL,
 		    "linux.seccomp.defaultAction must be a string");
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_BOGUS\"}}}",
-		    EOPNOTSUPP, "linux.seccomp.defaultAction: action SCMP_ACT_BOGUS is not supported");
+		    EOPNOTSUPP,
+		    "linux.seccomp.defaultAction: action SCMP_ACT_BOGUS is not supported");
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ERRNO\","
 		    " \"defaultErrnoRet\": -1}}}",
 		    ERANGE, "linux.seccomp.defaultErrnoRet is out of range");
@@ -1069,9 +1071,10 @@ static void test_seccomp_shape(void **state)
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
 		    " \"syscalls\": [{\"names\": \"mkdir\", \"action\": \"SCMP_ACT_ERRNO\"}]}}}",
 		    EINVAL, "linux.seccomp.syscalls[0].names must be an array of strings");
-	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
-		    " \"syscalls\": [{\"names\": [\"mkdir\", 3], \"action\": \"SCMP_ACT_ERRNO\"}]}}}",
-		    EINVAL, "linux.seccomp.syscalls[0].names[1] must be a string");
+	parse_fails(
+	    "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+	    " \"syscalls\": [{\"names\": [\"mkdir\", 3], \"action\": \"SCMP_ACT_ERRNO\"}]}}}",
+	    EINVAL, "linux.seccomp.syscalls[0].names[1] must be a string");
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
 		    " \"syscalls\": [{\"names\": [\"mkdir\"]}]}}}",
 		    EINVAL, "linux.seccomp.syscalls[0].action is missing");
@@ -1102,10 +1105,11 @@ static void test_seccomp_shape(void **state)
 		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
 		    " \"args\": [{\"index\": 0, \"value\": \"1\", \"op\": \"SCMP_CMP_EQ\"}]}]}}}",
 		    EINVAL, "linux.seccomp.syscalls[0].args[0].value must be an integer");
-	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
-		    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
-		    " \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_SOMETIMES\"}]}]}}}",
-		    EOPNOTSUPP, "linux.seccomp.syscalls[0].args[0].op: comparison SCMP_CMP_SOMETIMES");
+	parse_fails(
+	    "{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
+	    " \"syscalls\": [{\"names\": [\"mkdir\"], \"action\": \"SCMP_ACT_ERRNO\","
+	    " \"args\": [{\"index\": 0, \"value\": 1, \"op\": \"SCMP_CMP_SOMETIMES\"}]}]}}}",
+	    EOPNOTSUPP, "linux.seccomp.syscalls[0].args[0].op: comparison SCMP_CMP_SOMETIMES");
 	parse_fails("{\"linux\": {\"seccomp\": {\"defaultAction\": \"SCMP_ACT_ALLOW\","
 		    " \"architectures\": \"SCMP_ARCH_X86_64\"}}}",
 		    EINVAL, "linux.seccomp.architectures must be an array of strings");
