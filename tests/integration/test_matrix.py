@@ -26,6 +26,9 @@ cell run in the order they are written), and folds the flag checks
 (--read-only, --user, --cap-drop ALL, --memory, --cpus, -v) into one `run`
 that prints one line per check. ctr has no logs, restart, cp, update or
 --user: those cells are skipped with the reason.
+
+One cell is a known husk bug, marked xfail (strict):
+test_stop_while_the_output_is_unread[ctr-husk].
 """
 import json
 import os
@@ -63,8 +66,13 @@ BOX_CMD = ["sh", "-c", 'echo started; echo to-stderr >&2; trap "exit 42" TERM; '
 # container's own cgroup.)
 OWN_CGROUP = ("if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cg=v2; "
               "d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); else cg=v1; fi")
-# The commands husk runs a VM with, as the host's ps shows them.
-VM_COMMANDS = {"husk", "husk-sentinel", "qemu-system-x86_64", "qemu-system-x86", "virtiofsd"}
+# The host processes of a husk container (their comm): the proxy, the
+# sentinel, QEMU, virtiofsd (and its sandboxed child).
+VM_COMMS = {"husk", "husk-sentinel", "qemu-system-x86", "virtiofsd"}
+# What each caller says when exec is refused for a paused container.
+PAUSED_ERROR = {"docker": "is paused, unpause the container before exec",
+                "podman": "can only create exec sessions on running containers",
+                "ctr": "cannot exec in a paused state"}
 
 
 def runc_binary():
@@ -408,7 +416,8 @@ class Ctr(Driver):
         return name not in self("container", "ls", "-q").stdout.split()
 
     def force_rm(self, name):
-        # SIGKILL first without --all: see test_shell_pipeline_ends
+        # SIGKILL without --all first: husk's proxy holding output nobody
+        # reads ends with that, not with delete -f's `kill --all`
         self("task", "kill", "-s", "SIGKILL", name)
         self("task", "delete", "-f", name)
         self("container", "rm", name)
@@ -417,10 +426,10 @@ class Ctr(Driver):
             fg.wait(timeout=HANG_GUARD)
 
     def rescue_husk(self, name):
-        """Clean-up after the husk bug test_shell_pipeline_ends shows (its
-        proxy stuck writing output nobody reads, which neither `task kill`
-        nor `task delete -f` ends): `husk delete --force` in the root the
-        shim gives husk, then SIGKILL to that proxy if it still lives."""
+        """Clean-up after a hang (the husk bug test_stop_while_the_output_is_unread
+        shows: a proxy stuck writing output nobody reads, which neither `task
+        kill` nor `task delete -f` ends): `husk delete --force` in the root
+        the shim gives husk, then SIGKILL to that proxy if it still lives."""
         ns = self.d.argv[self.d.argv.index("-n") + 1]
         root = f"/run/containerd/runc/{ns}"
         try:
@@ -500,8 +509,7 @@ def test_run_output_and_exit_code(cell):
     assert r.returncode == 3, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "out-line", r.stdout
-    assert "err-line" in (r.stderr if cell.caller != "ctr" else r.stdout + r.stderr), r
-    assert "err-line" not in r.stdout or cell.caller == "ctr", r.stdout
+    assert r.stderr == "err-line\n", r
     release = lines[1]
     if cell.runtime == "husk":
         assert release != os.uname().release and "husk" in release, release
@@ -523,40 +531,28 @@ def test_run_tty(cell):
     assert b"/dev/pts/" in out and b"got-typed" in out, out
 
 
-# The hang guard of the pipeline alone: every cell that works ends it within
-# seconds, and the one that hangs (ctr-husk, a known husk bug) should not hold
-# the suite for HANG_GUARD.
-PIPELINE_GUARD = 120
-
-HUSK_BUG_EXIT_WAITS_FOR_OUTPUT = (
-    "husk bug: after the container's process has exited (here of the SIGPIPE "
-    "ctr forwards to it), husk reports it running, and its sentinel lives, "
-    "until the proxy has written all the output it holds to a stdout nobody "
-    "reads; `kill --all ID KILL` (what ctr task delete -f sends) does not end "
-    "that either. runc: the task ends at once, ctr exits 141")
-
-
-def test_shell_pipeline_ends(cell, request):
+def test_shell_pipeline_ends(cell):
     """`<caller> run ... yes | head -1` in a shell: the caller command ends
     and the pipeline prints one "y"; the container is removed afterwards.
     docker's and podman's clients die of SIGPIPE while their daemon or
-    conmon keeps reading the container's output; ctr catches SIGPIPE,
-    forwards it to the task and stops reading, so the task must end by the
-    signal with its output unread (runc: ctr exits 141)."""
-    if (cell.caller, cell.runtime) == ("ctr", "husk"):
-        request.node.add_marker(pytest.mark.xfail(strict=True,
-                                                  reason=HUSK_BUG_EXIT_WAITS_FOR_OUTPUT))
+    conmon keeps reading the container's output. ctr run catches every
+    signal once the task has started and forwards it to the task: a
+    pid-namespace init ignores a SIGPIPE it has no handler for, so with a
+    bare `yes` ctr waits forever whenever its forwarding is up before the
+    EPIPE (runc: 2 runs in 4 here; husk: always, its output comes later).
+    For ctr the container's init therefore handles SIGPIPE (exit 141)."""
     name = cell.name("yes")
-    line = cell.sh(cell.run_args(["yes"], name=name, rm=False), "| head -1")
+    cmd = ["yes"] if cell.caller != "ctr" else ["sh", "-c", 'trap "exit 141" PIPE; yes & wait']
+    line = cell.sh(cell.run_args(cmd, name=name, rm=False), "| head -1")
     p = subprocess.Popen(["sh", "-c", line], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         try:
-            out, err = p.communicate(timeout=PIPELINE_GUARD)
+            out, err = p.communicate(timeout=HANG_GUARD)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             out, err = p.communicate()
-            if (cell.caller, cell.runtime) == ("ctr", "husk"):
+            if cell.caller == "ctr" and cell.runtime == "husk":
                 cell.rescue_husk(name)
             pytest.fail(f"hang guard: `... yes | head -1` did not end; printed {out[:100]!r}")
         assert p.returncode == 0 and out == "y\n", (out[:200], err)
@@ -565,6 +561,82 @@ def test_shell_pipeline_ends(cell, request):
         cell.force_rm(name)
     assert cell.gone(name)
     assert_vm_gone(cell, full)
+
+
+# How long the task may stay RUNNING after it was stopped with its output
+# unread: a hang guard, generous (runc: at once), but short, since husk hangs
+# there (a known bug) and should not hold the suite for HANG_GUARD.
+UNREAD_GUARD = 60
+
+HUSK_BUG_EXIT_HELD_BY_OUTPUT = (
+    "husk bug: the container's process has exited (SIGTERM, trap: exit 3) but husk "
+    "reports the container running, and its sentinel lives, until its proxy has written "
+    "all the output it holds to a stdout nobody reads; runc: STOPPED at once")
+
+
+def blocked_in_pipe_write(init):
+    """Whether a thread of the container's host cgroup (init's) is blocked
+    writing to a full pipe: runc's container process, or husk's proxy."""
+    with open(f"/sys/fs/cgroup/memory{cgroup_of(init)}/tasks") as f:
+        tids = f.read().split()
+    for tid in tids:
+        try:
+            with open(f"/proc/{tid}/wchan") as f:
+                if "pipe_write" in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def test_stop_while_the_output_is_unread(cell, request):
+    """The container's process ends while nobody reads its output: the
+    caller sees the exit at once, the output stays to be read. Only ctr lets
+    the reader stop reading (dockerd and conmon always read); here ctr run's
+    stdout is a pipe the test does not read until the task is STOPPED. The
+    container: `sh -c 'trap "exit 3" TERM; yes & wait'`; once a process of
+    its host cgroup is blocked writing a full pipe (runc's yes, husk's
+    proxy), `ctr task kill` sends SIGTERM."""
+    if cell.caller != "ctr":
+        pytest.skip({"docker": "dockerd", "podman": "conmon"}[cell.caller]
+                    + " always reads the container's output: no caller-side backpressure")
+    if cell.runtime == "husk":
+        request.node.add_marker(pytest.mark.xfail(strict=True,
+                                                  reason=HUSK_BUG_EXIT_HELD_BY_OUTPUT))
+    name = cell.name("unread")
+    argv = cell.prefix() + cell.run_args(["sh", "-c", 'trap "exit 3" TERM; yes & wait'],
+                                         name=name, rm=False)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    stopped = False
+    try:
+        for _ in range(int(HANG_GUARD / 0.1)):
+            if cell.status(name) == "running" and blocked_in_pipe_write(cell.pid(name)):
+                break
+            assert p.poll() is None, "ctr run ended early"
+            time.sleep(0.1)
+        else:
+            pytest.fail("hang guard: the container's output never filled the pipes")
+        r = cell("task", "kill", name)
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + UNREAD_GUARD
+        while not stopped and time.monotonic() < deadline:
+            stopped = cell.status(name) == "exited"
+            time.sleep(0.1)
+    finally:
+        # reading the output lets everything finish, runc's ctr and husk's
+        try:
+            p.communicate(timeout=HANG_GUARD)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            if cell.runtime == "husk":
+                cell.rescue_husk(name)
+        cell.force_rm(name)
+    assert stopped, "the task stayed RUNNING while its output was unread"
+    assert p.returncode == 3
+    assert cell.gone(name)
+    assert_vm_gone(cell, name)
 
 
 # ------------------------------------------------------- flags, one run for all
@@ -706,29 +778,34 @@ def test_top_lists_only_the_container(cell, box):
     init = cell.pid(box)
     want = cgroup_of(init)
     procs = cell.top(box)
-    assert procs, "top listed nothing"
+    assert init in [pid for pid, _ in procs], (init, procs)
     for pid, cmd in procs:
         assert cgroup_of(pid) == want, (pid, cmd, cgroup_of(pid), want, procs)
-    cmds = {os.path.basename(cmd.split()[0]) for _, cmd in procs}
+    comms = {comm_of(pid) for pid, _ in procs}
     if cell.runtime == "runc":
-        assert cmds <= {"sh", "sleep"} and "sleep" in cmds, procs
-        assert init in [p for p, _ in procs], procs
+        assert comms == {"sh", "sleep"}, procs
+    elif cell.caller == "podman":
+        assert [pid for pid, _ in procs] == [init] and comms == {"husk-sentinel"}, procs
     else:
-        assert cmds <= VM_COMMANDS, procs
-        assert any(p == init for p, _ in procs), procs
+        assert comms <= VM_COMMS and "qemu-system-x86" in comms, procs
 
 
 def test_stats(cell, box):
     """Figures are there and memory usage is below the limit. VM: under
     husk they are the VM's host cgroup's: usage is the whole VM's (QEMU and
-    the guest's memory, tens of MiB, not the caller's nor a shell's), and
-    the limit is the VM's RAM plus QEMU's overhead, above the container's
-    --memory; under runc the usage is sh and sleep's, the limit --memory."""
+    the guest's memory, some 90 MiB here, not the caller's nor a shell's),
+    the limit the VM's RAM plus QEMU's overhead, above the container's
+    --memory (docker and ctr: 832 MiB for 512; podman shows the --memory it
+    asked for), and PIDs QEMU's threads among them; under runc the usage
+    is sh and sleep's (under 1 MiB), the limit --memory. podman's CPU %
+    right after start counts the VM's boot, which happened before the
+    container started: it can be above 100 % per core, and is not
+    checked."""
     usage, limit, raw = cell.stats(box)
     assert 0 < usage < limit, raw
     if cell.runtime == "husk":
         assert usage > 32 * MIB, raw
-        assert limit > BOX_MEMORY, raw
+        assert limit >= BOX_MEMORY - BOX_MEMORY // 1000, raw
     else:
         assert usage < 32 * MIB, raw
         assert abs(limit - BOX_MEMORY) <= BOX_MEMORY // 1000, raw  # podman rounds: 536.9MB
@@ -767,6 +844,7 @@ def test_pause_and_unpause(cell, box):
         assert cell.status(box) == "paused"
         r = cell.exec(box, ["echo", "while-paused"])
         assert r.returncode != 0 and "while-paused" not in r.stdout, r
+        assert PAUSED_ERROR[cell.caller] in r.stderr, r.stderr
     finally:
         r = cell.unpause(box)
     assert r.returncode == 0, r.stderr
