@@ -231,9 +231,11 @@ int husk_cmd_delete(int argc, char **argv)
 		husk_state_free(&st);
 		return husk_fail(&err);
 	}
-	if (strcmp(status, "stopped") != 0) {
+	{
 		/* The sentinel first: whoever reaps it sees SIGKILL, as with runc.
-		 * Both through pidfds checked against their start times. */
+		 * Both through pidfds checked against their start times. Also
+		 * when the state says stopped: that is read off the sentinel,
+		 * and a proxy can outlive it (still cleaning up, or stuck). */
 		_cleanup_pidref_ struct husk_pidref proxy = {.fd = -1};
 		bool alive = open_proxy(&proxy, &st) == 0;
 		if (st.proxy_pid > 0 && st.pid != st.proxy_pid)
