@@ -117,11 +117,11 @@ UNIT_BINS := $(addprefix $(B)/tests/,$(UNIT_TESTS))
 test_cpio_SRC := $(MKINITRD_SRC)
 test_cpio_LIBS := -larchive
 test_config_SRC := host-tool/config.c
-test_cgroup_SRC := host-tool/cgroup.c
+test_cgroup_SRC := host-tool/cgroup.c host-tool/cgroup-limits.c
 test_events_SRC := host-tool/statsjson.c
 test_qmp_SRC := host-tool/qmp.c
 test_qmp_LIBS := -luv
-test_spec_SRC := agent/spec.c
+test_spec_SRC := agent/spec.c agent/resources.c
 test_netlink_SRC := agent/netlink.c agent/net.c
 test_bounds_SRC := host-tool/bounds.c
 test_vmconf_SRC := host-tool/allow.c
@@ -187,10 +187,10 @@ valgrind: $(B)/husk $(KERNEL) $(INITRD)
 FUZZERS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/,$(FUZZERS))
 fuzz_config_SRC := host-tool/config.c
-fuzz_spec_SRC := agent/spec.c
+fuzz_spec_SRC := agent/spec.c agent/resources.c
 fuzz_net_SRC := agent/net.c agent/netlink.c
 # the proxy's session, processes and relays on a socketpair, no VM
-fuzz_session_SRC := host-tool/session.c host-tool/procs.c host-tool/relay.c host-tool/bounds.c
+fuzz_session_SRC := host-tool/session.c host-tool/session-raw.c host-tool/console.c host-tool/procs.c host-tool/relay.c host-tool/bounds.c
 fuzz_session_LIBS := -luv
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) $$(fuzz_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
@@ -210,7 +210,7 @@ fuzz: $(FUZZ_BINS)
 # release husk has none of its hooks.
 ITEST_ENV := HUSK_BUILD=$(abspath $(B)) HUSK_BIN=$(abspath $(B))/test/husk
 integration: all $(B)/test/husk $(B)/tests/husk-testhelper $(B)/tests/husk-probe
-	$(ITEST_ENV) $(PYTHON) -m pytest -q tests/integration
+	$(ITEST_ENV) $(PYTHON) -m pytest -q --durations=30 tests/integration
 	@echo "== the container and its process again, with the rootfs on 9p"
 	$(ITEST_ENV) HUSK_SHARE=9p $(PYTHON) -m pytest -q \
 		tests/integration/test_spec.py tests/integration/test_resources.py tests/integration/test_run.py

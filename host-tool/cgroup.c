@@ -12,13 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cgroup-int.h"
 #include "cgroup.h"
 #include "husk-log.h"
 
 void (*husk_cgroup_mkdir_hook)(const char *dir);
 
-static const char *const ctl_name[HUSK_CG_NCTL] = {"memory", "cpu",   "cpuacct", "pids",
-						   "cpuset", "blkio", "devices", "freezer"};
+const char *const husk_cgroup_ctl_name[HUSK_CG_NCTL] = {"memory", "cpu",   "cpuacct", "pids",
+							"cpuset", "blkio", "devices", "freezer"};
 
 static int oom(struct husk_err *err)
 {
@@ -147,7 +148,7 @@ static int relative(bool v2, const char *self, const char *cp, const char *path,
 			own[0] = c2 + 1;
 		for (char *c = strtok_r(c1 + 1, ",", &cs); c && !v2; c = strtok_r(NULL, ",", &cs))
 			for (int i = 0; i < HUSK_CG_NCTL; i++)
-				if (strcmp(c, ctl_name[i]) == 0)
+				if (strcmp(c, husk_cgroup_ctl_name[i]) == 0)
 					own[i] = c2 + 1;
 	}
 	for (int i = 0; i < HUSK_CG_NCTL; i++) {
@@ -178,7 +179,8 @@ static int relative(bool v2, const char *self, const char *cp, const char *path,
 		return oom(err);
 	for (int i = first; i < HUSK_CG_NCTL; i++)
 		if (own[i])
-			w += sprintf(w, "%s%s=%s", i > first ? "\n" : "", ctl_name[i], full[i]);
+			w += sprintf(w, "%s%s=%s", i > first ? "\n" : "", husk_cgroup_ctl_name[i],
+				     full[i]);
 	return 0;
 }
 
@@ -204,7 +206,7 @@ int husk_cgroup_resolve_text(bool v2, const char *self_cgroup, const char *cgrou
 
 /* At most size - 1 bytes of dir/file, NUL-terminated; -errno on failure.
  * One read: cgroup and proc files hand over what fits at once. */
-static int read_small(const char *dir, const char *file, char *buf, size_t size)
+int husk_cgroup_read(const char *dir, const char *file, char *buf, size_t size)
 {
 	char path[PATH_MAX];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -229,7 +231,7 @@ int husk_cgroup_resolve(const char *root, const char *cgroups_path, const char *
 	char self[8192];
 	if (systemd || (cgroups_path && cgroups_path[0] == '/'))
 		return husk_cgroup_resolve_text(false, "", cgroups_path, id, systemd, rel, err);
-	int r = read_small("/proc/self", "cgroup", self, sizeof self);
+	int r = husk_cgroup_read("/proc/self", "cgroup", self, sizeof self);
 	if (r < 0)
 		return husk_err_sys(err, -r, "cannot read /proc/self/cgroup");
 	return husk_cgroup_resolve_text(is_v2(root ? root : HUSK_CGROUP_ROOT), self, cgroups_path,
@@ -256,8 +258,8 @@ int husk_cgroup_load(struct husk_cgroup *cg, const char *root, const char *rel,
 		int i = 0;
 		if (multi) {
 			while (eq && i < HUSK_CG_NCTL &&
-			       ((size_t)(eq - l) != strlen(ctl_name[i]) ||
-				strncmp(l, ctl_name[i], eq - l) != 0))
+			       ((size_t)(eq - l) != strlen(husk_cgroup_ctl_name[i]) ||
+				strncmp(l, husk_cgroup_ctl_name[i], eq - l) != 0))
 				i++;
 			if (!eq || i == HUSK_CG_NCTL)
 				return husk_err_set(err, EINVAL,
@@ -277,7 +279,7 @@ int husk_cgroup_load(struct husk_cgroup *cg, const char *root, const char *rel,
 	for (int i = 0; i < (cg->v2 ? 1 : HUSK_CG_NCTL); i++) {
 		char m[PATH_MAX];
 		struct stat st;
-		snprintf(m, sizeof m, "%s/%s", root, ctl_name[i]);
+		snprintf(m, sizeof m, "%s/%s", root, husk_cgroup_ctl_name[i]);
 		if (!path[i] || (!cg->v2 && (stat(m, &st) < 0 || !S_ISDIR(st.st_mode))))
 			continue;
 		cg->mnt[i] = cg->v2 ? strdup(root) : realpath(m, NULL);
@@ -294,7 +296,7 @@ int husk_cgroup_load(struct husk_cgroup *cg, const char *root, const char *rel,
 }
 
 /* The first of its directory (cpu and cpuacct may share one), else false. */
-static bool first_dir(const struct husk_cgroup *cg, int i)
+bool husk_cgroup_first_dir(const struct husk_cgroup *cg, int i)
 {
 	for (int j = 0; j < i && cg->dir[i]; j++)
 		if (cg->dir[j] && strcmp(cg->dir[j], cg->dir[i]) == 0)
@@ -303,7 +305,7 @@ static bool first_dir(const struct husk_cgroup *cg, int i)
 }
 
 /* cgroup files exist from mkdir on: nothing is created here. */
-static int write_file(const char *dir, const char *file, const char *val, struct husk_err *err)
+int husk_cgroup_write(const char *dir, const char *file, const char *val, struct husk_err *err)
 {
 	char path[PATH_MAX];
 	size_t n = strlen(val);
@@ -326,15 +328,15 @@ static int cpuset_inherit(const char *dir, struct husk_err *err)
 	snprintf(parent, sizeof parent, "%s", dir);
 	up(parent);
 	for (int k = 0; k < 2; k++) {
-		int r = read_small(dir, files[k], v, sizeof v);
+		int r = husk_cgroup_read(dir, files[k], v, sizeof v);
 		if (r == 0 && v[strspn(v, " \n")])
 			continue; /* set already */
 		if (r == 0)
-			r = read_small(parent, files[k], v, sizeof v);
+			r = husk_cgroup_read(parent, files[k], v, sizeof v);
 		if (r < 0)
 			return husk_err_sys(err, -r, "cgroup: cannot read %s of %s", files[k], dir);
 		v[strcspn(v, "\n")] = 0;
-		if (v[strspn(v, " \n")] && write_file(dir, files[k], v, err) < 0)
+		if (v[strspn(v, " \n")] && husk_cgroup_write(dir, files[k], v, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -345,17 +347,17 @@ static void enable_controllers(const char *dir)
 {
 	static const char *const want[] = {"memory", "cpu", "pids", "cpuset", "io"};
 	char have[1024], list[64] = "", *sp;
-	if (read_small(dir, "cgroup.controllers", have, sizeof have) < 0)
+	if (husk_cgroup_read(dir, "cgroup.controllers", have, sizeof have) < 0)
 		return;
 	for (char *c = strtok_r(have, " \n", &sp); c; c = strtok_r(NULL, " \n", &sp))
 		for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
 			if (strcmp(c, want[k]) == 0)
 				snprintf(list + strlen(list), sizeof list - strlen(list), "%s+%s",
 					 *list ? " " : "", c);
-	if (!*list || write_file(dir, "cgroup.subtree_control", list, NULL) == 0)
+	if (!*list || husk_cgroup_write(dir, "cgroup.subtree_control", list, NULL) == 0)
 		return;
 	for (char *c = strtok_r(list, " ", &sp); c; c = strtok_r(NULL, " ", &sp))
-		if (write_file(dir, "cgroup.subtree_control", c, NULL) < 0)
+		if (husk_cgroup_write(dir, "cgroup.subtree_control", c, NULL) < 0)
 			log_debug("cgroup: cannot enable %s for the children of %s", c + 1, dir);
 }
 
@@ -397,7 +399,7 @@ int husk_cgroup_create(struct husk_cgroup *cg, const char *root, const char *rel
 	if (husk_cgroup_load(cg, root, rel, err) < 0)
 		return -1;
 	for (int i = 0; i < HUSK_CG_NCTL; i++) {
-		if (first_dir(cg, i) && make_dirs(cg, i, &made[i], err) < 0) {
+		if (husk_cgroup_first_dir(cg, i) && make_dirs(cg, i, &made[i], err) < 0) {
 			for (int j = 0; j <= i; j++)
 				if (made[j])
 					rmdir(cg->dir[j]);
@@ -413,7 +415,8 @@ int husk_cgroup_join(const struct husk_cgroup *cg, pid_t pid, struct husk_err *e
 	char v[24];
 	snprintf(v, sizeof v, "%d", (int)pid);
 	for (int i = 0; i < HUSK_CG_NCTL; i++)
-		if (first_dir(cg, i) && write_file(cg->dir[i], "cgroup.procs", v, err) < 0)
+		if (husk_cgroup_first_dir(cg, i) &&
+		    husk_cgroup_write(cg->dir[i], "cgroup.procs", v, err) < 0)
 			return -1;
 	return 0;
 }
@@ -458,178 +461,15 @@ int husk_cgroup_leave(const struct husk_cgroup *cg, struct husk_err *err)
 	char v[24], p[PATH_MAX];
 	snprintf(v, sizeof v, "%d", (int)getpid());
 	for (int i = 0; i < HUSK_CG_NCTL; i++) {
-		snprintf(p, sizeof p, "%s", first_dir(cg, i) ? cg->dir[i] : "");
+		snprintf(p, sizeof p, "%s", husk_cgroup_first_dir(cg, i) ? cg->dir[i] : "");
 		while (*p) {
 			struct husk_err e = {0};
 			up(p);
-			if (write_file(p, "cgroup.procs", v, &e) == 0)
+			if (husk_cgroup_write(p, "cgroup.procs", v, &e) == 0)
 				break;
 			if (e.code != EBUSY || !cg->v2 || strcmp(p, cg->mnt[i]) == 0)
 				return err ? (*err = e, -1) : -1;
 		}
-	}
-	return 0;
-}
-
-/* ---- limits and statistics ---- */
-
-uint64_t husk_cgroup_shares_to_weight(uint64_t shares)
-{
-	if (!shares)
-		return 0;
-	shares = shares < 2 ? 2 : shares > 262144 ? 262144 : shares;
-	return 1 + ((shares - 2) * 9999) / 262142;
-}
-
-/* val into file in controller i's directory. */
-static int set_file(const struct husk_cgroup *cg, int i, const char *file, const char *val,
-		    struct husk_err *err)
-{
-	const char *d = cg->v2 ? cg->dir[0] : cg->dir[i];
-	if (!d)
-		return husk_err_set(err, ENOTSUP, "cgroup: no %s controller for %s", ctl_name[i],
-				    file);
-	return write_file(d, file, val, err);
-}
-
-int husk_cgroup_set(const struct husk_cgroup *cg, const struct husk_cgroup_limits *l,
-		    struct husk_err *err)
-{
-	char mem[24], quota[24], per[24], shares[24], pids[24], max[48];
-	struct husk_err e = {0};
-	bool v2 = cg->v2, cpu = l->cpu_quota || l->cpu_period;
-	snprintf(mem, sizeof mem, "%" PRId64, l->memory > 0 ? l->memory : -1);
-	snprintf(quota, sizeof quota, "%" PRId64, l->cpu_quota > 0 ? l->cpu_quota : -1);
-	snprintf(per, sizeof per, "%" PRIu64, l->cpu_period);
-	snprintf(shares, sizeof shares, "%" PRIu64,
-		 v2 ? husk_cgroup_shares_to_weight(l->cpu_shares) : l->cpu_shares);
-	snprintf(pids, sizeof pids, "%" PRId64, l->pids);
-	snprintf(max, sizeof max, "%s%s%s", l->cpu_quota > 0 ? quota : "max",
-		 l->cpu_period ? " " : "", l->cpu_period ? per : "");
-	if (l->memory && set_file(cg, HUSK_CG_MEMORY, v2 ? "memory.max" : "memory.limit_in_bytes",
-				  l->memory < 0 && v2 ? "max" : mem, err) < 0)
-		return -1;
-	if (v2 && cpu && set_file(cg, HUSK_CG_CPU, "cpu.max", max, err) < 0)
-		return -1;
-	if (!v2 && cpu) {
-		/* runc's order: a shorter period can be refused (EINVAL) until the
-		 * quota is lowered; it is then written again after the quota. */
-		int r = l->cpu_period ? set_file(cg, HUSK_CG_CPU, "cpu.cfs_period_us", per, &e) : 0;
-		bool again = r < 0 && e.code == EINVAL && l->cpu_quota;
-		if (r < 0 && !again) {
-			if (err)
-				*err = e;
-			return -1;
-		}
-		if (l->cpu_quota && set_file(cg, HUSK_CG_CPU, "cpu.cfs_quota_us", quota, err) < 0)
-			return -1;
-		if (again && set_file(cg, HUSK_CG_CPU, "cpu.cfs_period_us", per, err) < 0)
-			return -1;
-	}
-	if (l->cpu_shares &&
-	    set_file(cg, HUSK_CG_CPU, v2 ? "cpu.weight" : "cpu.shares", shares, err) < 0)
-		return -1;
-	if (l->pids && set_file(cg, HUSK_CG_PIDS, "pids.max", l->pids > 0 ? pids : "max", err) < 0)
-		return -1;
-	if (l->cpuset_cpus && *l->cpuset_cpus &&
-	    set_file(cg, HUSK_CG_CPUSET, "cpuset.cpus", l->cpuset_cpus, err) < 0)
-		return -1;
-	if (l->cpuset_mems && *l->cpuset_mems &&
-	    set_file(cg, HUSK_CG_CPUSET, "cpuset.mems", l->cpuset_mems, err) < 0)
-		return -1;
-	return 0;
-}
-
-/* A number, "max" (as max), or a missing file (the controller is not there:
- * 0). With key, the value on its "key value" line of a flat keyed file. */
-static int get(const char *dir, const char *file, const char *key, uint64_t max, uint64_t *out,
-	       struct husk_err *err)
-{
-	char buf[4096], *p = buf, *end;
-	int r = read_small(dir, file, buf, sizeof buf);
-	*out = 0;
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return husk_err_sys(err, -r, "cgroup: cannot read %s/%s", dir, file);
-	for (size_t k = key ? strlen(key) : 0; key; p++) {
-		if (strncmp(p, key, k) == 0 && p[k] == ' ') {
-			p += k + 1;
-			break;
-		}
-		if (!(p = strchr(p, '\n')))
-			return 0;
-	}
-	if (strncmp(p, "max", 3) == 0 && (p[3] == '\n' || !p[3])) {
-		*out = max;
-		return 0;
-	}
-	errno = 0;
-	*out = strtoull(p, &end, 10);
-	if (errno || end == p || (*end && *end != '\n'))
-		return husk_err_set(err, EINVAL, "cgroup: %s/%s: cannot read a number in \"%.32s\"",
-				    dir, file, p);
-	return 0;
-}
-
-/* Where each statistic is read; scale 0: USER_HZ ticks. */
-struct stat_src {
-	int ctl;
-	const char *file, *key;
-	uint64_t max, scale;
-	size_t off;
-};
-#define AT(f) offsetof(struct husk_cgroup_stats, f)
-static const struct stat_src v2_stats[] = {
-    {0, "cpu.stat", "usage_usec", 0, 1000, AT(cpu_usage_ns)},
-    {0, "cpu.stat", "user_usec", 0, 1000, AT(cpu_user_ns)},
-    {0, "cpu.stat", "system_usec", 0, 1000, AT(cpu_system_ns)},
-    {0, "memory.current", NULL, 0, 1, AT(memory_usage)},
-    {0, "memory.max", NULL, UINT64_MAX, 1, AT(memory_limit)},
-    {0, "memory.peak", NULL, 0, 1, AT(memory_max_usage)},
-    {0, "pids.current", NULL, 0, 1, AT(pids_current)},
-    {0, "pids.max", NULL, 0, 1, AT(pids_limit)},
-    {0, "cpu.stat", "nr_periods", 0, 1, AT(cpu_periods)},
-    {0, "cpu.stat", "nr_throttled", 0, 1, AT(cpu_throttled_periods)},
-    {0, "cpu.stat", "throttled_usec", 0, 1000, AT(cpu_throttled_ns)},
-    {0, "memory.stat", "file", 0, 1, AT(memory_cache)},
-    {0, "memory.events", "oom_kill", 0, 1, AT(oom_kills)},
-    {0},
-};
-static const struct stat_src v1_stats[] = {
-    {HUSK_CG_CPUACCT, "cpuacct.usage", NULL, 0, 1, AT(cpu_usage_ns)},
-    {HUSK_CG_CPUACCT, "cpuacct.stat", "user", 0, 0, AT(cpu_user_ns)},
-    {HUSK_CG_CPUACCT, "cpuacct.stat", "system", 0, 0, AT(cpu_system_ns)},
-    {HUSK_CG_MEMORY, "memory.usage_in_bytes", NULL, 0, 1, AT(memory_usage)},
-    {HUSK_CG_MEMORY, "memory.limit_in_bytes", NULL, UINT64_MAX, 1, AT(memory_limit)},
-    {HUSK_CG_MEMORY, "memory.max_usage_in_bytes", NULL, 0, 1, AT(memory_max_usage)},
-    {HUSK_CG_PIDS, "pids.current", NULL, 0, 1, AT(pids_current)},
-    {HUSK_CG_PIDS, "pids.max", NULL, 0, 1, AT(pids_limit)},
-    {HUSK_CG_CPU, "cpu.stat", "nr_periods", 0, 1, AT(cpu_periods)},
-    {HUSK_CG_CPU, "cpu.stat", "nr_throttled", 0, 1, AT(cpu_throttled_periods)},
-    {HUSK_CG_CPU, "cpu.stat", "throttled_time", 0, 1, AT(cpu_throttled_ns)},
-    {HUSK_CG_MEMORY, "memory.stat", "cache", 0, 1, AT(memory_cache)},
-    {HUSK_CG_MEMORY, "memory.failcnt", NULL, 0, 1, AT(memory_failcnt)},
-    {HUSK_CG_MEMORY, "memory.oom_control", "oom_kill", 0, 1, AT(oom_kills)},
-    {0},
-};
-#undef AT
-
-int husk_cgroup_stats(const struct husk_cgroup *cg, struct husk_cgroup_stats *s,
-		      struct husk_err *err)
-{
-	long hz = sysconf(_SC_CLK_TCK);
-	memset(s, 0, sizeof *s);
-	for (int i = 0; i < HUSK_CG_NCTL; i++)
-		if (first_dir(cg, i) && access(cg->dir[i], F_OK) < 0)
-			return husk_err_sys(err, errno, "cgroup %s", cg->dir[i]);
-	for (const struct stat_src *t = cg->v2 ? v2_stats : v1_stats; t->file; t++) {
-		uint64_t *v = (uint64_t *)((char *)s + t->off);
-		if (!cg->dir[t->ctl])
-			continue;
-		if (get(cg->dir[t->ctl], t->file, t->key, t->max, v, err) < 0)
-			return -1;
-		*v *= t->scale ? t->scale : 1000000000ull / (uint64_t)(hz > 0 ? hz : 100);
 	}
 	return 0;
 }
@@ -641,7 +481,7 @@ int husk_cgroup_destroy(const struct husk_cgroup *cg)
 	int ret = 0;
 	for (int i = 0; i < HUSK_CG_NCTL; i++) {
 		int waited = 0, nap = 10;
-		while (first_dir(cg, i) && rmdir(cg->dir[i]) < 0 && errno != ENOENT) {
+		while (husk_cgroup_first_dir(cg, i) && rmdir(cg->dir[i]) < 0 && errno != ENOENT) {
 			if (errno != EBUSY || waited >= 1000) {
 				log_warn("cgroup: cannot remove %s: %s", cg->dir[i],
 					 strerror(errno));

@@ -1,6 +1,6 @@
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
@@ -10,7 +10,9 @@
 
 #include <json-c/json.h>
 
+#include "console.h"
 #include "husk-log.h"
+#include "session-int.h"
 #include "session.h"
 
 #define RBUF_CAP (HUSK_FRAME_HDR + HUSK_FRAME_MAX_PAYLOAD)
@@ -128,7 +130,7 @@ static void write_done(uv_write_t *req, int status)
 
 /* What waits to be written is bounded: an agent that stops reading while
  * the host owes it grants (or anything else) breaks the protocol. */
-static void out_added(struct husk_session *s, size_t len)
+void husk_session_out_added(struct husk_session *s, size_t len)
 {
 	s->out_frames++;
 	s->out_bytes += len;
@@ -155,7 +157,7 @@ static void send_owned(struct husk_session *s, uint8_t *buf, size_t len)
 		free(w);
 		return;
 	}
-	out_added(s, len);
+	husk_session_out_added(s, len);
 }
 
 void husk_session_send(struct husk_session *s, uint16_t type, uint32_t stream, const void *p,
@@ -366,102 +368,6 @@ void husk_session_feed(struct husk_session *s, const void *buf, size_t len)
 	}
 }
 
-static void console_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	static char cbuf[4096];
-	(void)h;
-	(void)suggested;
-	*buf = uv_buf_init(cbuf, sizeof cbuf);
-}
-
-/* console.log at HUSK_CONSOLE_LOG_MAX becomes console.log.1 (the one before
- * goes) and a new console.log starts; if that cannot be done the file
- * starts again from empty. -1: no more console log. */
-static int console_rotate(struct husk_session *s)
-{
-	char old[PATH_MAX];
-	int fd = -1;
-	if (s->console_path &&
-	    snprintf(old, sizeof old, "%s.1", s->console_path) < (int)sizeof old &&
-	    rename(s->console_path, old) == 0)
-		fd = open(s->console_path,
-			  O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		close(s->console_log);
-		s->console_log = fd;
-	} else if (ftruncate(s->console_log, 0) < 0) {
-		log_warn("console log: %s; no more of the console is kept", strerror(errno));
-		close(s->console_log);
-		s->console_log = -1;
-		return -1;
-	}
-	s->console_size = 0;
-	return 0;
-}
-
-static void console_log_write(struct husk_session *s, const char *buf, size_t n)
-{
-	while (n && s->console_log >= 0) {
-		if (s->console_size >= HUSK_CONSOLE_LOG_MAX && console_rotate(s) < 0)
-			return;
-		size_t room = HUSK_CONSOLE_LOG_MAX - s->console_size;
-		ssize_t w = write(s->console_log, buf, n < room ? n : room);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			log_debug("console log: %s", w < 0 ? strerror(errno) : "short write");
-			return;
-		}
-		s->console_size += (size_t)w;
-		buf += w;
-		n -= (size_t)w;
-	}
-}
-
-void husk_session_console_feed(struct husk_session *s, const void *buf, size_t n)
-{
-	const char *p = buf;
-	console_log_write(s, p, n);
-	if (s->console_echo && write(STDERR_FILENO, p, n) < 0)
-		log_debug("console echo: %s", strerror(errno));
-	for (size_t i = 0; i < n; i++) {
-		s->console_tail[s->tail_pos++] = p[i];
-		if (s->tail_pos == sizeof s->console_tail) {
-			s->tail_pos = 0;
-			s->tail_wrapped = true;
-		}
-	}
-}
-
-static void console_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	struct husk_session *s = st->data;
-	if (n < 0) {
-		uv_read_stop(st);
-		return;
-	}
-	husk_session_console_feed(s, buf->base, (size_t)n);
-}
-
-void husk_session_console_tail(struct husk_session *s, char *out, size_t size)
-{
-	char all[sizeof s->console_tail + 1];
-	size_t n = 0;
-	if (s->tail_wrapped) {
-		n = sizeof s->console_tail - s->tail_pos;
-		memcpy(all, s->console_tail + s->tail_pos, n);
-	}
-	memcpy(all + n, s->console_tail, s->tail_pos);
-	n += s->tail_pos;
-	all[n] = '\0';
-	/* keep the last 40 lines: enough for a kernel oops with its header */
-	char *start = all + n;
-	for (int lines = 0; start > all; start--)
-		if (start[-1] == '\n' && ++lines > 40 && start < all + n - 1)
-			break;
-	snprintf(out, size, "%s", start);
-}
-
 /* The last line QEMU wrote to <state>/qemu.log (its own reason for
  * refusing a VM: "cannot set up guest memory", a bad kernel), without its
  * program-name prefix; read from the file's last 4 KiB, at most size-1
@@ -551,7 +457,7 @@ void husk_session_kill_vm(struct husk_session *s)
 	uv_signal_stop(&s->sigchld);
 }
 
-static int attach(struct husk_session *s, int fd, struct husk_err *err)
+int husk_session_attach(struct husk_session *s, int fd, struct husk_err *err)
 {
 	uv_pipe_init(s->loop, &s->chan, 0);
 	s->chan.data = s;
@@ -594,7 +500,7 @@ int husk_session_open(struct husk_session *s, uv_loop_t *loop, int chan_fd,
 {
 	if (session_init(s, loop, ops, data, err) < 0)
 		return -1;
-	return attach(s, chan_fd, err);
+	return husk_session_attach(s, chan_fd, err);
 }
 
 void husk_session_close(struct husk_session *s)
@@ -644,103 +550,14 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
 	if (husk_vm_start(o, &s->vm, err) < 0)
 		return -1;
-	if (attach(s, s->vm.chan_fd, err) < 0)
+	if (husk_session_attach(s, s->vm.chan_fd, err) < 0)
 		return -1;
 	uv_pipe_init(loop, &s->console, 0);
 	s->console.data = s;
 	if (uv_pipe_open(&s->console, s->vm.console_fd) < 0)
 		return husk_err_set(err, EIO, "cannot watch the VM's console");
-	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
+	husk_session_console_start(s);
 	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
-	return 0;
-}
-
-/* ---- dropping and remaking the channel ---- */
-
-struct raw_write {
-	uv_write_t req;
-	struct husk_session *s;
-	husk_session_done_cb done;
-	void *data;
-	size_t len;
-	uint8_t buf[];
-};
-
-static void raw_written(uv_write_t *req, int status)
-{
-	struct raw_write *w = (struct raw_write *)req;
-	w->s->out_frames--;
-	w->s->out_bytes -= w->len;
-	if (w->done)
-		w->done(w->s, status, w->data);
-	free(w);
-}
-
-int husk_session_write_raw(struct husk_session *s, const void *buf, size_t len,
-			   husk_session_done_cb done, void *data, struct husk_err *err)
-{
-	if (s->broken)
-		return husk_err_set(err, EPIPE, "the channel to the agent is closed");
-	struct raw_write *w = malloc(sizeof *w + len);
-	if (!w)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	*w = (struct raw_write){.s = s, .done = done, .data = data, .len = len};
-	memcpy(w->buf, buf, len);
-	uv_buf_t b = uv_buf_init((char *)w->buf, len);
-	int r = uv_write(&w->req, (uv_stream_t *)&s->chan, &b, 1, raw_written);
-	if (r < 0) {
-		free(w);
-		return husk_err_set(err, EIO, "cannot write to the agent's channel: %s",
-				    uv_strerror(r));
-	}
-	/* requests among these bytes get replies the session cannot expect */
-	s->raw_written = true;
-	out_added(s, len);
-	return 0;
-}
-
-struct disconnect {
-	struct husk_session *s;
-	husk_session_done_cb done;
-	void *data;
-};
-
-static void chan_closed(uv_handle_t *h)
-{
-	struct disconnect *d = h->data;
-	d->s->chan.data = d->s;
-	if (d->done)
-		d->done(d->s, 0, d->data);
-	free(d);
-}
-
-void husk_session_disconnect(struct husk_session *s, husk_session_done_cb done, void *data)
-{
-	struct disconnect *d = malloc(sizeof *d);
-	if (!d) {
-		if (done)
-			done(s, UV_ENOMEM, data);
-		return;
-	}
-	*d = (struct disconnect){s, done, data};
-	uv_read_stop((uv_stream_t *)&s->chan);
-	s->chan.data = d;
-	uv_close((uv_handle_t *)&s->chan, chan_closed);
-}
-
-bool husk_session_connected(const struct husk_session *s)
-{
-	return !uv_is_closing((const uv_handle_t *)&s->chan);
-}
-
-int husk_session_reconnect(struct husk_session *s, struct husk_err *err)
-{
-	int fd;
-	if (!s->keep_agent_sock)
-		return husk_err_set(err, EPERM, "the agent's port cannot be reconnected");
-	if (husk_vm_agent_connect(s->state_dir, &fd, err) < 0 || attach(s, fd, err) < 0)
-		return -1;
-	s->resync = true;
 	return 0;
 }

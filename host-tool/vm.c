@@ -1,25 +1,24 @@
 #include <errno.h>
-#include <linux/capability.h>
-#include <grp.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/kvm.h>
-#include <sched.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "husk-log.h"
 #include "ctl.h"
+#include "husk-log.h"
 #include "jail.h"
+#include "virtiofsd.h"
 #include "vm.h"
 
 #ifndef HUSK_DATADIR
@@ -53,12 +52,8 @@ int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err)
 	return 0;
 }
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
-
-/* A listening socket NAME in DIR (*lfd) and our connection to it (*conn).
- * Once connected the name has served its purpose, unless KEEP. */
-static int listen_and_connect(const char *dir, const char *name, int *lfd, int *conn, bool keep,
-			      struct husk_err *err)
+int husk_vm_listen_and_connect(const char *dir, const char *name, int *lfd, int *conn, bool keep,
+			       struct husk_err *err)
 {
 	*lfd = husk_sock_at(dir, name, SOCK_STREAM, 1, err);
 	if (*lfd < 0)
@@ -70,114 +65,6 @@ static int listen_and_connect(const char *dir, const char *name, int *lfd, int *
 			unlink(path);
 	}
 	return *conn < 0 ? -1 : 0;
-}
-
-/* QEMU 7.2's virtiofsd has no read-only option: for a read-only root it gets
- * a mount namespace of its own in which the rootfs, and every mount under
- * it, is read-only; its own sandbox then binds that view and drops
- * CAP_SYS_ADMIN, so the guest's writes fail with EROFS on the host. In the
- * child before exec; what failed in *what. */
-static int readonly_view(const char *path, const char **what)
-{
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-	*what = "unshare(CLONE_NEWNS)";
-	if (unshare(CLONE_NEWNS) < 0)
-		return -1;
-	*what = "making its mounts private";
-	if (mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
-		return -1;
-	*what = "binding the rootfs";
-	if (mount(path, path, "none", MS_BIND | MS_REC, NULL) < 0)
-		return -1;
-	*what = "making the rootfs read-only";
-	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -1;
-	/* before Linux 5.12: the top mount only */
-	return mount(NULL, path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
-}
-
-/* virtiofsd serves the rootfs; it gets a listening socket and we hand QEMU
- * a connection to it, so no socket path has to fit QEMU's limits. It dies
- * with its parent, and exits when QEMU goes away. */
-static int start_virtiofsd(const struct husk_vm_opts *o, pid_t *pid, int *conn,
-			   struct husk_err *err)
-{
-	_cleanup_close_ int lfd = -1, rep_r = -1, rep_w = -1;
-	int rep[2];
-	if (access(VIRTIOFSD, X_OK) < 0)
-		return husk_err_sys(err, errno, "virtio-fs needs %s (qemu-system-common)",
-				    VIRTIOFSD);
-	if (listen_and_connect(o->state_dir, "virtiofsd.sock", &lfd, conn, false, err) < 0)
-		return -1;
-	char src[2 * PATH_MAX + 16], logp[PATH_MAX];
-	/* virtiofsd's -o is a fuse option list: a comma there is "\," */
-	size_t k = (size_t)snprintf(src, sizeof src, "source=");
-	for (const char *c = o->share_path; *c && k < sizeof src - 3; c++) {
-		if (*c == ',' || *c == '\\')
-			src[k++] = '\\';
-		src[k++] = *c;
-	}
-	src[k] = '\0';
-	snprintf(logp, sizeof logp, "%s/virtiofsd.log", o->state_dir);
-	/* the child's report of a failed read-only view; EOF when it went on */
-	if (pipe2(rep, O_CLOEXEC) < 0) {
-		husk_err_sys(err, errno, "pipe");
-		close(*conn);
-		*conn = -1;
-		return -1;
-	}
-	rep_r = rep[0];
-	rep_w = rep[1];
-	pid_t parent = getpid();
-	*pid = fork();
-	if (*pid < 0) {
-		husk_err_sys(err, errno, "fork");
-		close(*conn);
-		*conn = -1;
-		return -1;
-	}
-	if (*pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(125);
-		const char *what;
-		if (o->share_readonly && readonly_view(o->share_path, &what) < 0) {
-			dprintf(rep_w, "%s: %s", what, strerror(errno));
-			_exit(125);
-		}
-		int null = open("/dev/null", O_RDWR),
-		    log = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		dup2(null, 0);
-		dup2(log >= 0 ? log : null, 1);
-		dup2(log >= 0 ? log : null, 2);
-		int l = fcntl(lfd, F_DUPFD, 10); /* lfd may be 3 itself */
-		if (l < 0 || dup2(l, 3) < 0)
-			_exit(125);
-		close_range(4, ~0U, 0);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execl(VIRTIOFSD, "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o",
-		      "xattr", "--rlimit-nofile=0", (char *)NULL);
-		_exit(125);
-	}
-	close(husk_steal_fd(rep_w));
-	char why[256];
-	ssize_t n;
-	while ((n = read(rep_r, why, sizeof why - 1)) < 0 && errno == EINTR)
-		;
-	if (n > 0) {
-		why[n] = '\0';
-		waitpid(*pid, NULL, 0);
-		*pid = 0;
-		close(*conn);
-		*conn = -1;
-		return husk_err_set(err, EPERM, "virtiofsd: no read-only view of the rootfs: %s",
-				    why);
-	}
-	return 0;
 }
 
 /* The agent's port: QEMU gets a listening socket (server=on,wait=off, as
@@ -198,8 +85,8 @@ static int agent_listen(const struct husk_vm_opts *o, int *lfd, int *conn, struc
 		return husk_err_set(err, EINVAL,
 				    "internal error: no state directory for the agent's port");
 	/* nobody else may connect: the name goes unless a reconnect needs it */
-	return listen_and_connect(o->state_dir, HUSK_AGENT_SOCK, lfd, conn, o->keep_agent_sock,
-				  err);
+	return husk_vm_listen_and_connect(o->state_dir, HUSK_AGENT_SOCK, lfd, conn,
+					  o->keep_agent_sock, err);
 }
 
 static bool cpu_has_virt(void)
@@ -628,7 +515,7 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		log_debug("starting %s", line);
 	}
 	int vfs = -1;
-	if (o->virtiofs && start_virtiofsd(o, &vm->virtiofsd, &vfs, err) < 0)
+	if (o->virtiofs && husk_virtiofsd_start(o, &vm->virtiofsd, &vfs, err) < 0)
 		goto fail;
 	struct husk_jail jail;
 	bool jailed = make_jail(o, accel, vhost, &jail);

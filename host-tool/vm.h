@@ -81,4 +81,9 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
  * one has closed); needs keep_agent_sock. */
 int husk_vm_agent_connect(const char *state_dir, int *fd, struct husk_err *err);
 
+/* A listening socket NAME in DIR (*lfd) and our connection to it (*conn).
+ * Once connected the name has served its purpose, unless KEEP. */
+int husk_vm_listen_and_connect(const char *dir, const char *name, int *lfd, int *conn, bool keep,
+			       struct husk_err *err);
+
 #endif

@@ -200,7 +200,8 @@ static inline void ref_process(struct json_object *process, struct priv *w, bool
 			int r = husk_rlimit_from_name(json_object_get_string(t));
 			need(r >= 0 && r < PRIV_NRES);
 			need(member(e, "soft") && member(e, "hard"));
-			uint64_t soft = ref_u64(member(e, "soft")), hard = ref_u64(member(e, "hard"));
+			uint64_t soft = ref_u64(member(e, "soft")),
+				 hard = ref_u64(member(e, "hard"));
 			need(soft <= hard);
 			w->soft[r] = soft; /* in order: the last one wins, as with setrlimit */
 			w->hard[r] = hard;

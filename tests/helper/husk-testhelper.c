@@ -421,7 +421,8 @@ static int cmd_unix_echo(const char *path)
 	if (connect(c, (struct sockaddr *)&a, sizeof a) < 0)
 		die("connect");
 	int p = accept(s, NULL, NULL);
-	if (p < 0 || full_write(c, "through-socket\n", 15) < 0 || read(p, line, sizeof line - 1) <= 0)
+	if (p < 0 || full_write(c, "through-socket\n", 15) < 0 ||
+	    read(p, line, sizeof line - 1) <= 0)
 		die("accept/write/read");
 	fputs(line, stdout);
 	return 0;

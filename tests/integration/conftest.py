@@ -14,6 +14,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -510,6 +511,24 @@ def husk_cli(husk, state_root, tmp_path, subreaper):
     cli = HuskCli(husk, state_root, tmp_path)
     yield cli
     cli.cleanup()
+
+
+def ctl_call(state_dir, req):
+    """One request on a proxy's ctl.sock (SOCK_SEQPACKET, one JSON object
+    each way, host-tool/ctl.c), reached through the directory's fd so a long
+    path fits."""
+    d = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.settimeout(HANG_GUARD_S)  # a hang guard only
+        s.connect(f"/proc/self/fd/{d}/ctl.sock")
+        s.sendall(json.dumps(req).encode())
+        reply = s.recv(65536)
+    finally:
+        s.close()
+        os.close(d)
+    assert reply, f"the proxy closed ctl.sock on {req.get('op')!r}"
+    return json.loads(reply)
 
 
 def stop_daemon(proc, log, limit=60):

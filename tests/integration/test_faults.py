@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, pattern_bytes, wait_child, wait_pid_gone
+from conftest import HANG_GUARD_S, ctl_call, live_qemus, pattern_bytes, wait_child, wait_pid_gone
 
 
 def children(pid):
@@ -208,24 +208,6 @@ def pings(n, first_id=4000000000):
     from 1): their replies reach the proxy as replies to unknown requests."""
     return b"".join(frame(REQUEST, 0, json.dumps({"id": first_id + i, "op": "ping"}).encode())
                     for i in range(n))
-
-
-def ctl_call(state_dir, req):
-    """One request on the proxy's ctl.sock: SOCK_SEQPACKET, one JSON object
-    each way (host-tool/ctl.c), reached through the directory's fd so a long
-    path fits."""
-    d = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.settimeout(HANG_GUARD_S)  # a hang guard only
-        s.connect(f"/proc/self/fd/{d}/ctl.sock")
-        s.sendall(json.dumps(req).encode())
-        reply = s.recv(65536)
-    finally:
-        s.close()
-        os.close(d)
-    assert reply, f"the proxy closed ctl.sock on {req['op']!r}"
-    return json.loads(reply)
 
 
 class Channel:

@@ -17,31 +17,13 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, pid_gone
+from conftest import HANG_GUARD_S, ctl_call, live_qemus, pid_gone
 
 HOOKS = {"HUSK_TEST_HOOKS": "1"}
 CONSOLE_LOG_MAX = 1024 * 1024  # HUSK_CONSOLE_LOG_MAX in host-tool/session.h
 NEVER_USED = 0x40000000  # a process or stream id the proxy never picks
 BROKE = "the VM broke the protocol: "
 LOST_STATUS = 255  # HUSK_EXIT_LOST, as any other lost VM
-
-
-def ctl_call(state_dir, req):
-    """One request on the proxy's ctl.sock (SOCK_SEQPACKET, one JSON object
-    each way, host-tool/ctl.c), reached through the directory's fd so a long
-    path fits."""
-    d = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.settimeout(HANG_GUARD_S)  # a hang guard only
-        s.connect(f"/proc/self/fd/{d}/ctl.sock")
-        s.sendall(json.dumps(req).encode())
-        reply = s.recv(65536)
-    finally:
-        s.close()
-        os.close(d)
-    assert reply, f"the proxy closed ctl.sock on {req!r}"
-    return json.loads(reply)
 
 
 def wait_for(pred, what, limit=HANG_GUARD_S, step=0.02):

@@ -1,0 +1,11 @@
+/* The session's console half (console.c): what the guest prints on its
+ * serial console. husk_session_console_feed and _tail are in session.h. */
+#ifndef HUSK_CONSOLE_H
+#define HUSK_CONSOLE_H
+
+#include "session.h"
+
+/* Read the console socket into console.log and the tail. */
+void husk_session_console_start(struct husk_session *s);
+
+#endif
