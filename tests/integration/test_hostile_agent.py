@@ -267,7 +267,7 @@ def test_a_container_writing_to_the_serial_console(make_bundle, husk_cli):
     def edit(cfg):
         cfg["mounts"] = [{"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
                           "options": ["nosuid", "mode=755"]}]
-    size = 3 << 20  # about 6 s under TCG
+    size = 3 << 19  # 1.5 MiB: more than the cap, so one rotation; ~25 s under TCG
     b = make_bundle(["sh", "-c",
                      f"mknod /dev/hk-ttyS0 c 4 64 || exit 42; "
                      f"yes 0123456789abcdef-hostile-console | head -c {size} > /dev/hk-ttyS0; "

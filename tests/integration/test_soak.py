@@ -1,4 +1,5 @@
-"""The agent under repetition: 1,000 orphans reaped, 1,000 sequential execs
+"""The agent under repetition: 1,000 orphans reaped, sequential execs (400
+in make check, HUSK_SOAK_EXECS=1000 in make soak, which repeats the file)
 leave its memory and descriptors as they were (and the proxy's descriptors)."""
 import json
 import os
@@ -6,6 +7,8 @@ import os
 import pytest
 
 from conftest import HANG_GUARD_S  # noqa: F401
+
+EXECS = int(os.environ.get("HUSK_SOAK_EXECS", "400"))
 
 
 def agent_usage(husk_cli, cid):
@@ -28,7 +31,7 @@ def test_thousand_orphans_are_reaped(make_bundle, husk_runner):
     assert res.stdout.decode().split()[-1] == "0", res.stdout
 
 
-def test_thousand_execs_leave_the_agent_as_it_was(make_bundle, husk_cli):
+def test_many_execs_leave_the_agent_as_it_was(make_bundle, husk_cli):
     b = make_bundle(["sleep", "1000000"])
     c = husk_cli.create(b, verb=("run", "-d"))
     assert c.returncode == 0, c.stderr
@@ -38,7 +41,7 @@ def test_thousand_execs_leave_the_agent_as_it_was(make_bundle, husk_cli):
         assert husk_cli("exec", c.cid, "true").returncode == 0
     rss0, fds0 = agent_usage(husk_cli, c.cid)
     pfds0 = fd_count(proxy)
-    for i in range(1000):
+    for i in range(EXECS):
         res = husk_cli("exec", c.cid, "true")
         assert res.returncode == 0, (i, res.stderr)
     rss1, fds1 = agent_usage(husk_cli, c.cid)
