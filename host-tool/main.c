@@ -1,5 +1,6 @@
 /* husk: run OCI containers in lightweight VMs. The command line is runc's. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,7 +118,19 @@ static void usage(FILE *f)
 static int global_opt(int key, const char *arg, void *data, struct husk_err *err)
 {
 	switch (key) {
-	case 'r': husk_global.root = arg; return 0;
+	case 'r':
+		/* absolute, as runc makes it: QEMU and the proxy run elsewhere */
+		if (arg[0] != '/') {
+			static char abs_root[PATH_MAX];
+			char cwd[PATH_MAX];
+			if (!getcwd(cwd, sizeof cwd) ||
+			    (size_t)snprintf(abs_root, sizeof abs_root, "%s/%s", cwd, arg) >=
+				sizeof abs_root)
+				return husk_err_set(err, ENAMETOOLONG, "--root %s: path too long", arg);
+			arg = abs_root;
+		}
+		husk_global.root = arg;
+		return 0;
 	case 'l':
 		husk_global.log = arg;
 		if (!(log_file = fopen(arg, "ae")))

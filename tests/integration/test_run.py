@@ -78,6 +78,19 @@ def test_hello_world(make_bundle, husk_runner):
     assert res.stderr == b""
 
 
+def test_relative_root_and_bundle(make_bundle, husk_runner, state_root):
+    """--root and --bundle relative to the caller's directory work, as with
+    runc: QEMU and the proxy, which run elsewhere, get absolute paths."""
+    b = make_bundle(["echo", "relative"])
+    cwd = state_root.parent
+    argv = [str(husk_runner.husk), "--root", os.path.relpath(state_root, cwd), "run",
+            "--bundle", os.path.relpath(b, cwd), husk_runner.next_id()]
+    res = subprocess.run(argv, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
+                         env=husk_runner.env(), timeout=HANG_GUARD_S)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == b"relative\n"
+
+
 def test_guest_kernel_is_not_the_hosts(make_bundle, husk_runner):
     b = make_bundle(["uname", "-r"])
     res = husk_runner.run(b)
