@@ -126,7 +126,8 @@ static int global_opt(int key, const char *arg, void *data, struct husk_err *err
 			if (!getcwd(cwd, sizeof cwd) ||
 			    (size_t)snprintf(abs_root, sizeof abs_root, "%s/%s", cwd, arg) >=
 				sizeof abs_root)
-				return husk_err_set(err, ENAMETOOLONG, "--root %s: path too long", arg);
+				return husk_err_set(err, ENAMETOOLONG, "--root %s: path too long",
+						    arg);
 			arg = abs_root;
 		}
 		husk_global.root = arg;
