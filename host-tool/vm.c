@@ -342,14 +342,15 @@ static bool make_jail(const struct husk_vm_opts *o, enum husk_accel accel, bool 
 		j->extra_gid = kvm ? kvm->gr_gid : 0;
 		return true;
 	}
-	/* The share: its own directories are a read-only mount (share.c), the
-	 * rootfs and the bind sources mounts of their own under it, each
-	 * read-only or not as the host made it; "read-only" here keeps the
-	 * top so. 9p passthrough keeps the guest's owners and modes on the
-	 * host's files and reaches files of every owner: it runs as root with
-	 * those capabilities and no others (an unprivileged uid would need the
-	 * mapped models, which show the host other owners and modes than the
-	 * guest sets: docs/decisions.md) */
+	/* The share, exposed "read-only": that binds it with every mount
+	 * under it, each keeping the flags the proxy gave it (the rootfs and
+	 * the bind sources writable or not), and leaves its own directories
+	 * read-only as share.c made them. 9p passthrough makes the guest's
+	 * files with the owners and modes it asks for and reaches files of
+	 * every owner: QEMU runs as root with those capabilities and no
+	 * others (an unprivileged uid would need the mapped models, which
+	 * show the host other owners and modes than the guest sets:
+	 * docs/decisions.md, "The rootfs share") */
 	j->ro[j->nro++] = o->share_path;
 	j->keep_caps = 1ULL << CAP_CHOWN | 1ULL << CAP_DAC_OVERRIDE | 1ULL << CAP_DAC_READ_SEARCH |
 		       1ULL << CAP_FOWNER | 1ULL << CAP_FSETID | 1ULL << CAP_MKNOD;
