@@ -125,7 +125,7 @@ test_spec_SRC := agent/spec.c agent/resources.c
 test_netlink_SRC := agent/netlink.c agent/net.c
 test_bounds_SRC := host-tool/bounds.c
 test_vmconf_SRC := host-tool/allow.c
-test_binds_SRC := host-tool/binds.c
+test_binds_SRC := host-tool/binds.c host-tool/share.c
 # unit tests and fuzzers are built in one step: they depend on the headers directly
 TEST_HDRS := $(wildcard protocol/*.h agent/*.h host-tool/*.h initrd-builder/*.h)
 $(B)/tests/test_%: tests/unit/test_%.c $(PROTO_SRC) $$(test_$$*_SRC) $(TEST_HDRS) | $(DEPS_STAMP)

@@ -1,4 +1,5 @@
-/* Containers: their root share, spec, cgroup and seccomp program. */
+/* Containers: their root and bind sources from the VM's share, spec, cgroup
+ * and seccomp program. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,12 +16,21 @@
 
 #include "container.h"
 #include "husk-facts.h"
+#include "husk-json.h"
 #include "husk-log.h"
 #include "util.h"
 
 #define AGENT_RUN_DIR "/run/husk"
+/* The VM's one share (the host's <state>/share): mounted once, kept for
+ * every container of the VM; each takes its parts from it by bind mounts. */
+#define AGENT_SHARE_DIR AGENT_RUN_DIR "/.share"
 
 static struct agent_container *containers;
+
+/* The share mounted at AGENT_SHARE_DIR: its tag and fstype, NULL before. */
+static struct {
+	char *tag, *fstype;
+} share;
 
 struct agent_container *agent_container_find(const char *id)
 {
@@ -51,9 +61,9 @@ struct made_mount {
 /* What a create has made so far: all undone unless it succeeds. */
 struct made {
 	char *dir; /* /run/husk/<id> */
-	/* in the order made: the share, the overlay's upper tmpfs and the
-	 * overlay itself (a read-only root), the bind sources' shares */
-	struct made_mount share, upper, root, binds, binds_ro;
+	/* in the order made: the rootfs from the share, the overlay's upper
+	 * tmpfs and the overlay itself (a read-only root), the bind sources */
+	struct made_mount rootfs, upper, root, binds, binds_ro;
 	bool cgroup_made;
 	struct agent_container *c;
 	bool done;
@@ -77,7 +87,7 @@ static void made_undo(struct made *m)
 	undo_mount(&m->binds, undo);
 	undo_mount(&m->root, undo);
 	undo_mount(&m->upper, undo);
-	undo_mount(&m->share, undo);
+	undo_mount(&m->rootfs, undo);
 	if (undo && m->dir)
 		rmdir(m->dir);
 	if (undo && m->c)
@@ -85,17 +95,30 @@ static void made_undo(struct made *m)
 	free(m->dir);
 }
 
-/* A share the VMM serves read-only is mounted read-only here too. */
-static int mount_share(const struct husk_rootfs *rf, const char *dst, bool readonly,
-		       struct husk_err *err)
+/* The VM's share at AGENT_SHARE_DIR, once; a later container must name the
+ * same one. */
+static int mount_vm_share(const struct husk_rootfs *rf, struct husk_err *err)
 {
-	unsigned long flags = MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
-	if (strcmp(rf->fstype, "9p") == 0) {
-		if (mount(rf->tag, dst, "9p", flags,
-			  "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0)
-			return husk_err_sys(err, errno, "mount 9p share %s", rf->tag);
-	} else if (mount(rf->tag, dst, "virtiofs", flags, NULL) < 0) {
-		return husk_err_sys(err, errno, "mount virtio-fs share %s", rf->tag);
+	const char *opts = "trans=virtio,version=9p2000.L,msize=262144,cache=mmap";
+	if (share.tag) {
+		if (strcmp(share.tag, rf->tag) || strcmp(share.fstype, rf->fstype))
+			return husk_err_set(err, EINVAL, "the VM's share is %s (%s), not %s (%s)",
+					    share.tag, share.fstype, rf->tag, rf->fstype);
+		return 0;
+	}
+	if ((mkdir(AGENT_RUN_DIR, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(AGENT_SHARE_DIR, 0700) < 0 && errno != EEXIST))
+		return husk_err_sys(err, errno, "mkdir %s", AGENT_SHARE_DIR);
+	bool p9 = strcmp(rf->fstype, "9p") == 0;
+	if (mount(rf->tag, AGENT_SHARE_DIR, p9 ? "9p" : "virtiofs", MS_NOSUID | MS_NODEV,
+		  p9 ? opts : NULL) < 0)
+		return husk_err_sys(err, errno, "mount %s share %s", p9 ? "9p" : "virtio-fs",
+				    rf->tag);
+	if (!(share.tag = strdup(rf->tag)) || !(share.fstype = strdup(rf->fstype))) {
+		umount2(AGENT_SHARE_DIR, MNT_DETACH);
+		free(share.tag);
+		share.tag = NULL;
+		return husk_err_set(err, ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -120,21 +143,45 @@ make_dir(char **made, mode_t mode, struct husk_err *err, const char *fmt, ...)
 	return 0;
 }
 
-/* A read-only root is read-only at the VMM (QEMU's readonly=on, a read-only
- * view for virtiofsd: docs/security.md, "Read-only shares"), so the mount
- * points a config names cannot be made in it as runc makes them. The root is
- * an overlay instead: the share below, a small tmpfs above that takes the
- * mount points and devices; the container's root is remounted read-only
- * last, as any other. Nothing reaches the host's files whatever the guest
- * does with its mounts. <dir>/root; the upper layer's root takes the mode and
- * owner of the share's. */
+/* A part of the VM's share (inside: a path in it the host gave, checked by
+ * the codec or husk_share_path_check) bound at <dir>/<name>, read-only when
+ * the host made it so: the guest's mount table says what the host enforces.
+ * what names the field for errors. */
+static int bind_part(struct made *m, const char *inside, const char *name, bool readonly,
+		     struct made_mount *mm, const char *what, struct husk_err *err)
+{
+	struct stat st;
+	char src[4096];
+	snprintf(src, sizeof src, AGENT_SHARE_DIR "/%s", inside);
+	if (stat(src, &st) < 0 || !S_ISDIR(st.st_mode))
+		return husk_err_set(err, ENOENT, "%s %s is not a directory in share %s", what,
+				    inside, share.tag);
+	if (make_dir(&mm->path, 0755, err, "%s/%s", m->dir, name) < 0)
+		return -1;
+	if (mount(src, mm->path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return husk_err_sys(err, errno, "bind %s %s", what, inside);
+	mm->mounted = true;
+	if (readonly && mount(NULL, mm->path, NULL,
+			      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return husk_err_sys(err, errno, "make %s %s read-only", what, inside);
+	return 0;
+}
+
+/* A read-only root is read-only at the VMM (a read-only mount on the host:
+ * docs/security.md, "Read-only shares"), so the mount points a config names
+ * cannot be made in it as runc makes them. The root is an overlay instead:
+ * the rootfs below, a small tmpfs above that takes the mount points and
+ * devices; the container's root is remounted read-only last, as any other.
+ * Nothing reaches the host's files whatever the guest does with its mounts.
+ * <dir>/root; the upper layer's root takes the mode and owner of the
+ * rootfs's. */
 static int overlay_root(struct made *m, const char *lower, struct husk_err *err)
 {
 	struct stat st;
 	char up[512], work[512];
 	_cleanup_free_ char *opts = NULL;
-	if (stat(lower, &st) < 0 || !S_ISDIR(st.st_mode))
-		return 1; /* the caller says what is wrong */
+	if (stat(lower, &st) < 0)
+		return husk_err_sys(err, errno, "stat %s", lower);
 	if (strpbrk(lower, ",:\\"))
 		return husk_err_set(err, EINVAL, "rootfs %s: no overlay of a path with , : or \\",
 				    lower);
@@ -160,37 +207,20 @@ static int overlay_root(struct made *m, const char *lower, struct husk_err *err)
 	return 0;
 }
 
-/* <run dir>/<id>/share holds the rootfs share; the root is in it, or for a
- * read-only root an overlay of it at <run dir>/<id>/root. */
+/* <run dir>/<id>/rootfs: the rootfs from the VM's share; a read-only root
+ * is an overlay of it at <run dir>/<id>/root. */
 static int mount_root(struct made *m, const char *id, const struct husk_rootfs *rf,
 		      struct husk_err *err)
 {
-	struct stat st;
-	const char *path = rf->path ? rf->path : "";
-	if (mkdir(AGENT_RUN_DIR, 0700) < 0 && errno != EEXIST)
-		return husk_err_sys(err, errno, "mkdir %s", AGENT_RUN_DIR);
-	if (make_dir(&m->dir, 0700, err, AGENT_RUN_DIR "/%s", id) < 0 ||
-	    make_dir(&m->share.path, 0755, err, "%s/share", m->dir) < 0 ||
-	    mount_share(rf, m->share.path, rf->readonly, err) < 0)
+	if (mount_vm_share(rf, err) < 0 ||
+	    make_dir(&m->dir, 0700, err, AGENT_RUN_DIR "/%s", id) < 0 ||
+	    bind_part(m, rf->path ? rf->path : "", "rootfs", rf->readonly, &m->rootfs, "rootfs",
+		      err) < 0)
 		return -1;
-	m->share.mounted = true;
-	if (asprintf(&m->c->rootfs, "%s/%s", m->share.path, path) < 0) {
-		m->c->rootfs = NULL;
+	if (rf->readonly && overlay_root(m, m->rootfs.path, err) < 0)
+		return -1;
+	if (!(m->c->rootfs = strdup(rf->readonly ? m->root.path : m->rootfs.path)))
 		return husk_err_set(err, ENOMEM, "out of memory");
-	}
-	if (rf->readonly) {
-		int r = overlay_root(m, m->c->rootfs, err);
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			free(m->c->rootfs);
-			if (!(m->c->rootfs = strdup(m->root.path)))
-				return husk_err_set(err, ENOMEM, "out of memory");
-		}
-	}
-	if (stat(m->c->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-		return husk_err_set(err, ENOENT, "rootfs %s is not a directory in share %s", path,
-				    rf->tag);
 	return 0;
 }
 
@@ -301,31 +331,29 @@ int agent_container_update(struct agent_container *c, struct json_object *resour
 	return rc;
 }
 
-/* Host paths that bind mounts name: spec's "binds" names the share of the
- * writable ones (at <dir>/binds), "binds_ro" that of the read-only ones,
- * which the VMM serves read-only (at <dir>/binds-ro, mounted read-only);
- * the host rewrote each source to its place in one of them. */
-static int mount_bind_share(struct made *m, struct json_object *spec, const char *key,
-			    const char *name, bool readonly, struct made_mount *mm,
-			    struct husk_err *err)
+/* Host paths that bind mounts name: spec's "binds" is the directory of the
+ * share holding the writable ones, bound at <dir>/binds, "binds_ro" that of
+ * the read-only ones (read-only mounts on the host), bound read-only at
+ * <dir>/binds-ro; the host rewrote each source to its place in one of them. */
+static int mount_bind_part(struct made *m, struct json_object *spec, const char *key,
+			   const char *name, bool readonly, struct made_mount *mm,
+			   struct husk_err *err)
 {
-	struct json_object *tag;
-	if (!spec || !json_object_object_get_ex(spec, key, &tag) ||
-	    !json_object_is_type(tag, json_type_string))
-		return 0;
-	struct husk_rootfs b = {.tag = (char *)json_object_get_string(tag),
-				.fstype = "9p" /* always: a share of bind mounts */};
-	if (make_dir(&mm->path, 0755, err, "%s/%s", m->dir, name) < 0 ||
-	    mount_share(&b, mm->path, readonly, err) < 0)
+	_cleanup_free_ char *inside = NULL;
+	char what[32];
+	snprintf(what, sizeof what, "spec.%s", key);
+	int r = husk_json_str(spec, "spec.", key, HUSK_JSON_OPTIONAL, &inside, err);
+	if (r <= 0)
+		return r; /* absent: 0 */
+	if (husk_share_path_check(inside, what, err) < 0)
 		return -1;
-	mm->mounted = true;
-	return 0;
+	return bind_part(m, inside, name, readonly, mm, what, err);
 }
 
 static int mount_binds(struct made *m, struct json_object *spec, struct husk_err *err)
 {
-	if (mount_bind_share(m, spec, "binds", "binds", false, &m->binds, err) < 0 ||
-	    mount_bind_share(m, spec, "binds_ro", "binds-ro", true, &m->binds_ro, err) < 0)
+	if (mount_bind_part(m, spec, "binds", "binds", false, &m->binds, err) < 0 ||
+	    mount_bind_part(m, spec, "binds_ro", "binds-ro", true, &m->binds_ro, err) < 0)
 		return -1;
 	return 0;
 }

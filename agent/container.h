@@ -10,9 +10,11 @@
 
 struct json_object;
 
-/* Mounts the rootfs share, reads spec (config.json's "mounts", "linux" and
- * "binds", or NULL), makes the cgroup; the new container, or NULL with err.
- * Nothing of a container that fails is left behind. */
+/* Mounts the VM's share (once per VM) and takes the rootfs (rootfs->path
+ * in it) and the bind sources (spec's "binds" and "binds_ro") from it, reads
+ * spec (config.json's "mounts" and "linux", or NULL), makes the cgroup; the
+ * new container, or NULL with err. Nothing of a container that fails is
+ * left behind but the VM's share. */
 struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
 					       const char *hostname, struct json_object *spec,
 					       struct husk_err *err);

@@ -1,11 +1,11 @@
-/* Bind mounts of host paths. The mounts live in a mount namespace private
- * to the proxy and QEMU, so they vanish when both are gone, on every path,
- * SIGKILL included. Read-only ones go in a share of their own that QEMU
- * serves read-only (docs/security.md, "Read-only shares"). */
+/* Bind mounts of host paths, staged in the container's part of the VM's
+ * share (share.h), in the proxy's private mount namespace: they vanish when
+ * the proxy, QEMU and virtiofsd are gone, on every path, SIGKILL included.
+ * Read-only ones are read-only mounts on the host (docs/security.md,
+ * "Read-only shares"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #include "binds.h"
 #include "husk-log.h"
 #include "sentinel.h"
-#include "vm.h"
+#include "share.h"
 
 static bool has_option(struct json_object *m, const char *a, const char *b)
 {
@@ -66,26 +66,6 @@ bool husk_bind_readonly(struct json_object *m)
 	return ro;
 }
 
-static int private_namespace(struct husk_err *err)
-{
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make a private mount namespace");
-	return 0;
-}
-
-/* A read-only bind source is read-only on the host too, with every mount
- * under it for rbind: QEMU's readonly=on is the wall, this one more. */
-static int make_read_only(const char *stage, bool recursive)
-{
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-	if (mount_setattr(AT_FDCWD, stage, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr) == 0)
-		return 0;
-	if (errno != ENOSYS)
-		return -1;
-	/* before Linux 5.12: the top mount only */
-	return mount(NULL, stage, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
-}
-
 void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -95,12 +75,11 @@ void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n)
 	free(view);
 }
 
-/* One staging directory and the share it becomes: [0] the writable binds,
- * [1] the read-only ones. */
+/* One staging directory: [0] the writable binds, [1] the read-only ones. */
 struct stage {
-	char *dir;	 /* <state>/binds or <state>/binds-ro */
-	const char *tag; /* and where the guest mounts it: /run/husk/<id>/<tag> */
-	size_t n;	 /* sources staged in it */
+	char *dir;	  /* <part>/binds or <part>/binds-ro */
+	const char *name; /* and where the guest mounts it: /run/husk/<id>/<name> */
+	size_t n;	  /* sources staged in it */
 };
 
 static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
@@ -129,8 +108,6 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 					    host);
 		bool ro = husk_bind_readonly(m);
 		struct stage *s = &st[ro];
-		if (nbinds == 0 && private_namespace(err) < 0)
-			return -1;
 		if (s->n == 0 && mkdir(s->dir, 0700) < 0)
 			return husk_err_sys(err, errno, "mkdir %s", s->dir);
 		snprintf(stage, sizeof stage, "%s/%zu", s->dir, s->n);
@@ -138,9 +115,9 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 		/* submounts of the source come along only for rbind */
 		if (r < 0 ||
 		    mount(host, stage, "none", MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0 ||
-		    (ro && make_read_only(stage, is_rbind(m)) < 0))
+		    (ro && husk_share_read_only(stage, is_rbind(m)) < 0))
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
-		snprintf(guest, sizeof guest, "/run/husk/%s/%s/%zu", id, s->tag, s->n);
+		snprintf(guest, sizeof guest, "/run/husk/%s/%s/%zu", id, s->name, s->n);
 		json_object_object_add(m, "source", json_object_new_string(guest));
 		if (json_object_object_get_ex(m, "destination", &dst) &&
 		    json_object_is_type(dst, json_type_string)) {
@@ -157,7 +134,7 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 	return (int)nbinds;
 }
 
-int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir,
+int husk_binds_prepare(const char *id, const char *bundle, const char *part,
 		       struct json_object *mounts, struct json_object **mounts_out,
 		       char **binds_path, char **binds_ro_path, struct husk_sentinel_bind **view,
 		       size_t *nview, struct husk_err *err)
@@ -171,11 +148,11 @@ int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir
 	if (!mounts)
 		return 0;
 	if (json_object_deep_copy(mounts, &copy, NULL) != 0 ||
-	    asprintf(&dir, "%s/" HUSK_BINDS_TAG, state_dir) < 0 ||
-	    asprintf(&dir_ro, "%s/" HUSK_BINDS_RO_TAG, state_dir) < 0 ||
+	    asprintf(&dir, "%s/" HUSK_SHARE_BINDS, part) < 0 ||
+	    asprintf(&dir_ro, "%s/" HUSK_SHARE_BINDS_RO, part) < 0 ||
 	    !(*view = calloc(json_object_array_length(mounts) + 1, sizeof **view)))
 		return husk_err_set(err, ENOMEM, "out of memory");
-	struct stage st[2] = {{dir, HUSK_BINDS_TAG, 0}, {dir_ro, HUSK_BINDS_RO_TAG, 0}};
+	struct stage st[2] = {{dir, HUSK_SHARE_BINDS, 0}, {dir_ro, HUSK_SHARE_BINDS_RO, 0}};
 	int nbinds = bind_prepare(id, bundle, st, copy, *view, nview, err);
 	if (nbinds < 0) {
 		husk_binds_view_free(*view, *nview);
@@ -192,14 +169,4 @@ int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir
 			  st[0].n, st[1].n);
 	*mounts_out = husk_steal(copy);
 	return 0;
-}
-
-void husk_binds_unmount(const char *binds_path)
-{
-	char path[PATH_MAX + 32];
-	for (int i = 0; binds_path; i++) {
-		snprintf(path, sizeof path, "%s/%d", binds_path, i);
-		if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL)
-			break;
-	}
 }

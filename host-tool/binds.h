@@ -11,15 +11,15 @@ struct json_object;
 struct husk_sentinel_bind;
 
 /* Share only what config.json names: each bind source is bind-mounted at
- * <state_dir>/binds/<n> in a mount namespace private to the calling process
- * (and its children: QEMU), and that directory is one more share; a
- * read-only ("ro") source goes to <state_dir>/binds-ro/<n> instead, made
- * read-only there too, a share QEMU serves read-only. *mounts_out is a copy
- * of mounts with those sources rewritten to where the guest sees them
- * (/run/husk/<id>/binds/<n>, /run/husk/<id>/binds-ro/<n>); *binds_path and
- * *binds_ro_path are the directories, or NULL when there is nothing in one.
- * *view lists them as the host sees them (for the sentinel), *nview long. */
-int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir,
+ * <part>/binds/<n>, part being the container's part of the VM's share
+ * (share.h), in the caller's private mount namespace; a read-only ("ro")
+ * source goes to <part>/binds-ro/<n> instead, a read-only mount (with every
+ * mount under it, for rbind). *mounts_out is a copy of mounts with those
+ * sources rewritten to where the guest sees them (/run/husk/<id>/binds/<n>,
+ * /run/husk/<id>/binds-ro/<n>); *binds_path and *binds_ro_path are the
+ * directories, or NULL when there is nothing in one. *view lists them as the
+ * host sees them (for the sentinel), *nview long. */
+int husk_binds_prepare(const char *id, const char *bundle, const char *part,
 		       struct json_object *mounts, struct json_object **mounts_out,
 		       char **binds_path, char **binds_ro_path, struct husk_sentinel_bind **view,
 		       size_t *nview, struct husk_err *err);
@@ -28,8 +28,5 @@ int husk_binds_prepare(const char *id, const char *bundle, const char *state_dir
  * undoes it. */
 bool husk_bind_readonly(struct json_object *m);
 void husk_binds_view_free(struct husk_sentinel_bind *view, size_t n);
-/* Detach what prepare mounted in one of its directories (they also vanish
- * with the namespace); NULL does nothing. */
-void husk_binds_unmount(const char *binds_path);
 
 #endif

@@ -91,9 +91,6 @@ int husk_bundle_prepare(struct proxy_opts *o, const char *bundle, const char *id
 	if (husk_vmconf_apply(&o->cfg, &o->vo, &o->share_set, err) < 0 ||
 	    husk_netconf_resolve(&o->cfg, &o->net, err) < 0)
 		return -1;
-	o->vo.share_path = o->rootfs;
-	/* a read-only root is read-only at the VMM too (docs/security.md) */
-	o->vo.share_readonly = o->cfg.root_readonly;
 	o->vo.debug = husk_global.debug;
 	return husk_vm_resolve(&o->vo, err);
 }

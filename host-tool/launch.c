@@ -47,7 +47,7 @@ const struct husk_opt husk_launch_opts[] = {
     {"boot-timeout", required_argument, 'T', "S",
      "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
     {"share", required_argument, 'S', "MODE",
-     "rootfs share: virtiofs or 9p (env HUSK_SHARE; default virtiofs)"},
+     "the share (rootfs, bind sources): virtiofs or 9p (env HUSK_SHARE; default virtiofs)"},
     HUSK_OPT_END,
 };
 

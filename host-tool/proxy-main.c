@@ -134,12 +134,16 @@ void husk_proxy_main(struct proxy_opts *o)
 #ifdef HUSK_TEST_BUILD
 	o->vo.keep_agent_sock = husk_test_hooks(); /* for the reconnect hook */
 #endif
-	if (husk_binds_prepare(o->id, o->bundle, o->state_dir, o->cfg.mounts, &P->spec_mounts,
+	/* the VM's one share: the rootfs (read-only at the VMM too for a
+	 * read-only root: docs/security.md) and the bind sources */
+	if (husk_share_prepare(&o->share, o->state_dir, o->id, o->rootfs, o->cfg.root_readonly,
+			       &err) < 0 ||
+	    husk_binds_prepare(o->id, o->bundle, o->share.part, o->cfg.mounts, &P->spec_mounts,
 			       &o->binds_path, &o->binds_ro_path, &o->bind_view, &o->nbind_view,
-			       &err) < 0)
+			       &err) < 0 ||
+	    husk_share_seal(&o->share, &err) < 0)
 		husk_proxy_fail(P, &err, false);
-	o->vo.binds_path = o->binds_path;
-	o->vo.binds_ro_path = o->binds_ro_path;
+	o->vo.share_path = o->share.dir;
 	/* virtiofsd, QEMU and the sentinel start in the VM's host cgroup */
 	if (husk_proxy_cgroup_setup(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);

@@ -62,8 +62,7 @@ void husk_proxy_finish(struct proxy *P, int code)
 {
 	husk_session_kill_vm(&P->s);
 	husk_netconf_cleanup(&P->o->net);
-	husk_binds_unmount(P->o->vo.binds_path);
-	husk_binds_unmount(P->o->vo.binds_ro_path);
+	husk_share_unmount(&P->o->share);
 	if (P->tty_raw)
 		husk_tty_restore();
 	/* out of the host cgroup, so that delete (or we) can remove it */
@@ -480,15 +479,20 @@ static void on_hello(struct husk_session *s)
 		json_object_object_add(spec, "mounts", json_object_get(P->spec_mounts));
 	if (o->cfg.linux_)
 		json_object_object_add(spec, "linux", json_object_get(o->cfg.linux_));
-	if (o->vo.binds_path)
-		json_object_object_add(spec, "binds", json_object_new_string(HUSK_BINDS_TAG));
-	if (o->vo.binds_ro_path) /* the agent mounts it read-only */
-		json_object_object_add(spec, "binds_ro", json_object_new_string(HUSK_BINDS_RO_TAG));
+	/* the bind sources' directories in the share; the agent mounts the
+	 * read-only ones read-only */
+	char binds[160], binds_ro[160];
+	snprintf(binds, sizeof binds, "%s/" HUSK_SHARE_BINDS, o->id);
+	snprintf(binds_ro, sizeof binds_ro, "%s/" HUSK_SHARE_BINDS_RO, o->id);
+	if (o->binds_path)
+		json_object_object_add(spec, "binds", json_object_new_string(binds));
+	if (o->binds_ro_path)
+		json_object_object_add(spec, "binds_ro", json_object_new_string(binds_ro));
 	req.u.create.spec = spec;
 	req.u.create.id = (char *)o->id;
 	req.u.create.rootfs = (struct husk_rootfs){.tag = HUSK_SHARE_TAG,
 						   .fstype = o->vo.virtiofs ? "virtiofs" : "9p",
-						   .path = "",
+						   .path = o->share.rootfs,
 						   .readonly = o->cfg.root_readonly};
 	req.u.create.hostname = o->cfg.hostname;
 	/* without a UTS namespace runc's container has the host's name */
@@ -573,6 +577,7 @@ void husk_proxy_opts_free(struct proxy_opts *o)
 	free(o->state_dir);
 	free(o->binds_path);
 	free(o->binds_ro_path);
+	husk_share_free(&o->share);
 	husk_binds_view_free(o->bind_view, o->nbind_view);
 	o->bind_view = NULL;
 	o->nbind_view = 0;

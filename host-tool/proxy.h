@@ -19,6 +19,7 @@
 #include "qmp.h"
 #include "sentinel.h"
 #include "session.h"
+#include "share.h"
 #include "state.h"
 #include "vm.h"
 
@@ -27,8 +28,9 @@ struct proxy_opts {
 	char *bundle; /* absolute */
 	char *rootfs; /* absolute */
 	char *state_dir;
-	char *binds_path;    /* <state_dir>/binds when config.json binds host paths */
-	char *binds_ro_path; /* <state_dir>/binds-ro for its read-only binds */
+	struct husk_share share; /* the VM's one share: the rootfs, the bind sources */
+	char *binds_path;	 /* <share.part>/binds when config.json binds host paths */
+	char *binds_ro_path;	 /* <share.part>/binds-ro for its read-only binds */
 	struct husk_sentinel_bind *bind_view; /* those binds as the sentinel shows them */
 	size_t nbind_view;
 	struct husk_config cfg;

@@ -307,9 +307,8 @@ unsigned husk_vm_max_nics(const struct husk_vm_opts *o)
 {
 	if (strcmp(o->machine, "microvm"))
 		return HUSK_VM_MAX_NICS; /* PCI has slots to spare */
-	/* virtio-serial, the rootfs share, the bind sources' shares */
-	unsigned used = 2 + (o->binds_path ? 1 : 0) + (o->binds_ro_path ? 1 : 0);
-	unsigned left = HUSK_VM_MICROVM_TRANSPORTS - used;
+	/* virtio-serial and the one share */
+	unsigned left = HUSK_VM_MICROVM_TRANSPORTS - 2;
 	return left < HUSK_VM_MAX_NICS ? left : HUSK_VM_MAX_NICS;
 }
 
@@ -334,36 +333,33 @@ static bool make_jail(const struct husk_vm_opts *o, enum husk_accel accel, bool 
 		j->dev[j->ndev++] = "/dev/kvm";
 	if (vhost)
 		j->dev[j->ndev++] = "/dev/vhost-net";
-	if (!o->virtiofs) {
-		if (o->share_readonly)
-			j->ro[j->nro++] = o->share_path;
-		else
-			j->rw[j->nrw++] = o->share_path;
-	}
-	if (o->binds_path)
-		j->rw[j->nrw++] = o->binds_path;
-	if (o->binds_ro_path)
-		j->ro[j->nro++] = o->binds_ro_path;
-	if (o->virtiofs && !o->binds_path && !o->binds_ro_path) {
-		/* virtiofsd touches the files (in its own sandbox): with no 9p
-		 * share QEMU needs no privilege at all */
+	if (o->virtiofs) {
+		/* virtiofsd touches the files (in its own sandbox): QEMU needs
+		 * no privilege at all, and sees none of them */
 		struct group *kvm = accel == HUSK_ACCEL_KVM ? getgrnam("kvm") : NULL;
 		j->uid = HUSK_JAIL_UID;
 		j->gid = HUSK_JAIL_UID;
 		j->extra_gid = kvm ? kvm->gr_gid : 0;
-	} else {
-		/* 9p passthrough keeps the guest's owners and modes on the
-		 * host's files: those capabilities and no others */
-		j->keep_caps = 1ULL << CAP_CHOWN | 1ULL << CAP_DAC_OVERRIDE |
-			       1ULL << CAP_DAC_READ_SEARCH | 1ULL << CAP_FOWNER |
-			       1ULL << CAP_FSETID | 1ULL << CAP_MKNOD;
+		return true;
 	}
+	/* The share, exposed "read-only": that binds it with every mount
+	 * under it, each keeping the flags the proxy gave it (the rootfs and
+	 * the bind sources writable or not), and leaves its own directories
+	 * read-only as share.c made them. 9p passthrough makes the guest's
+	 * files with the owners and modes it asks for and reaches files of
+	 * every owner: QEMU runs as root with those capabilities and no
+	 * others (an unprivileged uid would need the mapped models, which
+	 * show the host other owners and modes than the guest sets:
+	 * docs/decisions.md, "The rootfs share") */
+	j->ro[j->nro++] = o->share_path;
+	j->keep_caps = 1ULL << CAP_CHOWN | 1ULL << CAP_DAC_OVERRIDE | 1ULL << CAP_DAC_READ_SEARCH |
+		       1ULL << CAP_FOWNER | 1ULL << CAP_FSETID | 1ULL << CAP_MKNOD;
 	return true;
 }
 
 int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_err *err)
 {
-	static char esc[3][2 * PATH_MAX + 1];
+	static char esc[2 * PATH_MAX + 1];
 	struct argv a = {0};
 	int chan[2] = {-1, -1}, con[2] = {-1, -1}, qmp[2] = {-1, -1};
 	vm->virtiofsd = 0; /* fail: reads it */
@@ -457,32 +453,16 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		add(&a, micro ? "vhost-user-fs-device,chardev=vfs,tag=" HUSK_SHARE_TAG
 			      : "vhost-user-fs-pci,chardev=vfs,tag=" HUSK_SHARE_TAG);
 	} else {
+		/* no readonly=on: what is read-only in the share is read-only by
+		 * its mounts on the host (share.h); remap: the rootfs and the
+		 * bind sources may come from several host filesystems, whose
+		 * inode numbers must not collide in the guest */
 		add(&a, "-fsdev");
-		addf(&a, "local,id=rootfs,path=%s,security_model=%s%s",
-		     qemu_escape(o->share_path, esc[0]), geteuid() == 0 ? "passthrough" : "none",
-		     o->share_readonly ? ",readonly=on" : "");
+		addf(&a, "local,id=share,path=%s,security_model=%s,multidevs=remap",
+		     qemu_escape(o->share_path, esc), geteuid() == 0 ? "passthrough" : "none");
 		add(&a, "-device");
-		add(&a, micro ? "virtio-9p-device,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG
-			      : "virtio-9p-pci,fsdev=rootfs,mount_tag=" HUSK_SHARE_TAG);
-	}
-	if (o->binds_path) {
-		add(&a, "-fsdev");
-		addf(&a, "local,id=binds,path=%s,security_model=%s,multidevs=remap",
-		     qemu_escape(o->binds_path, esc[1]), geteuid() == 0 ? "passthrough" : "none");
-		add(&a, "-device");
-		add(&a, micro ? "virtio-9p-device,fsdev=binds,mount_tag=" HUSK_BINDS_TAG
-			      : "virtio-9p-pci,fsdev=binds,mount_tag=" HUSK_BINDS_TAG);
-	}
-	if (o->binds_ro_path) {
-		/* read-only binds: QEMU's 9p server refuses every write
-		 * (EROFS), whatever the guest's own mount says */
-		add(&a, "-fsdev");
-		addf(&a, "local,id=bindsro,path=%s,security_model=%s,multidevs=remap,readonly=on",
-		     qemu_escape(o->binds_ro_path, esc[2]),
-		     geteuid() == 0 ? "passthrough" : "none");
-		add(&a, "-device");
-		add(&a, micro ? "virtio-9p-device,fsdev=bindsro,mount_tag=" HUSK_BINDS_RO_TAG
-			      : "virtio-9p-pci,fsdev=bindsro,mount_tag=" HUSK_BINDS_RO_TAG);
+		add(&a, micro ? "virtio-9p-device,fsdev=share,mount_tag=" HUSK_SHARE_TAG
+			      : "virtio-9p-pci,fsdev=share,mount_tag=" HUSK_SHARE_TAG);
 	}
 	bool vhost =
 	    o->nnics && accel == HUSK_ACCEL_KVM && access("/dev/vhost-net", R_OK | W_OK) == 0;

@@ -8,22 +8,21 @@
 #include "husk-err.h"
 #include "husk-facts.h" /* HUSK_AGENT_PORT */
 
-#define HUSK_SHARE_TAG	  "rootfs"
-#define HUSK_BINDS_TAG	  "binds"
-#define HUSK_BINDS_RO_TAG "binds-ro"   /* the read-only bind sources: readonly=on */
-#define HUSK_AGENT_SOCK	  "agent.sock" /* in the state dir: QEMU listens for us */
+#define HUSK_SHARE_TAG	"share"	     /* the VM's one share (share.h) */
+#define HUSK_AGENT_SOCK "agent.sock" /* in the state dir: QEMU listens for us */
 
 enum husk_accel { HUSK_ACCEL_AUTO = 0, HUSK_ACCEL_KVM, HUSK_ACCEL_TCG };
 
 /* MiB of translated code TCG may cache (QEMU's default is 1 GiB) */
 #define HUSK_VM_TCG_TB_MIB 128
 
-/* the uid and gid QEMU runs as when it needs no privilege (virtio-fs) */
+/* the uid and gid QEMU runs as when it needs no privilege (virtio-fs:
+ * virtiofsd, not QEMU, touches the share's files) */
 #define HUSK_JAIL_UID 65534
 
 #define HUSK_VM_MAX_NICS 8
-/* microvm (acpi=off) has 8 virtio-mmio transports: the channel and up to
- * three shares (the rootfs, writable and read-only bind sources) take 4 */
+/* microvm (acpi=off) has 8 virtio-mmio transports: the channel and the one
+ * share take 2 */
 #define HUSK_VM_MICROVM_TRANSPORTS 8
 
 /* A virtio-net NIC: on a tap fd (which QEMU gets as fd 7 + its index among
@@ -42,15 +41,12 @@ struct husk_vm_opts {
 	enum husk_accel accel;
 	unsigned mem_mib;
 	unsigned cpus;
-	const char *share_path;
-	bool share_readonly;	   /* readonly=on, or virtiofsd's read-only view */
-	const char *binds_path;	   /* host sources of bind mounts, or NULL */
-	const char *binds_ro_path; /* read-only ones' (readonly=on), or NULL */
-	bool virtiofs;		   /* share the rootfs with virtiofsd instead of 9p */
-	const char *state_dir;	   /* for virtiofsd's socket and log */
-	const char *qemu_log;	   /* QEMU's own stdout/stderr */
-	bool debug;		   /* kernel messages on the console */
-	bool keep_agent_sock;	   /* leave agent.sock for husk_vm_agent_connect */
+	const char *share_path; /* the one share (share.h): the rootfs and bind sources */
+	bool virtiofs;		/* serve it with virtiofsd instead of QEMU's 9p */
+	const char *state_dir;	/* for virtiofsd's socket and log */
+	const char *qemu_log;	/* QEMU's own stdout/stderr */
+	bool debug;		/* kernel messages on the console */
+	bool keep_agent_sock;	/* leave agent.sock for husk_vm_agent_connect */
 	struct husk_vm_nic nics[HUSK_VM_MAX_NICS];
 	size_t nnics;
 };

@@ -19,6 +19,23 @@ int husk_id_check(const char *id, struct husk_err *err)
 	return 0;
 }
 
+int husk_share_path_check(const char *path, const char *what, struct husk_err *err)
+{
+	for (const char *c = path; *path;) {
+		size_t n = strcspn(c, "/");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return husk_err_set(
+			    err, EINVAL,
+			    "%s \"%s\" must be a relative path with no empty, \".\" "
+			    "or \"..\" component",
+			    what, path);
+		if (!c[n])
+			break;
+		c += n + 1;
+	}
+	return 0;
+}
+
 const char *husk_path_of_env(char *const *env)
 {
 	for (; env && *env; env++)

@@ -28,6 +28,12 @@
  * 0, or -1 with EINVAL and a message naming the id. */
 int husk_id_check(const char *id, struct husk_err *err);
 
+/* A path inside a VM's share (container.create's rootfs.path, spec.binds,
+ * spec.binds_ro): "" (the share's top) or relative, its components
+ * separated by one '/', none of them empty, "." or "..": it cannot leave the
+ * share. 0, or -1 with EINVAL and a message naming what (a field). */
+int husk_share_path_check(const char *path, const char *what, struct husk_err *err);
+
 /* The PATH searched when the process's environment has none (runc's). */
 #define HUSK_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* The PATH of a process with environment env (NULL-terminated, or NULL): its

@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 
+#include "husk-facts.h"
 #include "husk-json.h"
 #include "husk-proto.h"
 
@@ -67,8 +68,8 @@ static int rootfs_from_json(struct json_object *o, struct husk_rootfs *r, struct
 				    r->fstype);
 	if (!r->tag[0] || strlen(r->tag) > 31)
 		return husk_err_set(err, EINVAL, "\"rootfs\": tag must be 1 to 31 characters");
-	if (r->path && strstr(r->path, ".."))
-		return husk_err_set(err, EINVAL, "\"rootfs\": path must not contain \"..\"");
+	if (r->path && husk_share_path_check(r->path, "\"rootfs\": path", err) < 0)
+		return -1;
 	return 0;
 }
 

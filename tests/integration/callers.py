@@ -23,6 +23,19 @@ from conftest import live_qemus, stop_daemon
 HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
 
 
+def qemu_found(mark):
+    """A live QEMU among live_qemus(mark): the mark qemus_gone checks finds
+    a running VM, so its finding none afterwards means something."""
+    for pid in live_qemus(mark):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().startswith("qemu-system"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def qemus_gone(mark):
     """No QEMU (or virtiofsd) whose command line names mark, after a bounded
     wait for the ones being killed."""

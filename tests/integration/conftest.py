@@ -262,10 +262,58 @@ def _proc_state(pid):
         return None
 
 
+def vm_mark(root, cid):
+    """What QEMU's and virtiofsd's command lines hold of one container: its
+    state directory, with the slash that keeps c1 from matching c10."""
+    return f"{root / cid}/"
+
+
+def _in_its_fs(path):
+    """path as mountinfo's root field shows a bind of it: relative to the
+    root of the file system it lies on (the same path unless /tmp, say, is a
+    file system of its own)."""
+    best_root, best_mp = "/", "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            root, mp = fields[3], fields[4]
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best_mp):
+                best_root, best_mp = root, mp
+    rest = path[len(best_mp.rstrip("/")):]
+    return best_root.rstrip("/") + rest or "/"
+
+
+def _state_dir(cl):
+    """The container's state directory in QEMU's (-pidfile) or virtiofsd's
+    (source=<state>/share) command line."""
+    for i, a in enumerate(cl):
+        if a == b"-pidfile" and i + 1 < len(cl):
+            return os.path.dirname(cl[i + 1])
+        if a.startswith(b"source="):
+            return os.path.dirname(a[len(b"source="):].replace(b"\\,", b","))
+    return None
+
+
+def _mountinfo(pid):
+    try:
+        with open(f"/proc/{pid}/mountinfo", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def live_qemus(mark):
-    """PIDs of live (non-zombie) qemu-system processes whose command line mentions mark."""
-    mark_b = str(mark).encode()
-    found = []
+    """PIDs of live (non-zombie) qemu-system and virtiofsd processes of the
+    containers mark names: it is in their command line (both name the
+    container's state directory: QEMU's -pidfile, the share: vm_mark), or in
+    what they serve (their mount namespace holds the VM's share: the rootfs
+    and bind sources, which come from the bundle, a daemon's storage...).
+    QEMU and virtiofsd of one state directory go together: with virtio-fs
+    QEMU itself has no file of the container."""
+    marks = [str(mark).encode()]
+    if os.path.isabs(str(mark)) and os.path.exists(mark):
+        marks.append(_in_its_fs(os.path.realpath(mark)).encode())
+    procs = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -276,13 +324,19 @@ def live_qemus(mark):
         base = os.path.basename(cl[0])
         if b"qemu-system" not in base and b"virtiofsd" not in base:
             continue
-        if not any(mark_b in a for a in cl):
-            continue
         st = _proc_state(pid)
         if st is None or st == "Z":
             continue
-        found.append(pid)
-    return found
+        procs.append((pid, cl))
+    found, dirs = set(), set()
+    for pid, cl in procs:
+        mounts = _mountinfo(pid)
+        if any(m in a for a in cl for m in marks[:1]) or any(m in mounts for m in marks):
+            found.add(pid)
+            dirs.add(_state_dir(cl))
+    dirs.discard(None)
+    found |= {pid for pid, cl in procs if _state_dir(cl) in dirs}
+    return sorted(found)
 
 
 def pid_gone(pid):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import ociimage
-from callers import HANG_GUARD, qemus_gone
+from callers import HANG_GUARD, qemu_found, qemus_gone
 from conftest import pty_read_all
 
 # ---------------------------------------------------------------- containerd
@@ -40,6 +40,7 @@ def test_containerd_task_exec_and_kill(containerd):
         assert r.stdout == "through stdin\n"
         r = containerd("task", "ls")
         assert "ctr-exec1" in r.stdout and "RUNNING" in r.stdout
+        assert qemu_found(containerd.dir)
         r = containerd("task", "kill", "-s", "SIGKILL", "ctr-exec1")
         assert r.returncode == 0, r.stderr
         for _ in range(600):
@@ -144,6 +145,7 @@ def test_podman_exec_stop_rm(podman):
         assert "/dev/pts/" in r.stdout, r.stdout + r.stderr
         r = podman("ps", "--format", "{{.Names}} {{.Status}}")
         assert "pm-exec1 Up" in r.stdout, r.stdout
+        assert qemu_found(podman.dir)
         r = podman("stop", "-t", "2", "pm-exec1")
         assert r.returncode == 0, r.stderr
         r = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}")

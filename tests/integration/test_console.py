@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, pty_read_until, wait_child, wait_pid_gone
+from conftest import (HANG_GUARD_S, live_qemus, pty_read_until, vm_mark, wait_child,
+                      wait_pid_gone)
 
 # ---------------------------------------------------------------- helpers
 
@@ -195,7 +196,7 @@ def test_terminal_without_console_socket_fails(make_bundle, husk_cli, state_root
     assert lines and lines[0].startswith("husk: "), lines
     assert re.search(r"console|terminal|tty", lines[0], re.I), lines
     assert not (state_root / c.cid).exists()
-    assert not live_qemus(b)
+    assert not live_qemus(vm_mark(state_root, c.cid))
 
 
 # ---------------------------------------------------------------- exec -t
@@ -294,5 +295,5 @@ def test_exec_tty_detached_resize(make_bundle, husk_cli, console_socket, tmp_pat
     assert wait_child(epid) == 6
     assert husk_cli.state(c.cid)["status"] == "running"
     assert husk_cli("delete", "--force", c.cid).returncode == 0
-    for q in live_qemus(b):
+    for q in live_qemus(vm_mark(husk_cli.root, c.cid)):
         assert wait_pid_gone(q, tries=600)

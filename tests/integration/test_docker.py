@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import ociimage
-from callers import HANG_GUARD
+from callers import HANG_GUARD, qemu_found
 from conftest import live_qemus
 
 
@@ -60,6 +60,7 @@ def test_docker_published_port_and_inspect(docker):
                     raise
                 time.sleep(0.2)
         assert body.strip() == "docker-husk"
+        assert qemu_found(docker.dir)
     finally:
         docker("rm", "-f", "dk-web")
     assert not live_qemus(docker.dir)

@@ -7,10 +7,11 @@ initrd, and the kernel_dirs of a root-owned husk.conf); anything else is
 refused at create, naming the annotation, before any QEMU starts. The test
 build reads its husk.conf from $HUSK_TEST_CONF; the release build never does.
 
-Read-only shares: a read-only root and each `ro` bind are read-only in QEMU
-itself (9p's readonly=on, a read-only view for virtiofsd), so a guest whose
-own mounts are made writable again, by a container with every capability
-that remounts them, still cannot write the host's files.
+Read-only shares: a read-only root and each `ro` bind are read-only mounts
+on the host in the VM's one share, which QEMU (9p) and virtiofsd see as they
+are and cannot remount, so a guest whose own mounts are made writable again,
+by a container with every capability that remounts them, still cannot write
+the host's files; nor can it add anything to the share's own directories.
 """
 
 import os
@@ -220,22 +221,24 @@ def test_annotation_build_kernel_accepted(make_bundle, husk_runner, build_dir):
 
 ESCAPE = r"""
 # Run in the agent's mount namespace (nsenter -t 1 -m) with the container's
-# busybox: make the VM's own mounts of the shares writable again, then try
-# to change the host's files through them. $1: the container's id.
+# busybox: make the VM's own mounts of the container's parts writable again,
+# then try to change the host's files through them and through the VM's
+# share itself. $1: the container's id.
 # (mount with a source and a target remounts with only the options given:
 # with one argument busybox would add those of /proc/mounts, which
 # virtio-fs refuses on a remount)
 id=$1
-B=/run/husk/$id/share/bin/busybox
+S=/run/husk/.share
+B=/run/husk/$id/rootfs/bin/busybox
 try() {
 	name=$1
 	shift
 	if "$@" 2>/dev/null; then echo "$name ok"; else echo "$name failed"; fi
 }
-for share in share binds-ro; do
-	try "remount $share" $B mount -o remount,rw none /run/husk/$id/$share
+for part in rootfs binds-ro; do
+	try "remount $part" $B mount -o remount,rw none /run/husk/$id/$part
 done
-for d in /run/husk/$id/share /run/husk/$id/binds-ro/0; do
+for d in /run/husk/$id/rootfs /run/husk/$id/binds-ro/0 $S/$id/rootfs $S/$id/binds-ro/0; do
 	try "create $d" $B sh -c "echo pwned > $d/pwned"
 	try "append $d" $B sh -c "echo pwned >> $d/marker"
 	try "truncate $d" $B truncate -s 0 $d/marker
@@ -244,6 +247,13 @@ for d in /run/husk/$id/share /run/husk/$id/binds-ro/0; do
 	try "rename $d" $B mv $d/marker $d/marker2
 	try "unlink $d" $B rm $d/marker
 done
+# the share's own directories: the host's state directory
+for d in $S $S/$id $S/$id/binds $S/$id/binds-ro; do
+	try "create $d" $B sh -c "echo pwned > $d/pwned"
+	try "mkdir $d" $B mkdir $d/pwned-dir
+	try "mknod $d" $B mkfifo $d/pwned-fifo
+done
+try "move the mount point $S/$id/rootfs" $B mv $S/$id/rootfs $S/$id/moved
 echo done
 """
 
@@ -280,17 +290,14 @@ def fsdevs(argv):
     return out
 
 
-def mounts_at(pid, path):
-    """/proc/PID/mountinfo's per-mount options of each mount at path."""
-    found = []
-    try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                if fields[4].replace("\\040", " ") == path:
-                    found.append(fields[5].split(","))
-    except OSError:
-        pass
+def mount_opts(pid):
+    """/proc/PID/mountinfo: each mount point's per-mount options (the last
+    mount on a path wins, as lookups see it)."""
+    found = {}
+    with open(f"/proc/{pid}/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            found[fields[4].replace("\\040", " ")] = fields[5].split(",")
     return found
 
 
@@ -330,27 +337,35 @@ def test_readonly_shares_hold_at_the_vmm(make_bundle, husk_cli, tmp_path, share)
     c = husk_cli.create(b, flags=["--share", share], verb=("run", "-d"))
     assert c.returncode == 0, c.stderr.decode(errors="replace")
 
-    # QEMU's command line: readonly=on for the read-only shares only
+    # one filesystem device, serving <state>/share; read-only is the host
+    # kernel's: the VMM's view of the share has the flags as the proxy set
+    # them (the share's own directories, the rootfs and the ro bind
+    # read-only, the writable bind not)
     argv = qemu_argv(husk_cli, c.cid)
     fs = fsdevs(argv)
-    assert fs["bindsro"].get("readonly") == "on", fs
-    assert fs["bindsro"]["path"].endswith("/binds-ro"), fs
-    assert "readonly" not in fs["binds"], fs
+    state = husk_cli.root / c.cid
+    share_dir = str(state / "share")
     if share == "9p":
-        assert fs["rootfs"].get("readonly") == "on", fs
+        assert list(fs) == ["share"], fs
+        assert fs["share"]["path"] == share_dir and "readonly" not in fs["share"], fs
+        views = [(husk_cli.vm_pid(c.cid), share_dir)]
     else:
-        # virtiofsd serves the root from a read-only view of it
-        assert "rootfs" not in fs, fs
-        real = os.path.realpath(rootfs)
+        assert fs == {}, fs
         vfs = [p for p in live_qemus(tmp_path) if program(p).endswith("virtiofsd")]
         assert vfs, "no virtiofsd"
-        views = [m for p in vfs for m in mounts_at(p, real)]
-        # where the view sits in virtiofsd's namespaces varies (the sandboxed child
-        # has pivoted into it); the writes below are what must fail
-        assert all("ro" in m for m in views), views
+        assert all(f"source={share_dir}" in open(f"/proc/{p}/cmdline").read() for p in vfs)
+        # the sandboxed one has pivoted into the share: it is its "/"
+        views = [(p, "") for p in vfs if "/" + c.cid + "/rootfs" in mount_opts(p)]
+        assert views, "no virtiofsd serves from inside the share"
+    for pid, top in views:
+        m = mount_opts(pid)
+        assert "ro" in m[top or "/"], m
+        assert "ro" in m[f"{top}/{c.cid}/rootfs"], m
+        assert "ro" in m[f"{top}/{c.cid}/binds-ro/0"], m
+        assert "rw" in m[f"{top}/{c.cid}/binds/0"], m
 
     # the container makes its root and its read-only bind writable again:
-    # the root's writes stay in the guest, the bind's fail at QEMU
+    # the root's writes stay in the guest, the bind's fail on the host
     res = husk_cli("exec", c.cid, "sh", "-c",
                    "mount -o remount,rw none / && echo in-guest > /pwned-overlay; echo root $?; "
                    "mount -o remount,rw none /mnt/ro && echo pwned > /mnt/ro/pwned; "
@@ -361,19 +376,27 @@ def test_readonly_shares_hold_at_the_vmm(make_bundle, husk_cli, tmp_path, share)
     assert "rw 0" in out, out  # the writable bind still writes
     assert (host_rw / "out").read_text() == "written\n"
 
-    # the agent's own mounts of the shares, made writable from its mount
-    # namespace: every write still fails, at QEMU or virtiofsd
+    # the agent's own mounts of the container's parts, made writable from
+    # its mount namespace, and the VM's share itself: every write fails on
+    # the host, whether QEMU or virtiofsd makes it
     res = husk_cli("exec", c.cid, "nsenter", "-t", "1", "-m", "--",
-                   f"/run/husk/{c.cid}/share/bin/busybox", "sh",
-                   f"/run/husk/{c.cid}/share/escape.sh", c.cid)
+                   f"/run/husk/{c.cid}/rootfs/bin/busybox", "sh",
+                   f"/run/husk/{c.cid}/rootfs/escape.sh", c.cid)
     out = res.stdout.decode(errors="replace")
     assert res.returncode == 0 and "done" in out, (out, res.stderr)
     lines = dict(ln.rsplit(" ", 1) for ln in out.splitlines() if ln.endswith((" ok", " failed")))
-    assert lines["remount share"] == "ok", out
+    assert lines["remount rootfs"] == "ok", out
     assert lines["remount binds-ro"] == "ok", out
     tried = {k: v for k, v in lines.items() if not k.startswith("remount")}
-    assert len(tried) == 14, out
+    assert len(tried) == 4 * 7 + 4 * 3 + 1, out
     assert all(v == "failed" for v in tried.values()), out
 
     assert_untouched(rootfs, root_before)
     assert_untouched(host_ro, ro_before)
+    # nothing landed in the share's directories in the host's state dir
+    skel = state / "share"
+    assert os.listdir(skel) == [c.cid]
+    assert sorted(os.listdir(skel / c.cid)) == ["binds", "binds-ro", "rootfs"]
+    assert os.listdir(skel / c.cid / "binds") == ["0"]
+    assert os.listdir(skel / c.cid / "binds-ro") == ["0"]
+    assert os.listdir(skel / c.cid / "rootfs") == []

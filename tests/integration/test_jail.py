@@ -1,5 +1,7 @@
 """The VMM's jail (docs/security.md): read from /proc of the real QEMU and
-virtiofsd of a running container, on both share modes."""
+virtiofsd of a running container, on both share modes. The VM has one
+share, the rootfs and the bind sources in it: with virtio-fs QEMU runs
+unprivileged whatever the container binds."""
 import json
 import os
 from pathlib import Path
@@ -25,11 +27,14 @@ def children_named(parent, name):
     return [k for k in kids if Path(f"/proc/{k}/comm").read_text().strip().startswith(name)]
 
 
-def running(make_bundle, husk_cli, share, binds=None):
+def running(make_bundle, husk_cli, share, binds=None, binds_ro=None):
     def edit(cfg):
         if binds:
             cfg["mounts"] = [{"destination": "/data", "type": "bind", "source": str(binds),
                               "options": ["rbind", "rw"]}]
+        if binds_ro:
+            cfg["mounts"].append({"destination": "/ro", "type": "bind",
+                                  "source": str(binds_ro), "options": ["rbind", "ro"]})
     c = husk_cli.create(make_bundle(SLEEPER, edit=edit), verb=("run", "-d"),
                         flags=["--share", share])
     assert c.returncode == 0, c.stderr
@@ -75,16 +80,42 @@ def test_virtiofsd_is_sandboxed(make_bundle, husk_cli):
     assert husk_cli("delete", "--force", cid).returncode == 0
 
 
-def test_binds_keep_9p_privileges_only(make_bundle, husk_cli, tmp_path):
-    """With a bind mount (a 9p share) QEMU needs the 9p capabilities even on
-    virtio-fs; the bind works from inside the jail."""
-    src = tmp_path / "src"
+def qemu_argv(pid):
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+
+
+@pytest.mark.parametrize("share", ["virtiofs", "9p"])
+def test_binds_share_the_one_device(make_bundle, husk_cli, tmp_path, share):
+    """A container with writable and read-only bind mounts (as docker's and
+    Kubernetes' always are): one filesystem device for the rootfs and the
+    binds; on virtio-fs QEMU keeps no privilege at all, on 9p only the 9p
+    capabilities; the binds work, the read-only one refuses writes."""
+    src, ro = tmp_path / "src", tmp_path / "ro"
     src.mkdir()
+    ro.mkdir()
     (src / "f").write_text("from the host\n")
-    cid, st = running(make_bundle, husk_cli, "virtiofs", binds=src)
-    s = status(st["husk_vm_pid"])
-    assert int(s["CapEff"], 16) == CAP_9P, s
-    res = husk_cli("exec", cid, "sh", "-c", "cat /data/f; echo back > /data/g")
-    assert res.stdout == b"from the host\n", res.stderr
+    (ro / "r").write_text("read-only\n")
+    cid, st = running(make_bundle, husk_cli, share, binds=src, binds_ro=ro)
+    q = st["husk_vm_pid"]
+    s = status(q)
+    if share == "virtiofs":
+        assert s["Uid"].split()[0] == "65534" and s["Gid"].split()[0] == "65534", s
+        assert int(s["CapEff"], 16) == 0 and int(s["CapPrm"], 16) == 0, s
+        assert int(s["CapBnd"], 16) == 0, s
+    else:
+        assert s["Uid"].split()[0] == "0" and int(s["CapEff"], 16) == CAP_9P, s
+    argv = qemu_argv(q)
+    devices = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-device"]
+    fs = [d for d in devices if d.startswith(("virtio-9p", "vhost-user-fs"))]
+    assert len(fs) == 1 and "tag=share" in fs[0], devices
+    assert argv.count("-fsdev") == (1 if share == "9p" else 0), argv
+    # with virtio-fs QEMU sees none of the files: its jail has no share
+    state = Path(f"/proc/{q}/root") / str(husk_cli.root / cid).lstrip("/")
+    assert (state / "share").exists() == (share == "9p")
+    res = husk_cli("exec", cid, "sh", "-c",
+                   "cat /data/f /ro/r; echo back > /data/g; "
+                   "echo no > /ro/new && echo ro-written; true")
+    assert res.stdout == b"from the host\nread-only\n", (res.stdout, res.stderr)
     assert (src / "g").read_text() == "back\n"
+    assert sorted(os.listdir(ro)) == ["r"]
     assert husk_cli("delete", "--force", cid).returncode == 0

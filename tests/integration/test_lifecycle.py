@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S, live_qemus, pid_gone, wait_child, wait_pid_gone
+from conftest import HANG_GUARD_S, live_qemus, pid_gone, vm_mark, wait_child, wait_pid_gone
 
 TRAP = ["husk-testhelper", "trap"]  # prints "ready", exits 10+signo on a signal
 NOT_EXIST = re.compile(r"container does not exist", re.I)
@@ -144,7 +144,7 @@ def test_full_lifecycle(make_bundle, husk_cli, husk, state_root, tmp_path):
     assert before - slack <= created <= after + slack, (before, st["created"], after)
     assert st["annotations"] == annotations
     assert is_husk_process(pid), f"pid {pid} from the pid file is not a live husk process"
-    assert live_qemus(b), "no QEMU for a created container"
+    assert live_qemus(vm_mark(state_root, cid)), "no QEMU for a created container"
     # The process has not run yet: it would print "ready" at once.
     assert c.out.read_bytes() == b""
 
@@ -174,7 +174,8 @@ def test_full_lifecycle(make_bundle, husk_cli, husk, state_root, tmp_path):
     assert res.stdout == b"" and res.stderr == b""
     assert not (state_root / cid).exists()
     assert_error(husk_cli("state", cid), NOT_EXIST, cid)
-    assert all(wait_pid_gone(q) for q in live_qemus(b)), "QEMU outlived delete"
+    assert all(wait_pid_gone(q) for q in live_qemus(vm_mark(state_root, cid))), \
+        "QEMU outlived delete"
 
 
 def test_container_stdio_is_creates_stdio(make_bundle, husk_cli, tmp_path):
@@ -237,14 +238,14 @@ def test_kill_default_is_sigterm(make_bundle, husk_cli):
     assert husk_cli("delete", c.cid).returncode == 0
 
 
-def test_kill_sigkill(running, husk_cli):
+def test_kill_sigkill(running, husk_cli, state_root):
     cid, pid, b, _ = running
     res = husk_cli("kill", cid, "KILL")
     assert res.returncode == 0, res.stderr
     status = wait_child(pid)
     assert status in (-9, 128 + 9), status
     assert husk_cli.state(cid)["status"] == "stopped"
-    for q in live_qemus(b):
+    for q in live_qemus(vm_mark(state_root, cid)):
         assert wait_pid_gone(q, tries=600), f"QEMU {q} outlived kill KILL"
     assert husk_cli("delete", cid).returncode == 0
 
@@ -333,6 +334,7 @@ def test_create_existing_id(make_bundle, husk_cli, state_root, tmp_path):
     assert c.returncode == 0, c.stderr
     pid = read_pid_file(tmp_path / "first.pid")
     b2 = make_bundle(["echo", "must not run"], name="bundle2")
+    vms = set(live_qemus(tmp_path))
     c2 = husk_cli.create(b2, cid=c.cid, flags=["--pid-file", tmp_path / "second.pid"])
     assert c2.returncode == 125, c2.stderr
     lines = c2.stderr.decode().splitlines()
@@ -340,7 +342,7 @@ def test_create_existing_id(make_bundle, husk_cli, state_root, tmp_path):
     assert "already exists" in lines[0] and c.cid in lines[0], lines[0]
     assert c2.out.read_bytes() == b""
     assert not (tmp_path / "second.pid").exists()
-    assert not live_qemus(b2), "a QEMU was started for the refused create"
+    assert set(live_qemus(tmp_path)) == vms, "a QEMU was started for the refused create"
     # the first is untouched and still works
     st = husk_cli.state(c.cid)
     assert (st["status"], st["pid"], st["bundle"]) == ("created", pid, str(b))

@@ -58,6 +58,26 @@ static void test_id_invalid(void **state)
 	assert_int_equal(husk_id_check(toolong, NULL), -1);
 }
 
+/* A path inside a VM's share: a container id (of any valid spelling) and
+ * a name under it pass; nothing that could leave the share does. */
+static void test_share_path(void **state)
+{
+	static const char *const good[] = {"",	"web/rootfs", "a..b/rootfs", "x./binds-ro",
+					   "a", "a/b/c",      "...",	     ".a/b."};
+	static const char *const bad[] = {"/",	  "/etc",  "..",   ".",	 "a/..",
+					  "../a", "a/./b", "a//b", "a/", "//"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		if (husk_share_path_check(good[i], "p", NULL) != 0)
+			fail_msg("\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct husk_err err = {0};
+		if (husk_share_path_check(bad[i], "spec.binds", &err) != -1)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_int_equal(err.code, EINVAL);
+		assert_non_null(strstr(err.msg, "spec.binds \""));
+	}
+}
+
 static void test_path_of_env(void **state)
 {
 	char *none[] = {NULL};
@@ -150,7 +170,7 @@ int main(void)
 	    cmocka_unit_test(test_agent_port), cmocka_unit_test(test_id_valid),
 	    cmocka_unit_test(test_id_invalid), cmocka_unit_test(test_path_of_env),
 	    cmocka_unit_test(test_path_next),  cmocka_unit_test(test_exec_status),
-	    cmocka_unit_test(test_signals),
+	    cmocka_unit_test(test_signals),    cmocka_unit_test(test_share_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -645,8 +645,27 @@ static void test_request_rootfs_rules(void **state)
 	expect_rootfs_fail("{\"tag\":\"\",\"fstype\":\"9p\"}", EINVAL, "tag must be 1 to 31");
 	expect_rootfs_fail("{\"tag\":\"abcdefghijabcdefghijabcdefghij12\",\"fstype\":\"9p\"}",
 			   EINVAL, "tag must be 1 to 31");
-	expect_rootfs_fail("{\"tag\":\"t\",\"fstype\":\"9p\",\"path\":\"a/../../etc\"}", EINVAL,
-			   "\"..\"");
+	/* a path inside the share that cannot leave it: relative, no empty,
+	 * "." or ".." component */
+	static const char *const bad[] = {"a/../../etc", "..",	"/etc", "a//b",
+					  "a/",		 "./a", "a/.",	"/"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char rootfs[128];
+		snprintf(rootfs, sizeof rootfs, "{\"tag\":\"t\",\"fstype\":\"9p\",\"path\":\"%s\"}",
+			 bad[i]);
+		expect_rootfs_fail(
+		    rootfs, EINVAL,
+		    "must be a relative path with no empty, \".\" or \"..\" component");
+	}
+	/* ".." only as a whole component: a container id may hold dots */
+	static const char dots[] =
+	    "{\"id\":1,\"op\":\"container.create\",\"container\":\"a..b\",\"rootfs\":"
+	    "{\"tag\":\"share\",\"fstype\":\"9p\",\"path\":\"a..b/rootfs\"}}";
+	struct husk_request d;
+	struct husk_err derr = {0};
+	assert_int_equal(husk_request_decode(dots, sizeof dots - 1, &d, &derr), 0);
+	assert_string_equal(d.u.create.rootfs.path, "a..b/rootfs");
+	husk_request_free(&d);
 
 	/* 31 characters is the longest tag. */
 	static const char ok[] =

@@ -1,0 +1,50 @@
+/* The VM's one share (docs/security.md, "The VMM's jail" and "Read-only
+ * shares"): <state>/share, made in a mount namespace private to the proxy
+ * and what it starts (virtiofsd, QEMU, the sentinel), so its mounts vanish
+ * with them on every path, SIGKILL included. Each container has a part
+ * <id>/ in it: <id>/rootfs, a bind of the bundle's rootfs (read-only with
+ * every mount under it for a read-only root), and the bind sources binds.c
+ * stages in <id>/binds and <id>/binds-ro. The VM gets one filesystem device
+ * for all of it: virtiofsd's, or QEMU's 9p export. What is read-only is
+ * read-only by the host kernel's mount flags, which neither QEMU nor
+ * virtiofsd can change (neither keeps CAP_SYS_ADMIN). */
+#ifndef HUSK_SHARE_H
+#define HUSK_SHARE_H
+
+#include <stdbool.h>
+
+#include "husk-err.h"
+
+#define HUSK_SHARE_DIR	    "share"    /* <state>/share */
+#define HUSK_SHARE_ROOTFS   "rootfs"   /* <id>/rootfs */
+#define HUSK_SHARE_BINDS    "binds"    /* <id>/binds/<n>: writable bind sources */
+#define HUSK_SHARE_BINDS_RO "binds-ro" /* <id>/binds-ro/<n>: read-only ones */
+
+struct husk_share {
+	char *dir;    /* <state>/share: what the VM's filesystem device serves */
+	char *part;   /* <dir>/<id>: the container's part, on the host */
+	char *rootfs; /* "<id>/rootfs": its rootfs as a path inside the share */
+	bool mounted; /* dir is a mount of ours */
+};
+
+/* A mount namespace of the caller's own, every mount in it private; the
+ * share's top a mount of its own, shared, so that what is mounted under it
+ * later reaches virtiofsd's and QEMU's copies (their namespaces are made
+ * slaves of ours); the container's part with its rootfs in it. */
+int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *id,
+		       const char *rootfs, bool readonly, struct husk_err *err);
+/* Once the parts are in place (the binds staged too): the share's own
+ * directories (its top, <id>, <id>/binds, ...) read-only, so the guest can
+ * put nothing in the host's state directory; the mounts under them keep
+ * their own flags. A later part would be made through the directory beneath
+ * the top's mount (an fd opened before it), not through the share. */
+int husk_share_seal(const struct husk_share *s, struct husk_err *err);
+/* Detach the share with every mount under it (they also go with the
+ * namespace); nothing when it was never made. */
+void husk_share_unmount(const struct husk_share *s);
+void husk_share_free(struct husk_share *s);
+/* path (a mount) read-only, with every mount under it when recursive
+ * (mount_setattr; before Linux 5.12 the top one only). -1 with errno. */
+int husk_share_read_only(const char *path, bool recursive);
+
+#endif
