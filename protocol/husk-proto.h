@@ -11,7 +11,7 @@
 
 struct json_object;
 
-#define HUSK_PROTO_VERSION 2
+#define HUSK_PROTO_VERSION 3
 
 /* Frame header: 12 bytes, all fields big-endian.
  *   magic u16 0x484b ("HK") | type u16 | stream u32 | length u32 */
@@ -198,6 +198,7 @@ struct husk_exit_event {
 	int status;	    /* shell convention: code, or 128 + signal */
 	int signal;	    /* 0 unless killed by a signal */
 	int64_t runtime_ns; /* fork to reap, measured by the agent; 0 if unknown */
+	bool output_open;   /* stdout or stderr not closed yet: its CLOSE follows */
 };
 
 /* Encoders return a new json_object (caller puts it) or NULL on ENOMEM. */

@@ -251,6 +251,8 @@ struct json_object *husk_exit_encode(const struct husk_exit_event *e)
 	json_object_object_add(o, "signal", json_object_new_int(e->signal));
 	if (e->runtime_ns > 0)
 		json_object_object_add(o, "runtime_ns", json_object_new_int64(e->runtime_ns));
+	if (e->output_open)
+		json_object_object_add(o, "output_open", json_object_new_boolean(true));
 	return o;
 }
 
@@ -268,7 +270,8 @@ int husk_exit_decode(const char *buf, size_t len, struct husk_exit_event *e, str
 		return husk_err_set(err, EOPNOTSUPP, "EVENT: unknown event \"%s\"", name);
 	if (husk_json_u32(o, NULL, "process", HUSK_JSON_REQUIRED, &e->process, err) < 0 ||
 	    husk_json_int(o, NULL, "status", HUSK_JSON_REQUIRED, 0, 255, &e->status, err) < 0 ||
-	    husk_json_int(o, NULL, "signal", HUSK_JSON_REQUIRED, 0, 64, &e->signal, err) < 0)
+	    husk_json_int(o, NULL, "signal", HUSK_JSON_REQUIRED, 0, 64, &e->signal, err) < 0 ||
+	    husk_json_bool(o, NULL, "output_open", 0, &e->output_open, err) < 0)
 		return husk_err_prefix(err, "EVENT");
 	struct json_object *ns;
 	if (json_object_object_get_ex(o, "runtime_ns", &ns) &&

@@ -447,11 +447,8 @@ static void test_reply_pid_zero_roundtrip(void **state)
 static void test_exit_roundtrip(void **state)
 {
 	static const struct husk_exit_event evs[] = {
-	    {1, 0, 0, 0},
-	    {7, 1, 0, 5},
-	    {0xffffffffu, 255, 0, 0},
-	    {3, 137, 9, 0},
-	    {3, 192, 64, INT64_MAX},
+	    {1, 0, 0, 0, false},   {7, 1, 0, 5, false},		  {0xffffffffu, 255, 0, 0, true},
+	    {3, 137, 9, 0, false}, {3, 192, 64, INT64_MAX, true},
 	};
 	struct husk_err err = {0};
 
@@ -466,6 +463,7 @@ static void test_exit_roundtrip(void **state)
 		assert_int_equal(d.status, evs[i].status);
 		assert_int_equal(d.signal, evs[i].signal);
 		assert_int_equal(d.runtime_ns, evs[i].runtime_ns);
+		assert_int_equal(d.output_open, evs[i].output_open);
 		free(frame);
 	}
 	assert_json(husk_exit_encode(&evs[1]), "{\"event\":\"process.exit\",\"process\":7,"
@@ -1962,6 +1960,62 @@ static void test_exit_runtime_ns(void **state)
 		    "{\"event\":\"process.exit\",\"process\":3,\"status\":0,\"signal\":0}");
 }
 
+/* "output_open": the exit event may come before the CLOSEs of its output
+ * streams, and says so; absent (or null) means both were closed before it. */
+static void test_exit_output_open(void **state)
+{
+	static const struct {
+		const char *v; /* NULL: absent */
+		bool want;
+	} good[] = {{NULL, false}, {"null", false}, {"false", false}, {"true", true}};
+	static const char *const bad[] = {"1", "0", "\"true\"", "\"open\"", "[]", "{}"};
+	char *json;
+
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		struct husk_exit_event e;
+		struct husk_err err = {0};
+		if (good[i].v)
+			assert_true(asprintf(&json,
+					     "{\"event\":\"process.exit\",\"process\":3,"
+					     "\"status\":0,\"signal\":0,\"output_open\":%s}",
+					     good[i].v) > 0);
+		else
+			json = strdup("{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
+				      "\"signal\":0}");
+		assert_non_null(json);
+		memset(&e, 0x5a, sizeof e);
+		if (husk_exit_decode(json, strlen(json), &e, &err) < 0)
+			fail_msg("%s: %s", json, err.msg);
+		assert_int_equal(e.output_open, good[i].want);
+		assert_int_equal(e.process, 3);
+		free(json);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_true(asprintf(&json,
+				     "{\"event\":\"process.exit\",\"process\":3,\"status\":0,"
+				     "\"signal\":0,\"output_open\":%s}",
+				     bad[i]) > 0);
+		expect_exit_fail(json, EINVAL, "EVENT: \"output_open\" must be true or false");
+		free(json);
+	}
+	/* sent only when open; and it survives the round trip */
+	struct husk_exit_event x = {.process = 3, .status = 143, .signal = 15, .output_open = true};
+	assert_json(husk_exit_encode(&x), "{\"event\":\"process.exit\",\"process\":3,\"status\":"
+					  "143,\"signal\":15,\"output_open\":true}");
+	const char *p;
+	size_t len;
+	struct husk_exit_event d;
+	struct husk_err err = {0};
+	uint8_t *frame = frame_of(HUSK_FRAME_EVENT, husk_exit_encode(&x), &p, &len);
+	assert_int_equal(husk_exit_decode(p, len, &d, &err), 0);
+	assert_true(d.output_open);
+	assert_int_equal(d.status, 143);
+	free(frame);
+	x.output_open = false;
+	assert_json(husk_exit_encode(&x), "{\"event\":\"process.exit\",\"process\":3,\"status\":"
+					  "143,\"signal\":15}");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2008,6 +2062,7 @@ int main(void)
 	    cmocka_unit_test(test_resize_ps_decode_errors),
 	    cmocka_unit_test(test_console_size_decode_errors),
 	    cmocka_unit_test(test_exit_runtime_ns),
+	    cmocka_unit_test(test_exit_output_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
