@@ -1,5 +1,6 @@
 /* A container's processes on the host: start, signal, resize, and the
- * order of the end (exit event, then every byte of output, then done). */
+ * order of the end: done once the exit event and the CLOSE of both output
+ * streams have come (in either order) and every byte of output is written. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,10 @@ static void drained(struct husk_relay *r)
 {
 	struct husk_proc *x = r->data;
 	struct husk_procs *set = x->set;
-	if (!x->exited || x->done)
+	if (!x->exited || x->done || !husk_relay_output_done(r))
 		return;
 	if (x->is_init) {
+		x->done = true; /* its slot stays: the proxy reads its status */
 		set->ops->done(x, set->data);
 		return;
 	}
@@ -197,14 +199,29 @@ void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e)
 				       x->exited ? "" : ", which has not started");
 		return;
 	}
+	/* the event says whether the agent has closed both outputs yet, and
+	 * the frames come in order: the CLOSEs seen here must agree */
+	bool closed = x->relay.out[0].closed && x->relay.out[1].closed;
+	if (e->output_open == closed) {
+		husk_session_violation(set->s,
+				       "an exit event for process %u that says its output is %s, "
+				       "where the agent has %s",
+				       e->process, closed ? "open" : "closed",
+				       closed ? "closed both its streams" : "not closed them");
+		return;
+	}
 	x->exited = true;
 	x->status = e->status;
 	x->runtime_ns = e->runtime_ns;
-	log_debug("process %u exited with status %d after %lld us in the guest", e->process,
-		  e->status, (long long)(e->runtime_ns / 1000));
+	log_debug("process %u exited with status %d after %lld us in the guest%s", e->process,
+		  e->status, (long long)(e->runtime_ns / 1000),
+		  e->output_open ? ", its output still open" : "");
+	/* nobody reads its stdin any more; what is left of its output is
+	 * written in small writes, so that a reader's progress shows */
+	husk_relay_stop(&x->relay);
+	x->relay.write_max = HUSK_SMALL_WRITE;
 	set->ops->exited(x, set->data);
-	if (husk_relay_idle(&x->relay))
-		drained(&x->relay);
+	drained(&x->relay);
 }
 
 /* Frames for streams of no process here (never opened, or of a process
@@ -216,7 +233,7 @@ bool husk_procs_frame(struct husk_procs *set, const struct husk_frame_hdr *h, co
 
 bool husk_procs_all_done(const struct husk_procs *set)
 {
-	if (!set->init.exited || !husk_relay_idle(&set->init.relay))
+	if (!set->init.done)
 		return false;
 	for (const struct husk_proc *x = set->execs; x; x = x->next)
 		if (!x->done)

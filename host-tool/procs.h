@@ -34,8 +34,10 @@ struct husk_procs_ops {
 	/* msg names the process; status is 127/126 for a program that is
 	 * missing or not executable, else 0. An exec's slot is let go after. */
 	void (*start_failed)(struct husk_proc *x, const char *msg, int status, void *data);
+	/* its exit event came: its output may still be open, and be held
+	 * here for a reader that does not read (husk_relay_stalled_ms) */
 	void (*exited)(struct husk_proc *x, void *data);
-	/* exited and every byte of its output written */
+	/* exited, its output closed and every byte of it written */
 	void (*done)(struct husk_proc *x, void *data);
 };
 
@@ -69,7 +71,7 @@ void husk_proc_resize(struct husk_proc *x, unsigned short rows, unsigned short c
 void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e);
 /* A stream frame for one of the processes; false if the stream is unknown. */
 bool husk_procs_frame(struct husk_procs *set, const struct husk_frame_hdr *h, const uint8_t *p);
-/* init has exited, and every process is done with its output. */
+/* init has exited and is done with its output, and so is every exec. */
 bool husk_procs_all_done(const struct husk_procs *set);
 
 #endif

@@ -150,6 +150,8 @@ static void out_next(struct husk_relay *r, struct husk_outq *q)
 	size_t n;
 	if (q->busy || !(n = husk_outbuf_peek(&q->buf, &p)))
 		return;
+	if (r->write_max && n > r->write_max)
+		n = r->write_max;
 	uv_buf_t b = uv_buf_init((char *)p, n);
 	q->req.data = r;
 	int e = uv_fs_write(r->s->loop, &q->req, q->fd, &b, 1, -1, out_write);
@@ -181,6 +183,8 @@ static void out_write(uv_fs_t *req)
 	} else {
 		husk_outbuf_consume(&q->buf, (size_t)n);
 		q->ungranted += (uint32_t)n;
+		if (n > 0)
+			q->waiting_ms = uv_now(r->s->loop);
 	}
 	out_grant(r, q);
 	if (q->buf.bytes)
@@ -207,6 +211,8 @@ static void out_data(struct husk_relay *r, struct husk_outq *q, const uint8_t *p
 	q->credit -= len;
 	if (len == 0)
 		return;
+	if (!q->buf.bytes)
+		q->waiting_ms = uv_now(r->s->loop);
 	if (!q->failed && husk_outbuf_append(&q->buf, p, len) < 0) {
 		log_error("out of memory for output of stream %u", q->stream);
 		out_failed(r, q, UV_ENOMEM);
@@ -222,6 +228,22 @@ static void out_data(struct husk_relay *r, struct husk_outq *q, const uint8_t *p
 bool husk_relay_idle(const struct husk_relay *r)
 {
 	return !r->out[0].buf.bytes && !r->out[1].buf.bytes && !r->out[0].busy && !r->out[1].busy;
+}
+
+bool husk_relay_output_done(const struct husk_relay *r)
+{
+	return r->out[0].closed && r->out[1].closed && husk_relay_idle(r);
+}
+
+uint64_t husk_relay_stalled_ms(const struct husk_relay *r)
+{
+	uint64_t now = uv_now(r->s->loop), most = 0;
+	for (int i = 0; i < 2; i++) {
+		const struct husk_outq *q = &r->out[i];
+		if (q->buf.bytes && now - q->waiting_ms > most)
+			most = now - q->waiting_ms;
+	}
+	return most;
 }
 
 static void in_window(struct husk_relay *r, const uint8_t *p)
@@ -251,10 +273,16 @@ bool husk_relay_frame(struct husk_relay_set *set, const struct husk_frame_hdr *h
 			} else if (q && h->type == HUSK_FRAME_DATA) {
 				out_data(r, q, p, h->length);
 			} else if (q && h->type == HUSK_FRAME_CLOSE) {
-				if (q->closed)
+				if (q->closed) {
 					husk_session_violation(r->s, "a second CLOSE on stream %u",
 							       h->stream);
+					return true;
+				}
 				q->closed = true;
+				/* the last frame of an output that is all written: the
+				 * process may be done (r may be let go) */
+				if (r->drained && husk_relay_idle(r))
+					r->drained(r);
 			} else {
 				husk_session_violation(r->s, "a %s frame on %s stream %u",
 						       husk_frame_type_name(h->type),

@@ -14,6 +14,9 @@ struct husk_session;
 /* Written output is granted back to the agent once this much has been
  * written, or once nothing is left to write. */
 #define HUSK_GRANT_BATCH (64u * 1024u)
+/* A write_max small enough that a reader that takes output, however
+ * slowly, lets a write finish often (husk_relay_stalled_ms). */
+#define HUSK_SMALL_WRITE (16u * 1024u)
 
 struct husk_relay {
 	struct husk_session *s;
@@ -39,8 +42,12 @@ struct husk_relay {
 		uint32_t credit;    /* what the agent may still send */
 		uint32_t ungranted; /* written (or dropped), not yet granted back */
 		bool failed;
-		bool closed; /* the agent sent CLOSE */
+		bool closed;	     /* the agent sent CLOSE */
+		uint64_t waiting_ms; /* loop time of the last write, or of bytes coming to
+					an empty buf: what is held has waited since */
 	} out[2];
+	uint32_t write_max; /* cap on one write to stdout/stderr, 0: none */
+	/* now idle (a write finished, or a CLOSE came while nothing was held) */
 	void (*drained)(struct husk_relay *r);
 	void (*closed)(struct husk_relay *r);
 	int closing;
@@ -58,7 +65,17 @@ struct husk_relay_set {
 int husk_relay_init(struct husk_relay *r, struct husk_relay_set *set, struct husk_session *s,
 		    uint32_t base, int in_fd, int out_fd, int err_fd, struct husk_err *err);
 void husk_relay_start_stdin(struct husk_relay *r);
+/* Nothing held to write and no write in flight. */
 bool husk_relay_idle(const struct husk_relay *r);
+/* Both output streams closed by the agent (CLOSE), and idle: all of the
+ * output written (or dropped, where nobody takes it any more). */
+bool husk_relay_output_done(const struct husk_relay *r);
+/* How long output has been held without a byte of it written (ms by the
+ * loop's clock): the writer cannot write, its reader does not read. 0 when
+ * nothing is held. A write in flight counts only when it finishes, so a
+ * slow reader shows as progress only as often as writes end: write_max
+ * bounds them. */
+uint64_t husk_relay_stalled_ms(const struct husk_relay *r);
 void husk_relay_stop(struct husk_relay *r);
 /* Remove from the set once idle; closed(r) runs when its handles are
  * closed and r may be freed. */
