@@ -69,8 +69,9 @@ struct agent_process {
 	bool errpipe_open;
 	int exec_result[3]; /* from the child: spawn stage, errno, detail; zero on exec */
 	size_t exec_got;
-	int handles; /* open libuv handles; freed when 0 and done */
-	bool done;   /* exit event sent, or the start failed */
+	int handles;	/* open libuv handles; freed when 0 and done */
+	bool exit_sent; /* the exit event went out */
+	bool done;	/* exit event sent and both outputs closed, or the start failed */
 	struct agent_process *next;
 };
 

@@ -133,19 +133,30 @@ static void container_check(struct agent_process *p)
 		kill(-1, SIGKILL);
 }
 
-/* The exit event goes out only once the start was answered and both output
- * streams reached EOF, so it follows every byte of output on the channel. */
+/* The exit event goes out as soon as the process is reaped and its start
+ * was answered, saying whether its output is still open: the host learns of
+ * the exit even while nobody reads the output, which may then still be in
+ * the pipes. The process is done once both output streams reached EOF and
+ * their CLOSEs went out (after the event, or before it: then the event says
+ * so). */
 static void maybe_finish(struct agent_process *p)
 {
-	if (p->done || !p->exited || p->request_id || !p->streams[STREAM_OUT].eof ||
-	    !p->streams[STREAM_ERR].eof)
+	bool output_open = !p->streams[STREAM_OUT].eof || !p->streams[STREAM_ERR].eof;
+	if (p->done || !p->exited || p->request_id)
 		return;
-	struct husk_exit_event e = {.process = p->id,
-				    .status = p->status,
-				    .signal = p->signal,
-				    .runtime_ns = p->reaped_ns - p->forked_ns};
-	agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e), NULL);
-	log_debug("process %u (pid %d) exited with %d", p->id, (int)p->pid, p->status);
+	if (!p->exit_sent) {
+		struct husk_exit_event e = {.process = p->id,
+					    .status = p->status,
+					    .signal = p->signal,
+					    .runtime_ns = p->reaped_ns - p->forked_ns,
+					    .output_open = output_open};
+		agent_send_json(HUSK_FRAME_EVENT, husk_exit_encode(&e), NULL);
+		log_debug("process %u (pid %d) exited with %d%s", p->id, (int)p->pid, p->status,
+			  output_open ? ", its output still open" : "");
+		p->exit_sent = true;
+	}
+	if (output_open)
+		return;
 	p->done = true;
 	close_everything(p);
 	process_free_if_idle(p);

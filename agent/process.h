@@ -12,7 +12,8 @@
 int agent_process_start(uint32_t request_id, struct agent_container *c,
 			const struct husk_process *spec, const struct husk_streams *s,
 			struct husk_err *err);
-/* A process by its id (its stdin stream), until its exit event is sent. */
+/* A process by its id (its stdin stream), until it is done: its exit event
+ * sent and its output closed. */
 struct agent_process *agent_process_find(uint32_t id);
 /* Whether a live process uses stream id. */
 bool agent_stream_in_use(uint32_t id);
