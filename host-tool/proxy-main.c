@@ -121,7 +121,8 @@ void husk_proxy_main(struct proxy_opts *o)
 	uv_timer_init(P->loop, &P->create_timer);
 	uv_timer_init(P->loop, &P->kill_timer);
 	uv_timer_init(P->loop, &P->live_timer);
-	P->kill_timer.data = P->live_timer.data = P;
+	uv_timer_init(P->loop, &P->stall_timer);
+	P->kill_timer.data = P->live_timer.data = P->stall_timer.data = P;
 	P->stop_timer.data = P->create_timer.data = P;
 	if (init_stdio(P, fds, &tty_fd, &err) < 0)
 		husk_proxy_fail(P, &err, false);

@@ -231,9 +231,9 @@ static void kill_timeout(uv_timer_t *t)
 	struct husk_proc *init = &P->procs.init;
 	if (P->stopping || husk_procs_all_done(&P->procs))
 		return;
-	/* The guest has not ended it: its output has nowhere to go (the
-	 * agent sends the exit only after the output), or it does not answer.
-	 * SIGKILL ends a runc container at once; here too. */
+	/* The guest has not ended it: its output has nowhere to go (nobody
+	 * reads it), or it does not answer. SIGKILL ends a runc container at
+	 * once; here too. */
 	log_warn("the container did not end within %d ms of SIGKILL: ending its VM",
 		 HUSK_KILL_GRACE_MS);
 	if (!init->exited) {
@@ -309,20 +309,67 @@ static void proc_start_failed(struct husk_proc *x, const char *msg, int status, 
 	husk_proxy_finish(P, status ? status : HUSK_EXIT_RUNTIME);
 }
 
+/* The container's process exited and its output is held for a reader that
+ * does not read it: tell the callers it is stopped (state, then the
+ * sentinel's exit, which its reaper takes as the container's), as runc's
+ * container ends with its output left in pipes. The proxy relays on: its
+ * reader may yet read, and delete kills it. */
+static void release(struct proxy *P)
+{
+	struct husk_proc *init = &P->procs.init;
+	uv_timer_stop(&P->stall_timer);
+	P->released = true;
+	log_info("the output of the container's process, which exited with %d, has not been "
+		 "read for %d ms: the container is stopped, its output held until read or "
+		 "deleted",
+		 init->status, HUSK_OUTPUT_STALL_MS);
+	husk_proxy_set_status(P, "stopped");
+	if (P->sentinel.fd >= 0) {
+		uv_poll_stop(&P->sentinel_poll); /* its socket closes with the exit */
+		husk_sentinel_exit(&P->sentinel, init->status);
+	}
+}
+
+/* Each tick after init's exit, until its output is done: has the output
+ * waited unwritten, since the exit, for HUSK_OUTPUT_STALL_MS? */
+static void stall_tick(uv_timer_t *t)
+{
+	struct proxy *P = t->data;
+	struct husk_proc *init = &P->procs.init;
+	uint64_t since_exit = uv_now(P->loop) - P->exited_ms;
+	uint64_t stalled = husk_relay_stalled_ms(&init->relay);
+	if (P->released || P->stopping || init->done) {
+		uv_timer_stop(t);
+		return;
+	}
+	if ((stalled < since_exit ? stalled : since_exit) >= HUSK_OUTPUT_STALL_MS)
+		release(P);
+}
+
 static void proc_exited(struct husk_proc *x, void *data)
 {
 	struct proxy *P = data;
 	if (!x->is_init)
 		return;
+	/* "stopped" once its output is done (proc_done), or held for a
+	 * reader that does not read it (release); run in the foreground
+	 * exits with the status after the output, as it always did */
 	P->st.exit_status = x->status;
-	if (!P->o->foreground)
-		husk_proxy_set_status(P, "stopped");
+	if (P->o->foreground)
+		return;
+	P->exited_ms = uv_now(P->loop);
+	uv_timer_start(&P->stall_timer, stall_tick, HUSK_STALL_TICK_MS, HUSK_STALL_TICK_MS);
 }
 
 static void proc_done(struct husk_proc *x, void *data)
 {
 	struct proxy *P = data;
 	struct husk_ctl_conn *c = x->waiter;
+	if (x->is_init && !P->o->foreground) {
+		uv_timer_stop(&P->stall_timer);
+		if (!P->released)
+			husk_proxy_set_status(P, "stopped");
+	}
 	if (c) {
 		struct json_object *o = json_object_new_object();
 		json_object_object_add(o, "exit", json_object_new_int(x->status));

@@ -73,9 +73,12 @@ struct proxy {
 	int nsigs;
 	uv_timer_t stop_timer;
 	uv_timer_t create_timer;
-	uv_timer_t kill_timer; /* SIGKILL's grace (husk_proxy_kill_grace) */
-	uv_timer_t live_timer; /* liveness pings (husk_proxy_watch) */
-	uint64_t ping_sent;    /* loop time of the ping that is out, or 0 */
+	uv_timer_t kill_timer;	/* SIGKILL's grace (husk_proxy_kill_grace) */
+	uv_timer_t live_timer;	/* liveness pings (husk_proxy_watch) */
+	uv_timer_t stall_timer; /* after init's exit: is its output read? */
+	uint64_t exited_ms;	/* loop time of init's exit event */
+	bool released;		/* "stopped" told (state, sentinel) before the output is done */
+	uint64_t ping_sent;	/* loop time of the ping that is out, or 0 */
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
 	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
 };
@@ -102,6 +105,16 @@ __attribute__((noreturn)) void husk_proxy_fail(struct proxy *P, const struct hus
 #define HUSK_LIVENESS_TICK_MS  5000
 #define HUSK_LIVENESS_LIMIT_MS 30000
 void husk_proxy_watch(struct proxy *P);
+/* The container's process has exited but its output is still held: once
+ * the proxy has not been able to write any of it for this long after the
+ * exit (nobody reads it), the container is reported stopped to callers
+ * (state, and the sentinel exits with its status) as under runc, whose
+ * container ends while its output waits in pipes; the proxy keeps the
+ * output for its reader until it is read or the container deleted. A
+ * reader that takes output, however slowly, holds the report back: docker
+ * waits only ~2 s for output once it sees the exit, then deletes. */
+#define HUSK_OUTPUT_STALL_MS 1000
+#define HUSK_STALL_TICK_MS   100
 /* How long the guest has to end the container after SIGKILL before the
  * proxy ends its VM. */
 #define HUSK_KILL_GRACE_MS 2000
