@@ -133,12 +133,10 @@ static void container_check(struct agent_process *p)
 		kill(-1, SIGKILL);
 }
 
-/* The exit event goes out as soon as the process is reaped and its start
- * was answered, saying whether its output is still open: the host learns of
- * the exit even while nobody reads the output, which may then still be in
- * the pipes. The process is done once both output streams reached EOF and
- * their CLOSEs went out (after the event, or before it: then the event says
- * so). */
+/* The exit event goes out once the process is reaped and its start was
+ * answered, saying whether its output is still open (its CLOSEs follow: the
+ * host learns of the exit even while nobody reads); the process is done once
+ * both output streams reached EOF and their CLOSEs went out. */
 static void maybe_finish(struct agent_process *p)
 {
 	bool output_open = !p->streams[STREAM_OUT].eof || !p->streams[STREAM_ERR].eof;
@@ -365,21 +363,7 @@ static void start_result(struct agent_process *p)
 	p->request_id = 0;
 	int stage = p->exec_result[0], e = p->exec_result[1];
 	if (stage) {
-		int detail = p->exec_result[2];
-		if (stage == SPAWN_STAGE_EXEC && e == ENOENT)
-			husk_err_set(&err, e, "executable file not found in $PATH or rootfs");
-		else if (stage == SPAWN_STAGE_ROOT && detail < 0 &&
-			 (size_t)-detail <= p->container->spec.nsysctl)
-			husk_err_set(&err, e, "cannot set linux.sysctl %s: %s",
-				     p->container->spec.sysctl[-detail - 1].key, strerror(e));
-		else if (stage == SPAWN_STAGE_ROOT && detail > 0 &&
-			 (size_t)detail <= p->container->spec.nmounts) {
-			const struct spec_mount *m = &p->container->spec.mounts[detail - 1];
-			husk_err_set(&err, e, "cannot mount %s (%s): %s", m->dst,
-				     m->bind ? "bind" : m->type, strerror(e));
-		} else
-			husk_err_set(&err, e, "cannot %s: %s", agent_spawn_stage_name(stage),
-				     strerror(e));
+		agent_spawn_failure(p->container, p->exec_result, &err);
 		struct husk_reply r = {
 		    .id = rid, .err_code = err.code, .message = err.msg, .pid = -1};
 		if (stage == SPAWN_STAGE_EXEC)

@@ -28,7 +28,7 @@
 #include "spawn.h"
 #include "util.h"
 
-const char *agent_spawn_stage_name(int stage)
+static const char *stage_name(int stage)
 {
 	switch (stage) {
 	case SPAWN_STAGE_SETUP: return "set up the process";
@@ -43,6 +43,22 @@ const char *agent_spawn_stage_name(int stage)
 	case SPAWN_STAGE_SECCOMP: return "load the seccomp profile";
 	default: return "start";
 	}
+}
+
+void agent_spawn_failure(const struct agent_container *c, const int result[3], struct husk_err *err)
+{
+	int stage = result[0], e = result[1], detail = result[2];
+	if (stage == SPAWN_STAGE_EXEC && e == ENOENT)
+		husk_err_set(err, e, "executable file not found in $PATH or rootfs");
+	else if (stage == SPAWN_STAGE_ROOT && detail < 0 && (size_t)-detail <= c->spec.nsysctl)
+		husk_err_set(err, e, "cannot set linux.sysctl %s: %s",
+			     c->spec.sysctl[-detail - 1].key, strerror(e));
+	else if (stage == SPAWN_STAGE_ROOT && detail > 0 && (size_t)detail <= c->spec.nmounts) {
+		const struct spec_mount *m = &c->spec.mounts[detail - 1];
+		husk_err_set(err, e, "cannot mount %s (%s): %s", m->dst, m->bind ? "bind" : m->type,
+			     strerror(e));
+	} else
+		husk_err_set(err, e, "cannot %s: %s", stage_name(stage), strerror(e));
 }
 
 /* The child's side of its talk with the agent. */

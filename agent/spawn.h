@@ -32,7 +32,11 @@ enum spawn_stage {
 pid_t agent_spawn(const struct agent_container *c, const struct husk_process *spec,
 		  const struct spec_process *sp, const int stdio[3], int errfd, int syncfd,
 		  struct husk_err *err);
-const char *agent_spawn_stage_name(int stage);
+/* What a child's failure report (result: stage, errno, detail) says, for
+ * the error reply: the program not found, the sysctl or mount of c that
+ * failed when detail names one, else the stage. */
+void agent_spawn_failure(const struct agent_container *c, const int result[3],
+			 struct husk_err *err);
 
 /* The agent's side of that talk, on errfd's other end (sock) and syncfd's
  * (sync). The pty master a terminal child sends, or -1 when the child

@@ -91,6 +91,10 @@ int husk_proxy_init_state(struct proxy *P, struct husk_err *err);
 void husk_proxy_set_status(struct proxy *P, const char *status);
 /* Tell create (or run -d), waiting on notify_fd: "ok" or an error. */
 void husk_proxy_notify(struct proxy *P, const char *msg);
+/* "ok <pid>": the container exists, its PID on the host is the sentinel's. */
+void husk_proxy_notify_ok(struct proxy *P);
+/* Once every process is done (husk_procs_all_done): flush the guest, stop. */
+void husk_proxy_maybe_stop(struct proxy *P);
 /* Start the container's process; c (or NULL) hears the outcome. */
 void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c);
 /* Stop the VM, clean up, record the status and exit with code. */
