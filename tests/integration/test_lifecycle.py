@@ -206,6 +206,60 @@ def test_container_stdio_is_creates_stdio(make_bundle, husk_cli, tmp_path):
     assert husk_cli("delete", c.cid).returncode == 0
 
 
+# More output than the caller's pipe (64 KiB) and the proxy's window (1 MiB)
+# hold, less than they and the guest's pipe (1 MiB) hold together: the
+# process can write it all and exit while the rest waits in the guest.
+UNREAD_BYTES = 1500000
+
+
+def test_stopped_while_its_output_is_unread(make_bundle, husk_cli, tmp_path):
+    """The process writes more than the caller's stdout pipe holds and exits
+    while nobody reads the pipe: as under runc (whose process would leave
+    its output in the pipe) the container is stopped, with its status, and
+    its PID (the sentinel) exits with it, though its output is not read; the
+    proxy holds that output meanwhile, and once the pipe is read it yields
+    every byte, then EOF. Exec and kill of the stopped container are
+    refused; delete leaves no QEMU. husk.log (--debug) shows the path: the
+    exit came while the output was still open in the guest, and the proxy
+    reported the container stopped because nobody read it."""
+    b = make_bundle(["sh", "-c", f"yes | head -c {UNREAD_BYTES}; exit 3"])
+    pid_file = tmp_path / "c.pid"
+    r, w = os.pipe()
+    try:
+        c = husk_cli.create(b, flags=["--pid-file", pid_file], stdout=w,
+                            global_flags=("--debug",))
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as out:
+        assert c.returncode == 0, c.stderr
+        pid = read_pid_file(pid_file)
+        proxy = husk_cli.proxy_pid(c.cid)
+        res = husk_cli("start", c.cid)
+        assert res.returncode == 0, res.stderr
+        # nothing reads `out` until the container is stopped
+        st = husk_cli.wait_status(c.cid, "stopped")
+        assert st["pid"] == 0, st
+        saved = json.loads((husk_cli.root / c.cid / "state.json").read_text())
+        assert saved["husk_exit_status"] == 3, saved
+        assert wait_child(pid) == 3
+        assert not pid_gone(proxy), "the proxy ended without writing its output"
+        res = husk_cli("kill", c.cid, "KILL")
+        assert res.returncode != 0 and b"not running" in res.stderr, res
+        res = husk_cli("exec", c.cid, "true")
+        assert res.returncode != 0, res
+        data, eof = read_to_eof(out)
+    assert eof, f"stdout pipe not closed after {len(data)} bytes"
+    assert len(data) == UNREAD_BYTES, len(data)
+    assert data == b"y\n" * (UNREAD_BYTES // 2)
+    assert wait_pid_gone(proxy), "the proxy outlived its output"
+    assert husk_cli.state(c.cid)["status"] == "stopped"
+    log = (husk_cli.root / c.cid / "husk.log").read_text(errors="replace")
+    assert re.search(r"process 1 exited with status 3 .*, its output still open", log), log
+    assert "has not been read for" in log, log
+    assert husk_cli("delete", c.cid).returncode == 0
+    assert all(wait_pid_gone(q) for q in live_qemus(b)), "QEMU outlived delete"
+
+
 # ---------------------------------------------------------------- kill
 
 

@@ -26,9 +26,6 @@ cell run in the order they are written), and folds the flag checks
 (--read-only, --user, --cap-drop ALL, --memory, --cpus, -v) into one `run`
 that prints one line per check. ctr has no logs, restart, cp, update or
 --user: those cells are skipped with the reason.
-
-One cell is a known husk bug, marked xfail (strict):
-test_stop_while_the_output_is_unread[ctr-husk].
 """
 import json
 import os
@@ -426,10 +423,9 @@ class Ctr(Driver):
             fg.wait(timeout=HANG_GUARD)
 
     def rescue_husk(self, name):
-        """Clean-up after a hang (the husk bug test_stop_while_the_output_is_unread
-        shows: a proxy stuck writing output nobody reads, which neither `task
-        kill` nor `task delete -f` ends): `husk delete --force` in the root
-        the shim gives husk, then SIGKILL to that proxy if it still lives."""
+        """Clean-up after a hang (a proxy stuck writing output nobody reads,
+        should a test get there): `husk delete --force` in the root the shim
+        gives husk, then SIGKILL to that proxy if it still lives."""
         ns = self.d.argv[self.d.argv.index("-n") + 1]
         root = f"/run/containerd/runc/{ns}"
         try:
@@ -564,14 +560,10 @@ def test_shell_pipeline_ends(cell):
 
 
 # How long the task may stay RUNNING after it was stopped with its output
-# unread: a hang guard, generous (runc: at once), but short, since husk hangs
-# there (a known bug) and should not hold the suite for HANG_GUARD.
+# unread: a hang guard, generous (runc: at once; husk: once its proxy has
+# written none of the output for a second after the exit), shorter than
+# HANG_GUARD so that a regression does not hold the suite that long.
 UNREAD_GUARD = 60
-
-HUSK_BUG_EXIT_HELD_BY_OUTPUT = (
-    "husk bug: the container's process has exited (SIGTERM, trap: exit 3) but husk "
-    "reports the container running, and its sentinel lives, until its proxy has written "
-    "all the output it holds to a stdout nobody reads; runc: STOPPED at once")
 
 
 def blocked_in_pipe_write(init):
@@ -589,20 +581,20 @@ def blocked_in_pipe_write(init):
     return False
 
 
-def test_stop_while_the_output_is_unread(cell, request):
+def test_stop_while_the_output_is_unread(cell):
     """The container's process ends while nobody reads its output: the
     caller sees the exit at once, the output stays to be read. Only ctr lets
     the reader stop reading (dockerd and conmon always read); here ctr run's
     stdout is a pipe the test does not read until the task is STOPPED. The
     container: `sh -c 'trap "exit 3" TERM; yes & wait'`; once a process of
     its host cgroup is blocked writing a full pipe (runc's yes, husk's
-    proxy), `ctr task kill` sends SIGTERM."""
+    proxy), `ctr task kill` sends SIGTERM. husk's agent reports the exit
+    while the output is still open, and the proxy, seeing it stay unread a
+    second after the exit, reports the container stopped (its sentinel
+    exits 3) and keeps the output for ctr until the test reads it."""
     if cell.caller != "ctr":
         pytest.skip({"docker": "dockerd", "podman": "conmon"}[cell.caller]
                     + " always reads the container's output: no caller-side backpressure")
-    if cell.runtime == "husk":
-        request.node.add_marker(pytest.mark.xfail(strict=True,
-                                                  reason=HUSK_BUG_EXIT_HELD_BY_OUTPUT))
     name = cell.name("unread")
     argv = cell.prefix() + cell.run_args(["sh", "-c", 'trap "exit 3" TERM; yes & wait'],
                                          name=name, rm=False)
