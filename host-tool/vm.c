@@ -421,14 +421,16 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	/* HUSK_KERNEL_APPEND: extra kernel parameters, for debugging boots */
 	/* no_timer_check: a loaded host can starve the guest through the IO-APIC
 	 * timer check, which then panics ("MP-BIOS bug: 8254 timer not connected") */
-	/* init_on_free=1 under TCG: virtiofsd writes file data straight into
+	/* init_on_alloc=1 under TCG: virtiofsd writes file data straight into
 	 * guest RAM, past TCG's tracking of writes to pages it has translated
 	 * code from. A freed page of one program's text that comes back as
 	 * page cache of another static binary (same load address) ran the old
 	 * translations: a SIGSEGV now and then (docs/decisions.md). Zeroing a
-	 * page when it is freed is a CPU write that TCG sees, and drops them. */
+	 * page when it is allocated is a CPU write that TCG sees, and drops
+	 * them. (Not init_on_free: that zeroes all of RAM as boot frees it,
+	 * making the whole guest resident on the host.) */
 	addf(&a, "console=ttyS0 reboot=t panic=-1 random.trust_cpu=on no_timer_check %s%s %s",
-	     o->debug ? "husk.debug" : "quiet", accel == HUSK_ACCEL_TCG ? " init_on_free=1" : "",
+	     o->debug ? "husk.debug" : "quiet", accel == HUSK_ACCEL_TCG ? " init_on_alloc=1" : "",
 	     getenv("HUSK_KERNEL_APPEND") ?: "");
 	/* QMP, for pausing and resuming the VM (qmp.h): a connected socket
 	 * QEMU takes as a client chardev, as the console's */
