@@ -105,7 +105,21 @@ def floor_argv(base, initrd, agent_chardev, extra_append=""):
         elif a.startswith("tap,id="):
             # the same NIC on a backend that needs no tap fd
             argv[i] = "hubport,hubid=0,id=" + a.split("id=", 1)[1].split(",", 1)[0]
-    return argv
+    # virtio-fs: its chardev is an fd to virtiofsd that only husk has, and
+    # the floor's init mounts nothing: drop the device and its chardev
+    out = []
+    skip = False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if a in ("-chardev", "-device") and i + 1 < len(argv) and (
+                argv[i + 1].startswith("socket,id=vfs,")
+                or argv[i + 1].startswith("vhost-user-fs")):
+            skip = True
+            continue
+        out.append(a)
+    return out
 
 
 def floor_boot(base, initrd):
