@@ -300,11 +300,20 @@ def main():
         rows.append(("agent RSS, 10 idle processes (KiB)", agent_rss, None, None, "<= 1024",
                      agent_rss <= 1024))
         rows.append(("guest memory used, busy container (MiB)", used / 1024, None, None, "report", None))
+        # the proxy and everything below it (QEMU, virtiofsd); "pid" in
+        # state.json is the sentinel, which holds no memory of note
         with open(os.path.join(root, cid, "state.json")) as f:
-            proxy = json.load(f)["pid"]
-        with open("/proc/%d/task/%d/children" % (proxy, proxy)) as f:
-            kids = [int(x) for x in f.read().split()]
-        rss = sum(rss_kib(p) for p in [proxy] + kids)
+            st = json.load(f)
+        procs, todo = [], [st["husk_proxy_pid"], st["pid"]]
+        while todo:
+            p = todo.pop()
+            procs.append(p)
+            try:
+                with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                    todo += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        rss = sum(rss_kib(p) for p in procs)
         rows.append(("host RSS of one idle container (MiB)", rss / 1024, None, None,
                      "report", None))
     finally:
