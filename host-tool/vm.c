@@ -431,7 +431,8 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	 * making the whole guest resident on the host.) Not with 9p: QEMU
 	 * writes 9p's data through its DMA path, which TCG tracks. */
 	addf(&a, "console=ttyS0 reboot=t panic=-1 random.trust_cpu=on no_timer_check %s%s %s",
-	     o->debug ? "husk.debug" : "quiet", accel == HUSK_ACCEL_TCG && o->virtiofs ? " init_on_alloc=1" : "",
+	     o->debug ? "husk.debug" : "quiet",
+	     accel == HUSK_ACCEL_TCG && o->virtiofs ? " init_on_alloc=1" : "",
 	     getenv("HUSK_KERNEL_APPEND") ?: "");
 	/* QMP, for pausing and resuming the VM (qmp.h): a connected socket
 	 * QEMU takes as a client chardev, as the console's */
