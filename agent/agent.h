@@ -28,6 +28,12 @@ struct agent_container {
 	pid_t init_pid; /* first process: its namespaces are the container's */
 	bool own_pidns; /* the first process is PID 1 of its own pid namespace */
 	bool stopped;
+	char *sandbox;	/* a pod's container: the container whose namespaces its
+			 * config's namespace paths name, or NULL */
+	pid_t join_pid; /* the sandbox's first process, when this one's started */
+	int nprocs;	/* its processes the agent still tracks */
+	bool deleted;	/* container.delete: gone from the list, freed with its
+			 * last process */
 	struct agent_container *next;
 };
 

@@ -43,6 +43,7 @@ struct agent_container *agent_container_find(const char *id)
 static void container_free(struct agent_container *c)
 {
 	free(c->id);
+	free(c->sandbox);
 	free(c->rootfs);
 	free(c->hostname);
 	free(c->cgroup);
@@ -358,9 +359,31 @@ static int mount_binds(struct made *m, struct json_object *spec, struct husk_err
 	return 0;
 }
 
+/* A pod's container names its sandbox, a container of this VM that is not
+ * itself a pod's container; it joins the sandbox's namespaces where its
+ * config names a namespace by path: ipc, uts and pid (the network is the
+ * VM's for every container). */
+static int take_sandbox(struct agent_container *c, const char *sandbox, struct husk_err *err)
+{
+	struct agent_container *sb = agent_container_find(sandbox);
+	if (!sb)
+		return husk_err_set(err, ENOENT, "sandbox %s is not in this VM", sandbox);
+	if (sb->sandbox)
+		return husk_err_set(err, EINVAL, "%s is a pod's container, not a sandbox", sandbox);
+	if (sb->stopped)
+		return husk_err_set(err, ESRCH, "sandbox %s has stopped", sandbox);
+	if (c->spec.ns_paths & (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP))
+		return husk_err_set(err, EINVAL,
+				    "linux.namespaces: a pod's container shares only the "
+				    "sandbox's ipc, uts, pid and network namespaces");
+	if (!(c->sandbox = strdup(sandbox)))
+		return husk_err_set(err, ENOMEM, "out of memory");
+	return 0;
+}
+
 struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
 					       const char *hostname, struct json_object *spec,
-					       struct husk_err *err)
+					       const char *sandbox, struct husk_err *err)
 {
 	__attribute__((cleanup(made_undo))) struct made m = {0};
 	if (husk_id_check(id, err) < 0)
@@ -376,11 +399,12 @@ struct agent_container *agent_container_create(const char *id, const struct husk
 	}
 	m.c->readonly = rootfs->readonly;
 	if (mount_root(&m, id, rootfs, err) < 0 || read_spec(m.c, spec, err) < 0 ||
-	    make_cgroup(&m, err) < 0 || mount_binds(&m, spec, err) < 0)
+	    (sandbox && take_sandbox(m.c, sandbox, err) < 0) || make_cgroup(&m, err) < 0 ||
+	    mount_binds(&m, spec, err) < 0)
 		return NULL;
 	/* without a UTS namespace of its own, the container's hostname is the
-	 * VM's */
-	if (hostname && !(m.c->spec.ns_new & CLONE_NEWUTS) &&
+	 * VM's (a pod's container has its sandbox's) */
+	if (hostname && !sandbox && !(m.c->spec.ns_new & CLONE_NEWUTS) &&
 	    sethostname(hostname, strlen(hostname)) < 0)
 		log_warn("sethostname: %s", strerror(errno));
 	m.done = true;
@@ -427,4 +451,71 @@ int agent_container_pids(const struct agent_container *c, int32_t **out, size_t 
 	if (d)
 		closedir(d);
 	return 0;
+}
+
+/* Every process of the container, at once: its cgroup's cgroup.kill (Linux
+ * 5.14), else those of its mount namespace. A container that shares the
+ * VM's pid namespace may not take the other containers with it. */
+void agent_container_kill(struct agent_container *c)
+{
+	if (c->cgroup && agent_write_file(c->cgroup, "cgroup.kill", "1", NULL) == 0)
+		return;
+	_cleanup_free_ int32_t *pids = NULL;
+	size_t n = 0;
+	if (agent_container_pids(c, &pids, &n, NULL) == 0)
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+	if (c->init_pid > 0)
+		kill(c->init_pid, SIGKILL);
+}
+
+/* What create made under /run/husk/<id>, undone in reverse (each detached:
+ * the container's own mount namespace may still hold them while its
+ * processes die). */
+static void unmount_parts(const char *id)
+{
+	static const char *const parts[] = {"binds-ro", "binds", "root", "upper", "rootfs"};
+	char path[300];
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		snprintf(path, sizeof path, AGENT_RUN_DIR "/%s/%s", id, parts[i]);
+		umount2(path, MNT_DETACH);
+		rmdir(path);
+	}
+	snprintf(path, sizeof path, AGENT_RUN_DIR "/%s", id);
+	rmdir(path);
+}
+
+static void container_finish_delete(struct agent_container *c)
+{
+	/* its cgroup empties as the killed processes are reaped */
+	if (c->cgroup && rmdir(c->cgroup) < 0 && errno != ENOENT)
+		log_warn("rmdir %s: %s", c->cgroup, strerror(errno));
+	log_debug("container %s deleted", c->id);
+	container_free(c);
+}
+
+int agent_container_delete(struct agent_container *c, struct husk_err *err)
+{
+	for (struct agent_container *o = containers; o; o = o->next)
+		if (o->sandbox && strcmp(o->sandbox, c->id) == 0)
+			return husk_err_set(err, EBUSY, "sandbox %s still has container %s", c->id,
+					    o->id);
+	for (struct agent_container **pp = &containers; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	c->deleted = true;
+	c->stopped = true;
+	agent_container_kill(c);
+	unmount_parts(c->id);
+	if (c->nprocs == 0)
+		container_finish_delete(c);
+	return 0;
+}
+
+void agent_container_put(struct agent_container *c)
+{
+	if (--c->nprocs == 0 && c->deleted)
+		container_finish_delete(c);
 }

@@ -17,7 +17,7 @@ struct json_object;
  * left behind but the VM's share. */
 struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
 					       const char *hostname, struct json_object *spec,
-					       struct husk_err *err);
+					       const char *sandbox, struct husk_err *err);
 struct agent_container *agent_container_find(const char *id);
 /* container.update: linux.resources (an object, or NULL for none) into the
  * container's cgroup, read as at create (agent_spec_resources); fields it
@@ -29,5 +29,14 @@ int agent_container_update(struct agent_container *c, struct json_object *resour
  * most as many as a reply carries, in *out (malloc'd). */
 int agent_container_pids(const struct agent_container *c, int32_t **out, size_t *n,
 			 struct husk_err *err);
+
+/* SIGKILL to every process of the container (and no other's). */
+void agent_container_kill(struct agent_container *c);
+/* container.delete: its processes killed, its mounts and cgroup removed, it
+ * leaves the list; the struct goes with its last process
+ * (agent_container_put). A sandbox with containers is refused. */
+int agent_container_delete(struct agent_container *c, struct husk_err *err);
+/* A process of c is freed: c->nprocs counts them. */
+void agent_container_put(struct agent_container *c);
 
 #endif

@@ -28,7 +28,7 @@ static int do_ping(const struct husk_request *r, struct husk_err *err)
 static int do_create(const struct husk_request *r, struct husk_err *err)
 {
 	if (!agent_container_create(r->u.create.id, &r->u.create.rootfs, r->u.create.hostname,
-				    r->u.create.spec, err))
+				    r->u.create.spec, r->u.create.sandbox, err))
 		return -1;
 	agent_reply_ok(r->id, -1);
 	return 0;
@@ -125,6 +125,18 @@ static int do_update(const struct husk_request *r, struct husk_err *err)
 	return 0;
 }
 
+/* A pod's container removed while its VM goes on */
+static int do_delete(const struct husk_request *r, struct husk_err *err)
+{
+	struct agent_container *c = agent_container_find(r->u.ps.container);
+	if (!c)
+		return husk_err_set(err, ENOENT, "container %s does not exist", r->u.ps.container);
+	if (agent_container_delete(c, err) < 0)
+		return -1;
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
 static int do_shutdown(const struct husk_request *r, struct husk_err *err)
 {
 	struct husk_reply rep = {.id = r->id, .pid = -1};
@@ -145,6 +157,7 @@ static const handler_fn handlers[] = {
     [HUSK_OP_CONTAINER_PS] = do_ps,
     [HUSK_OP_NETWORK_CONFIGURE] = do_network,
     [HUSK_OP_CONTAINER_UPDATE] = do_update,
+    [HUSK_OP_CONTAINER_DELETE] = do_delete,
 };
 
 int agent_handle_request(const char *payload, size_t len, struct husk_err *err)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "container.h"
 #include "husk-facts.h"
 #include "husk-log.h"
 #include "process.h"
@@ -89,6 +90,8 @@ static void process_free_if_idle(struct agent_process *p)
 			break;
 		}
 	}
+	if (p->container)
+		agent_container_put(p->container);
 	free(p);
 }
 
@@ -130,7 +133,7 @@ static void container_check(struct agent_process *p)
 	p->container->stopped = true;
 	/* with its own pid namespace the kernel has already done this */
 	if (!p->container->own_pidns)
-		kill(-1, SIGKILL);
+		agent_container_kill(p->container);
 }
 
 /* The exit event goes out once the process is reaped and its start was
@@ -529,6 +532,14 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (make_fds(&f, userns, err) < 0)
 		return -1;
+	if (c->init_pid == 0 && c->sandbox) {
+		/* a pod's container joins its sandbox's namespaces: those of
+		 * the sandbox's first process, which must still run */
+		struct agent_container *sb = agent_container_find(c->sandbox);
+		if (!sb || sb->stopped || sb->init_pid <= 0)
+			return husk_err_set(err, ESRCH, "sandbox %s is not running", c->sandbox);
+		c->join_pid = sb->init_pid;
+	}
 	if (fork_child(p, c, spec, &f, err) < 0)
 		return -1;
 	if (spec->terminal) {
@@ -550,6 +561,7 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 	p->terminal = spec->terminal;
 	p->request_id = request_id;
 	p->container = c;
+	c->nprocs++;
 	p->is_init = c->init_pid == 0;
 	if (p->is_init) {
 		c->init_pid = p->pid;

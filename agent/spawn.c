@@ -115,6 +115,28 @@ static int join_namespaces(const struct agent_container *c)
 	return chdir("/");
 }
 
+/* A pod's container: the sandbox's ipc and uts namespaces, where its
+ * config names them by path (the pid namespace was chosen before fork). */
+static int join_sandbox(const struct agent_container *c)
+{
+	static const struct {
+		const char *name;
+		int flag;
+	} ns[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}};
+	if (!c->sandbox)
+		return 0;
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		if (!(c->spec.ns_paths & ns[i].flag))
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->join_pid, ns[i].name);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || setns(fd, ns[i].flag) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int new_namespaces(const struct agent_container *c)
 {
 	/* the cgroup namespace too: the process has joined its cgroup already,
@@ -222,12 +244,21 @@ static int exec_in_path(char *const *args, char *const *env)
 }
 
 /* The pid namespace is chosen before fork: unshare or setns change where
- * the agent's next child goes, and the agent returns to its own after. */
+ * the agent's next child goes, and the agent returns to its own after. An
+ * exec goes where the container's first process is; a pod's container
+ * whose config names a pid namespace by path, to its sandbox's. */
 static int pidns_for_child(const struct agent_container *c, int *saved, struct husk_err *err)
 {
 	*saved = -1;
-	bool fresh = c->init_pid == 0 && (c->spec.ns_new & CLONE_NEWPID);
-	if (!fresh && !(c->init_pid > 0 && c->own_pidns))
+	pid_t from = 0;
+	bool fresh = false;
+	if (c->init_pid > 0)
+		from = c->own_pidns || c->sandbox ? c->init_pid : 0;
+	else if (c->sandbox && (c->spec.ns_paths & CLONE_NEWPID))
+		from = c->join_pid;
+	else
+		fresh = (c->spec.ns_new & CLONE_NEWPID) != 0;
+	if (!fresh && from <= 0)
 		return 0;
 	*saved = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (*saved < 0)
@@ -238,7 +269,7 @@ static int pidns_for_child(const struct agent_container *c, int *saved, struct h
 		return 0;
 	}
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)c->init_pid);
+	snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)from);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWPID) < 0)
 		return husk_err_sys(err, errno, "enter the container's pid namespace");
@@ -289,7 +320,7 @@ static __attribute__((noreturn)) void child_main(const struct agent_container *c
 	umask(022);
 	if (c->cgroup && !in_cgroup && agent_write_file(c->cgroup, "cgroup.procs", "0", NULL) < 0)
 		child_fail(ch, SPAWN_STAGE_LIMITS, errno);
-	if (c->init_pid == 0 && new_namespaces(c) < 0)
+	if (c->init_pid == 0 && (join_sandbox(c) < 0 || new_namespaces(c) < 0))
 		child_fail(ch, SPAWN_STAGE_NAMESPACES, errno);
 	if (enter_root(c, ch) < 0)
 		child_fail(ch, SPAWN_STAGE_ROOT, errno);

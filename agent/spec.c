@@ -187,9 +187,13 @@ static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, st
 					    "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
 		if (json_object_object_get_ex(o, "path", &p) &&
 		    json_object_is_type(p, json_type_string) && json_object_get_string(p)[0])
+		{
 			/* A path names a namespace on the host, which does not
-			 * exist in this VM: the VM is already a separate one. */
+			 * exist in this VM: the VM is already a separate one;
+			 * a pod's container takes its sandbox's instead. */
+			s->ns_paths |= ns_names[k].flag;
 			continue;
+		}
 		s->ns_new |= ns_names[k].flag;
 	}
 	return 0;

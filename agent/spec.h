@@ -54,6 +54,7 @@ struct agent_spec {
 	struct spec_mount *mounts;
 	size_t nmounts;
 	int ns_new;	 /* CLONE_NEW* flags for namespaces without a path */
+	int ns_paths;	 /* those given a path: a pod's container joins its sandbox's */
 	char **masked;	 /* NULL-terminated */
 	char **readonly; /* NULL-terminated */
 	struct spec_kv *sysctl;

@@ -11,6 +11,7 @@
 #include <linux/openat2.h>
 
 #include "bundle.h"
+#include "pod.h"
 #include "husk-facts.h"
 #include "husk.h"
 #include "state.h"
@@ -89,7 +90,7 @@ int husk_bundle_prepare(struct proxy_opts *o, const char *bundle, const char *id
 		return -1;
 	}
 	if (husk_vmconf_apply(&o->cfg, &o->vo, &o->share_set, err) < 0 ||
-	    husk_netconf_resolve(&o->cfg, &o->net, err) < 0)
+	    husk_netconf_resolve(&o->cfg, &o->net, err) < 0 || husk_pod_resolve(o, err) < 0)
 		return -1;
 	o->vo.debug = husk_global.debug;
 	return husk_vm_resolve(&o->vo, err);

@@ -77,7 +77,8 @@ void husk_procs_init(struct husk_procs *set, struct husk_session *s, const char 
 	set->container = container;
 	set->ops = ops;
 	set->data = data;
-	set->next_base = INIT_BASE + BASE_STEP;
+	set->own_next_base = INIT_BASE + BASE_STEP;
+	set->next_base = &set->own_next_base;
 	set->init.set = set;
 	set->init.is_init = true;
 	set->init.base = INIT_BASE;
@@ -94,8 +95,8 @@ struct husk_proc *husk_procs_new_exec(struct husk_procs *set, const int fds[3],
 		return NULL;
 	}
 	x->set = set;
-	x->base = set->next_base;
-	set->next_base += BASE_STEP;
+	x->base = *set->next_base;
+	*set->next_base += BASE_STEP;
 	memcpy(x->fds, fds, sizeof x->fds);
 	x->own_fds = true;
 	x->tty_fd = -1;
@@ -174,6 +175,19 @@ int husk_proc_start(struct husk_proc *x, const struct husk_process *spec, struct
 	return husk_session_request(set->s, &req, started, x, err);
 }
 
+void husk_procs_share_session(struct husk_procs *set, struct husk_procs *first)
+{
+	set->next_base = first->next_base;
+	set->init.base = *set->next_base;
+	*set->next_base += BASE_STEP;
+}
+
+void husk_procs_close_init(struct husk_procs *set)
+{
+	set->init.own_fds = true;
+	close_fds(&set->init);
+}
+
 static struct husk_proc *by_base(struct husk_procs *set, uint32_t base)
 {
 	if (base == set->init.base)
@@ -182,6 +196,11 @@ static struct husk_proc *by_base(struct husk_procs *set, uint32_t base)
 		if (x->base == base)
 			return x;
 	return NULL;
+}
+
+bool husk_procs_owns(const struct husk_procs *set, uint32_t base)
+{
+	return by_base((struct husk_procs *)set, base) != NULL;
 }
 
 void husk_procs_exit(struct husk_procs *set, const struct husk_exit_event *e)

@@ -47,7 +47,8 @@ struct husk_procs {
 	struct husk_relay_set relays;
 	struct husk_proc init;
 	struct husk_proc *execs;
-	uint32_t next_base;
+	uint32_t own_next_base;
+	uint32_t *next_base; /* own_next_base, or the set whose session it shares */
 	const struct husk_procs_ops *ops;
 	void *data;
 };
@@ -55,6 +56,13 @@ struct husk_procs {
 /* init's stdio is fds; tty_fd (or -1) is where its window size is read. */
 void husk_procs_init(struct husk_procs *set, struct husk_session *s, const char *container,
 		     const int fds[3], int tty_fd, const struct husk_procs_ops *ops, void *data);
+/* set (after husk_procs_init) shares the session of first, another
+ * container of the same VM: its stream ids come from first's range. */
+void husk_procs_share_session(struct husk_procs *set, struct husk_procs *first);
+/* Whether the process with this stream base is one of set's. */
+bool husk_procs_owns(const struct husk_procs *set, uint32_t base);
+/* Close init's stdio (a pod container's, once it is done). */
+void husk_procs_close_init(struct husk_procs *set);
 /* A slot for an exec'd process on these (now owned) stdio descriptors. */
 struct husk_proc *husk_procs_new_exec(struct husk_procs *set, const int fds[3],
 				      struct husk_err *err);

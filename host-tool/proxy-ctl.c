@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "husk-log.h"
+#include "pod.h"
 #include "proxy-ctl.h"
 #include "proxy-res.h"
 #include "proxy.h"
@@ -16,8 +17,8 @@
 #include "testhooks.h"
 #endif
 
-static void ctl_exec(struct proxy *P, struct husk_ctl_conn *c, struct json_object *req, int *fds,
-		     int nfds)
+void husk_proxy_exec(struct proxy *P, struct husk_procs *set, struct husk_ctl_conn *c,
+		     struct json_object *req, int *fds, int nfds)
 {
 	struct json_object *pj = NULL, *t;
 	struct husk_process spec;
@@ -26,7 +27,7 @@ static void ctl_exec(struct proxy *P, struct husk_ctl_conn *c, struct json_objec
 	bool ignore_paused =
 	    json_object_object_get_ex(req, "ignore_paused", &t) && json_object_get_boolean(t);
 	const char *refused = NULL;
-	if (!P->procs.init.started || P->procs.init.exited)
+	if (!set->init.started || set->init.exited)
 		refused = "container is not running";
 	else if ((P->paused || P->pausing) && !ignore_paused)
 		refused = "cannot exec in a paused container (use --ignore-paused to override)";
@@ -42,7 +43,7 @@ static void ctl_exec(struct proxy *P, struct husk_ctl_conn *c, struct json_objec
 		return;
 	}
 	spec.terminal = tty;
-	struct husk_proc *x = husk_procs_new_exec(&P->procs, fds, &err);
+	struct husk_proc *x = husk_procs_new_exec(set, fds, &err);
 	if (!x) {
 		for (int i = 0; i < nfds; i++)
 			close(fds[i]);
@@ -104,8 +105,7 @@ static void forwarded_reply(struct husk_session *s, const struct husk_reply *r, 
 	free(f);
 }
 
-/* A request for the agent; its reply goes back to c. */
-static void forward(struct proxy *P, struct husk_ctl_conn *c, struct husk_request *req)
+void husk_proxy_forward(struct proxy *P, struct husk_ctl_conn *c, struct husk_request *req)
 {
 	struct husk_err err;
 	struct forward *f = malloc(sizeof *f);
@@ -209,7 +209,7 @@ static void ctl_kill(struct proxy *P, struct husk_ctl_conn *c, int sig, bool all
 		struct husk_request r = {
 		    .op = HUSK_OP_PROCESS_SIGNAL,
 		    .u.signal = {.process = x->base, .signal = sig, .all = all}};
-		forward(P, c, &r);
+		husk_proxy_forward(P, c, &r);
 	}
 	if (sig == SIGKILL && x->is_init)
 		husk_proxy_kill_grace(P);
@@ -251,8 +251,14 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 	struct proxy *P = data;
 	struct json_object *v;
 	const char *op = json_object_object_get_ex(req, "op", &v) ? json_object_get_string(v) : "";
+	if (!strcmp(op, "pod.add")) {
+		husk_pod_add(P, c, req, fds, nfds);
+		return;
+	}
+	if (husk_pod_request(P, c, op, req, fds, nfds))
+		return;
 	if (!strcmp(op, "exec")) {
-		ctl_exec(P, c, req, fds, nfds);
+		husk_proxy_exec(P, &P->procs, c, req, fds, nfds);
 		return;
 	}
 	for (int i = 0; i < nfds; i++)
@@ -274,7 +280,7 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 	} else if (!strcmp(op, "ping")) {
 		/* one request/reply round trip on the channel, timed here */
 		struct husk_request r = {.op = HUSK_OP_PING};
-		forward(P, c, &r);
+		husk_proxy_forward(P, c, &r);
 	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
 		ctl_pause(P, c, !strcmp(op, "pause"));
 	} else if (!strcmp(op, "update")) {
@@ -282,7 +288,7 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 	} else if (!strcmp(op, "ps")) {
 		struct husk_request r = {.op = HUSK_OP_CONTAINER_PS};
 		r.u.ps.container = (char *)P->o->id;
-		forward(P, c, &r);
+		husk_proxy_forward(P, c, &r);
 	}
 #ifdef HUSK_TEST_BUILD
 	else if (ctl_test_hook(P, c, op, req)) {
@@ -298,6 +304,7 @@ static void ctl_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 static void ctl_gone(struct husk_ctl_conn *c, void *data)
 {
 	struct husk_proc *x = c->data;
+	husk_pod_gone(data, c);
 	if (!x)
 		return;
 	x->waiter = NULL;

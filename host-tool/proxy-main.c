@@ -12,6 +12,7 @@
 #include "husk-facts.h"
 #include "husk-log.h"
 #include "husk.h"
+#include "pod.h"
 #include "proxy-ctl.h"
 #include "proxy-main.h"
 #include "proxy-res.h"
@@ -35,7 +36,7 @@ static void on_signal(uv_signal_t *h, int sig)
 	husk_proxy_signal(P, sig);
 }
 
-static void catch_signals(struct proxy *P)
+void husk_proxy_catch_signals(struct proxy *P, uv_signal_cb on)
 {
 	for (int sig = 1; sig < 32 && P->nsigs < HUSK_PROXY_MAX_SIGNALS; sig++) {
 		if (!husk_signal_forwarded(sig) && sig != SIGWINCH)
@@ -43,12 +44,12 @@ static void catch_signals(struct proxy *P)
 		uv_signal_t *h = &P->sigs[P->nsigs++];
 		uv_signal_init(P->loop, h);
 		h->data = P;
-		uv_signal_start(h, on_signal, sig);
+		uv_signal_start(h, on, sig);
 	}
 }
 
 /* The container process's stdio: the caller's fds, or a terminal. */
-static int init_stdio(struct proxy *P, int fds[3], int *tty_fd, struct husk_err *err)
+int husk_proxy_stdio(struct proxy *P, int fds[3], int *tty_fd, struct husk_err *err)
 {
 	struct proxy_opts *o = P->o;
 	struct husk_tty_stdio t;
@@ -106,6 +107,8 @@ void husk_proxy_main(struct proxy_opts *o)
 	_cleanup_free_ char *console = NULL, *qlog = NULL;
 	int fds[3], tty_fd;
 
+	if (o->sandbox)
+		husk_member_main(o); /* a pod's container: the VM is its sandbox's */
 	P->o = o;
 	P->sentinel.fd = -1;
 	P->notify_on_start = o->autostart && !o->foreground;
@@ -116,7 +119,7 @@ void husk_proxy_main(struct proxy_opts *o)
 	P->loop = uv_default_loop();
 	if (husk_proxy_init_state(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
-	catch_signals(P);
+	husk_proxy_catch_signals(P, on_signal);
 	uv_timer_init(P->loop, &P->stop_timer);
 	uv_timer_init(P->loop, &P->create_timer);
 	uv_timer_init(P->loop, &P->kill_timer);
@@ -124,7 +127,7 @@ void husk_proxy_main(struct proxy_opts *o)
 	uv_timer_init(P->loop, &P->stall_timer);
 	P->kill_timer.data = P->live_timer.data = P->stall_timer.data = P;
 	P->stop_timer.data = P->create_timer.data = P;
-	if (init_stdio(P, fds, &tty_fd, &err) < 0)
+	if (husk_proxy_stdio(P, fds, &tty_fd, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	husk_procs_init(&P->procs, &P->s, o->id, fds, tty_fd, &husk_proxy_procs_ops, P);
 	if (asprintf(&console, "%s/console.log", o->state_dir) < 0 ||

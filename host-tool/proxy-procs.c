@@ -10,21 +10,11 @@
 #include "husk.h"
 #include "proxy.h"
 
-static void proc_started(struct husk_proc *x, int64_t pid, void *data)
+void husk_proc_reply_started(struct husk_proc *x, int64_t pid)
 {
-	struct proxy *P = data;
 	struct husk_ctl_conn *c = x->waiter;
-	if (x->is_init) {
-		struct husk_err herr;
-		husk_proxy_set_status(P, "running");
-		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P->st);
-		if (husk_hooks_run(P->o->cfg.hooks, "poststart", state, P->o->net.host_ns, &herr) <
-		    0)
-			log_warn("%s", herr.msg); /* the spec: log, carry on */
-		if (P->notify_on_start)
-			husk_proxy_notify_ok(P);
+	if (x->is_init)
 		x->waiter = NULL;
-	}
 	if (c) {
 		struct json_object *o = husk_ctl_ok();
 		json_object_object_add(o, "pid", json_object_new_int64(pid));
@@ -34,9 +24,8 @@ static void proc_started(struct husk_proc *x, int64_t pid, void *data)
 	}
 }
 
-static void proc_start_failed(struct husk_proc *x, const char *msg, int status, void *data)
+void husk_proc_reply_failed(struct husk_proc *x, const char *msg, int status)
 {
-	struct proxy *P = data;
 	struct husk_ctl_conn *c = x->waiter;
 	x->waiter = NULL;
 	if (c) {
@@ -47,9 +36,47 @@ static void proc_start_failed(struct husk_proc *x, const char *msg, int status, 
 		}
 		husk_ctl_conn_unref(c);
 	}
+}
+
+void husk_proc_reply_done(struct husk_proc *x)
+{
+	struct husk_ctl_conn *c = x->waiter;
+	if (c) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "exit", json_object_new_int(x->status));
+		json_object_object_add(o, "runtime_ns", json_object_new_int64(x->runtime_ns));
+		husk_ctl_reply(c, o);
+		x->waiter = NULL;
+		c->data = NULL;
+		husk_ctl_conn_close(c);
+		husk_ctl_conn_unref(c);
+	}
+}
+
+static void proc_started(struct husk_proc *x, int64_t pid, void *data)
+{
+	struct proxy *P = data;
+	if (x->is_init) {
+		struct husk_err herr;
+		husk_proxy_set_status(P, "running");
+		_cleanup_json_ struct json_object *state = husk_state_to_oci(&P->st);
+		if (husk_hooks_run(P->o->cfg.hooks, "poststart", state, P->o->net.host_ns, &herr) <
+		    0)
+			log_warn("%s", herr.msg); /* the spec: log, carry on */
+		if (P->notify_on_start)
+			husk_proxy_notify_ok(P);
+	}
+	husk_proc_reply_started(x, pid);
+}
+
+static void proc_start_failed(struct husk_proc *x, const char *msg, int status, void *data)
+{
+	struct proxy *P = data;
+	bool waited = x->waiter != NULL;
+	husk_proc_reply_failed(x, msg, status);
 	if (!x->is_init)
 		return;
-	if (P->o->notify_fd >= 0 || c)
+	if (P->o->notify_fd >= 0 || waited)
 		husk_proxy_notify(P, msg);
 	if (P->o->foreground)
 		fprintf(stderr, "husk: %s\n", msg);
@@ -112,22 +139,12 @@ static void proc_exited(struct husk_proc *x, void *data)
 static void proc_done(struct husk_proc *x, void *data)
 {
 	struct proxy *P = data;
-	struct husk_ctl_conn *c = x->waiter;
 	if (x->is_init && !P->o->foreground) {
 		uv_timer_stop(&P->stall_timer);
 		if (!P->released)
 			husk_proxy_set_status(P, "stopped");
 	}
-	if (c) {
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "exit", json_object_new_int(x->status));
-		json_object_object_add(o, "runtime_ns", json_object_new_int64(x->runtime_ns));
-		husk_ctl_reply(c, o);
-		x->waiter = NULL;
-		c->data = NULL;
-		husk_ctl_conn_close(c);
-		husk_ctl_conn_unref(c);
-	}
+	husk_proc_reply_done(x);
 	husk_proxy_maybe_stop(P);
 }
 

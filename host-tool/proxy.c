@@ -16,6 +16,7 @@
 #include "hooks.h"
 #include "husk-log.h"
 #include "husk.h"
+#include "pod.h"
 #include "proxy.h"
 #include "proxy-res.h"
 #include "tty.h"
@@ -60,6 +61,8 @@ void husk_proxy_set_status(struct proxy *P, const char *status)
 
 void husk_proxy_finish(struct proxy *P, int code)
 {
+	if (P->link)
+		husk_member_finish(P, code);
 	husk_session_kill_vm(&P->s);
 	husk_netconf_cleanup(&P->o->net);
 	husk_share_unmount(&P->o->share);
@@ -214,6 +217,10 @@ void husk_proxy_start_init(struct proxy *P, struct husk_ctl_conn *c)
 void husk_proxy_signal(struct proxy *P, int sig)
 {
 	struct husk_proc *init = &P->procs.init;
+	if (P->link) {
+		husk_member_signal(P, sig);
+		return;
+	}
 	if (init->exited)
 		return;
 	if (!init->started) {
@@ -253,6 +260,8 @@ void husk_proxy_kill_grace(struct proxy *P)
  * process would have died of it. */
 void husk_proxy_kill_created(struct proxy *P, int sig)
 {
+	if (P->link)
+		husk_member_signal(P, sig);
 	P->procs.init.exited = true;
 	P->procs.init.status = 128 + sig;
 	P->st.exit_status = P->procs.init.status;
@@ -318,7 +327,7 @@ static void on_sentinel(uv_poll_t *h, int status, int events)
 		husk_proxy_kill_created(P, SIGKILL);
 }
 
-static int start_sentinel(struct proxy *P, struct husk_err *err)
+int husk_proxy_start_sentinel(struct proxy *P, struct husk_err *err)
 {
 	struct proxy_opts *o = P->o;
 	struct husk_sentinel_view v = {.rootfs = o->rootfs,
@@ -361,7 +370,7 @@ static void created(struct husk_session *s, const struct husk_reply *r, void *da
 	P->created = true;
 	uv_timer_stop(&P->create_timer);
 	husk_proxy_watch(P);
-	if (start_sentinel(P, &err) < 0)
+	if (husk_proxy_start_sentinel(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	if (!P->o->foreground && P->serve && P->serve(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
@@ -433,13 +442,14 @@ static void on_hello(struct husk_session *s)
 static void on_exit_event(struct husk_session *s, const struct husk_exit_event *e)
 {
 	struct proxy *P = s->data;
-	husk_procs_exit(&P->procs, e);
+	if (husk_procs_owns(&P->procs, e->process) || !husk_pod_exit(P, e))
+		husk_procs_exit(&P->procs, e);
 }
 
 static bool on_stream(struct husk_session *s, const struct husk_frame_hdr *h, const uint8_t *p)
 {
 	struct proxy *P = s->data;
-	return husk_procs_frame(&P->procs, h, p);
+	return husk_procs_frame(&P->procs, h, p) || husk_pod_stream(P, h, p);
 }
 
 static void on_lost(struct husk_session *s, const struct husk_err *err)
@@ -493,6 +503,9 @@ void husk_proxy_opts_free(struct proxy_opts *o)
 	free(o->state_dir);
 	free(o->binds_path);
 	free(o->binds_ro_path);
+	free(o->sandbox);
+	free(o->sandbox_dir);
+	o->sandbox = o->sandbox_dir = NULL;
 	husk_share_free(&o->share);
 	husk_binds_view_free(o->bind_view, o->nbind_view);
 	o->bind_view = NULL;

@@ -45,6 +45,8 @@ struct proxy_opts {
 	bool share_set;	      /* --share given */
 	int exec_status; /* set by prepare when the program is missing (127) or not executable (126)
 			  */
+	char *sandbox;	   /* a pod's container: its sandbox's id (pod.h), or NULL */
+	char *sandbox_dir; /* and that one's state directory */
 };
 
 /* What husk_bundle_prepare and husk_state_create allocated: for the create
@@ -81,7 +83,21 @@ struct proxy {
 	uint64_t ping_sent;	/* loop time of the ping that is out, or 0 */
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
 	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
+	struct pod_member *members; /* a sandbox's: the pod's other containers (pod.h) */
+	struct pod_link *link;	    /* a pod member's: its sandbox's proxy (pod-member.c) */
 };
+
+/* What a process's waiter (a control connection) hears: its start (the
+ * pid), its failure to start, and, for an exec, its exit once done. */
+void husk_proc_reply_started(struct husk_proc *x, int64_t pid);
+void husk_proc_reply_failed(struct husk_proc *x, const char *msg, int status);
+void husk_proc_reply_done(struct husk_proc *x);
+/* The stdio of the container's process: the caller's, or a terminal. */
+int husk_proxy_stdio(struct proxy *P, int fds[3], int *tty_fd, struct husk_err *err);
+/* The signals a proxy forwards, each to on(P's handle, sig). */
+void husk_proxy_catch_signals(struct proxy *P, uv_signal_cb on);
+/* The sentinel (sentinel.h) started and watched; its PID is the state's. */
+int husk_proxy_start_sentinel(struct proxy *P, struct husk_err *err);
 
 extern const struct husk_session_ops husk_proxy_session_ops;
 extern const struct husk_procs_ops husk_proxy_procs_ops;

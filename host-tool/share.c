@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "husk-log.h"
 #include "share.h"
@@ -21,27 +23,25 @@ int husk_share_read_only(const char *path, bool recursive)
 	return mount(NULL, path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
 }
 
-int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *id,
-		       const char *rootfs, bool readonly, struct husk_err *err)
+static int share_names(struct husk_share *s, const char *dir, const char *id,
+		       struct husk_err *err)
 {
-	_cleanup_free_ char *root = NULL;
 	*s = (struct husk_share){0};
-	if (asprintf(&s->dir, "%s/" HUSK_SHARE_DIR, state_dir) < 0 ||
-	    asprintf(&s->part, "%s/%s", s->dir, id) < 0 ||
-	    asprintf(&s->rootfs, "%s/" HUSK_SHARE_ROOTFS, id) < 0 ||
-	    asprintf(&root, "%s/" HUSK_SHARE_ROOTFS, s->part) < 0) {
+	if (asprintf(&s->dir, "%s", dir) < 0 || asprintf(&s->part, "%s/%s", s->dir, id) < 0 ||
+	    asprintf(&s->rootfs, "%s/" HUSK_SHARE_ROOTFS, id) < 0) {
 		husk_share_free(s);
 		return husk_err_set(err, ENOMEM, "out of memory");
 	}
-	/* the mounts below exist only here: nobody else sees them */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make a private mount namespace");
-	if (mkdir(s->dir, 0700) < 0)
-		return husk_err_sys(err, errno, "mkdir %s", s->dir);
-	if (mount(s->dir, s->dir, "none", MS_BIND, NULL) < 0 ||
-	    mount(NULL, s->dir, "none", MS_SHARED, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make %s a shared mount", s->dir);
-	s->mounted = true;
+	return 0;
+}
+
+/* The container's part, <dir>/<id>, with its rootfs bound in it. */
+static int make_part(struct husk_share *s, const char *rootfs, bool readonly,
+		     struct husk_err *err)
+{
+	_cleanup_free_ char *root = NULL;
+	if (asprintf(&root, "%s/" HUSK_SHARE_ROOTFS, s->part) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
 	if (mkdir(s->part, 0755) < 0 || mkdir(root, 0755) < 0)
 		return husk_err_sys(err, errno, "mkdir %s", root);
 	/* the rootfs with what is mounted under it, as the guest must see it */
@@ -51,6 +51,105 @@ int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *
 		return husk_err_sys(err, errno, "cannot make the shared rootfs read-only");
 	log_debug("sharing %s as %s%s", rootfs, root, readonly ? ", read-only" : "");
 	return 0;
+}
+
+int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *id,
+		       const char *rootfs, bool readonly, struct husk_err *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	if (asprintf(&dir, "%s/" HUSK_SHARE_DIR, state_dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (share_names(s, dir, id, err) < 0)
+		return -1;
+	/* the mounts below exist only here: nobody else sees them */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot make a private mount namespace");
+	if (mkdir(s->dir, 0700) < 0)
+		return husk_err_sys(err, errno, "mkdir %s", s->dir);
+	if (mount(s->dir, s->dir, "none", MS_BIND, NULL) < 0 ||
+	    mount(NULL, s->dir, "none", MS_SHARED, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot make %s a shared mount", s->dir);
+	s->mounted = true;
+	return make_part(s, rootfs, readonly, err);
+}
+
+int husk_share_stage(struct husk_share *s, const char *state_dir, const char *id,
+		     const char *rootfs, bool readonly, struct husk_err *err)
+{
+	_cleanup_free_ char *dir = NULL;
+	if (asprintf(&dir, "%s/" HUSK_SHARE_STAGE, state_dir) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (share_names(s, dir, id, err) < 0)
+		return -1;
+	if (mkdir(s->dir, 0700) < 0)
+		return husk_err_sys(err, errno, "mkdir %s", s->dir);
+	if (mount(s->dir, s->dir, "none", MS_BIND, NULL) < 0 ||
+	    mount(NULL, s->dir, "none", MS_PRIVATE, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot make %s a mount", s->dir);
+	s->mounted = true;
+	return make_part(s, rootfs, readonly, err);
+}
+
+/* <sandbox_state>/share/<id> made (or removed) beneath the share's
+ * read-only top: through a bind of the sandbox's state directory alone,
+ * which does not carry the share's mount. */
+static int beneath_share(const char *sandbox_state, const char *id, bool make,
+			 struct husk_err *err)
+{
+	char under[] = "/tmp/husk-share-XXXXXX";
+	_cleanup_free_ char *dir = NULL;
+	if (!mkdtemp(under))
+		return husk_err_sys(err, errno, "mkdtemp");
+	int r = 0;
+	if (mount(sandbox_state, under, "none", MS_BIND, NULL) < 0) {
+		r = husk_err_sys(err, errno, "cannot bind %s", sandbox_state);
+	} else {
+		if (mount(NULL, under, "none", MS_PRIVATE, NULL) < 0 ||
+		    asprintf(&dir, "%s/" HUSK_SHARE_DIR "/%s", under, id) < 0)
+			r = husk_err_sys(err, errno, "cannot bind %s", sandbox_state);
+		else if (make ? mkdir(dir, 0755) < 0 && errno != EEXIST
+			      : rmdir(dir) < 0 && errno != ENOENT)
+			r = husk_err_sys(err, errno, "%s %s/share/%s", make ? "mkdir" : "rmdir",
+					 sandbox_state, id);
+		umount2(under, MNT_DETACH);
+	}
+	rmdir(under);
+	return r;
+}
+
+int husk_share_graft(const struct husk_share *stage, const char *sandbox_state, const char *id,
+		     struct husk_err *err)
+{
+	_cleanup_free_ char *target = NULL;
+	struct statvfs sv;
+	if (asprintf(&target, "%s/" HUSK_SHARE_DIR "/%s", sandbox_state, id) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
+	if (beneath_share(sandbox_state, id, true, err) < 0)
+		return -1;
+	/* the sealed part with every mount in it; under the share's shared
+	 * top, it reaches the VMM's copies of the namespace */
+	if (mount(stage->part, target, "none", MS_BIND | MS_REC, NULL) < 0) {
+		husk_err_sys(err, errno, "cannot put %s into the sandbox's share", stage->part);
+		beneath_share(sandbox_state, id, false, NULL);
+		return -1;
+	}
+	if (statvfs(target, &sv) < 0 || !(sv.f_flag & ST_RDONLY)) {
+		husk_share_ungraft(sandbox_state, id);
+		return husk_err_set(err, EPERM, "%s is not read-only in the sandbox's share",
+				    stage->part);
+	}
+	log_debug("%s shared as %s", stage->part, target);
+	return 0;
+}
+
+void husk_share_ungraft(const char *sandbox_state, const char *id)
+{
+	_cleanup_free_ char *target = NULL;
+	if (asprintf(&target, "%s/" HUSK_SHARE_DIR "/%s", sandbox_state, id) < 0)
+		return;
+	if (umount2(target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		log_debug("umount %s: %m", target);
+	beneath_share(sandbox_state, id, false, NULL);
 }
 
 int husk_share_seal(const struct husk_share *s, struct husk_err *err)

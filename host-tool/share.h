@@ -19,6 +19,7 @@
 #define HUSK_SHARE_ROOTFS   "rootfs"   /* <id>/rootfs */
 #define HUSK_SHARE_BINDS    "binds"    /* <id>/binds/<n>: writable bind sources */
 #define HUSK_SHARE_BINDS_RO "binds-ro" /* <id>/binds-ro/<n>: read-only ones */
+#define HUSK_SHARE_STAGE    "part"     /* <state>/part: a pod container's, staged */
 
 struct husk_share {
 	char *dir;    /* <state>/share: what the VM's filesystem device serves */
@@ -39,6 +40,20 @@ int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *
  * their own flags. A later part would be made through the directory beneath
  * the top's mount (an fd opened before it), not through the share. */
 int husk_share_seal(const struct husk_share *s, struct husk_err *err);
+/* A pod's container (pod.h): its part made as husk_share_prepare makes one,
+ * in the sandbox proxy's mount namespace (which the caller has joined) but
+ * under a staging top of its own, <state>/part, a private mount; sealed
+ * (husk_share_seal) before it is grafted. */
+int husk_share_stage(struct husk_share *s, const char *state_dir, const char *id,
+		     const char *rootfs, bool readonly, struct husk_err *err);
+/* The staged part, sealed, bound with every mount in it at
+ * <sandbox_state>/share/<id>: the sandbox's VM sees it appear. Made beneath
+ * the share's read-only top, so the guest never sees a part half made; it
+ * must arrive read-only. */
+int husk_share_graft(const struct husk_share *stage, const char *sandbox_state, const char *id,
+		     struct husk_err *err);
+/* Undo a graft (nothing if there is none). */
+void husk_share_ungraft(const char *sandbox_state, const char *id);
 /* Detach the share with every mount under it (they also go with the
  * namespace); nothing when it was never made. */
 void husk_share_unmount(const struct husk_share *s);

@@ -11,7 +11,7 @@
 
 struct json_object;
 
-#define HUSK_PROTO_VERSION 3
+#define HUSK_PROTO_VERSION 4
 
 /* Frame header: 12 bytes, all fields big-endian.
  *   magic u16 0x484b ("HK") | type u16 | stream u32 | length u32 */
@@ -113,6 +113,7 @@ enum husk_op {
 	HUSK_OP_CONTAINER_PS = 7,
 	HUSK_OP_NETWORK_CONFIGURE = 8,
 	HUSK_OP_CONTAINER_UPDATE = 9,
+	HUSK_OP_CONTAINER_DELETE = 10,
 };
 
 struct husk_request {
@@ -126,6 +127,9 @@ struct husk_request {
 			char *hostname;
 			/* config.json's "mounts" and "linux" (a reference), or NULL */
 			struct json_object *spec;
+			/* a pod's container: the VM's container whose namespaces
+			 * config.json's namespace paths name, or NULL */
+			char *sandbox;
 		} create;
 		struct {
 			char *container;
@@ -143,7 +147,7 @@ struct husk_request {
 		} resize;
 		struct {
 			char *container;
-		} ps;
+		} ps; /* container.ps, container.delete */
 		struct {
 			/* interfaces, addresses, routes (a reference) */
 			struct json_object *network;

@@ -21,6 +21,7 @@ static const struct {
     {HUSK_OP_CONTAINER_PS, "container.ps"},
     {HUSK_OP_NETWORK_CONFIGURE, "network.configure"},
     {HUSK_OP_CONTAINER_UPDATE, "container.update"},
+    {HUSK_OP_CONTAINER_DELETE, "container.delete"},
 };
 
 const char *husk_op_name(enum husk_op op)
@@ -83,6 +84,7 @@ void husk_request_free(struct husk_request *r)
 		free(r->u.create.rootfs.fstype);
 		free(r->u.create.rootfs.path);
 		free(r->u.create.hostname);
+		free(r->u.create.sandbox);
 		if (r->u.create.spec)
 			json_object_put(r->u.create.spec);
 		break;
@@ -90,7 +92,8 @@ void husk_request_free(struct husk_request *r)
 		free(r->u.start.container);
 		husk_process_free(&r->u.start.process);
 		break;
-	case HUSK_OP_CONTAINER_PS: free(r->u.ps.container); break;
+	case HUSK_OP_CONTAINER_PS:
+	case HUSK_OP_CONTAINER_DELETE: free(r->u.ps.container); break;
 	case HUSK_OP_NETWORK_CONFIGURE:
 		if (r->u.net.network)
 			json_object_put(r->u.net.network);
@@ -130,7 +133,9 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 		    rootfs_from_json(o, &r->u.create.rootfs, err) < 0 ||
 		    husk_json_str(o, NULL, "hostname", HUSK_JSON_OPTIONAL, &r->u.create.hostname,
 				  err) < 0 ||
-		    husk_json_obj(o, NULL, "spec", HUSK_JSON_OPTIONAL, &r->u.create.spec, err) < 0)
+		    husk_json_obj(o, NULL, "spec", HUSK_JSON_OPTIONAL, &r->u.create.spec, err) < 0 ||
+		    husk_json_str(o, NULL, "sandbox", HUSK_JSON_OPTIONAL, &r->u.create.sandbox,
+				  err) < 0)
 			return -1;
 		if (r->u.create.spec)
 			json_object_get(r->u.create.spec);
@@ -168,6 +173,7 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 		r->u.resize.cols = (uint16_t)cols;
 		return 0;
 	case HUSK_OP_CONTAINER_PS:
+	case HUSK_OP_CONTAINER_DELETE:
 		return husk_json_str(o, NULL, "container", HUSK_JSON_REQUIRED, &r->u.ps.container,
 				     err) < 0
 			   ? -1
@@ -250,6 +256,9 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 					       json_object_new_string(r->u.create.hostname));
 		if (r->u.create.spec)
 			json_object_object_add(o, "spec", json_object_get(r->u.create.spec));
+		if (r->u.create.sandbox)
+			json_object_object_add(o, "sandbox",
+					       json_object_new_string(r->u.create.sandbox));
 		break;
 	case HUSK_OP_NETWORK_CONFIGURE:
 		json_object_object_add(o, "network", json_object_get(r->u.net.network));
@@ -272,6 +281,7 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 		json_object_object_add(o, "cols", json_object_new_int(r->u.resize.cols));
 		break;
 	case HUSK_OP_CONTAINER_PS:
+	case HUSK_OP_CONTAINER_DELETE:
 		json_object_object_add(o, "container", json_object_new_string(r->u.ps.container));
 		break;
 	case HUSK_OP_CONTAINER_UPDATE:
