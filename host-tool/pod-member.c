@@ -6,7 +6,9 @@
  * every request to the sandbox's naming the container, the signals it and
  * the sentinel get go down the link, and it exits with the status the link
  * brings back. */
+#include <dirent.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -41,13 +43,53 @@ static const char *annotation(const struct husk_config *c, const char *a, const 
 	return v ? v : husk_config_annotation(c, b);
 }
 
+/* The running husk container whose VM already serves network namespace
+ * path (the same inode as the one its state names), or NULL: a second VM
+ * must never mirror the same interfaces. */
+static char *serving_vm(const char *path)
+{
+	struct stat want;
+	struct dirent **names = NULL;
+	char *found = NULL;
+	if (stat(path, &want) < 0)
+		return NULL;
+	int n = scandir(husk_global.root, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		struct husk_state st;
+		struct stat have;
+		if (!found && names[i]->d_name[0] != '.' &&
+		    husk_state_read(names[i]->d_name, &st, NULL) == 0) {
+			if (st.netns && husk_state_alive(&st) && stat(st.netns, &have) == 0 &&
+			    have.st_dev == want.st_dev && have.st_ino == want.st_ino)
+				found = strdup(st.id);
+			husk_state_free(&st);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return found;
+}
+
 int husk_pod_resolve(struct proxy_opts *o, struct husk_err *err)
 {
 	const char *type = annotation(&o->cfg, HUSK_CRI_TYPE, HUSK_CRIO_TYPE);
 	const char *sb = annotation(&o->cfg, HUSK_CRI_SANDBOX, HUSK_CRIO_SANDBOX);
 	struct husk_state st;
-	if (!type || strcmp(type, "container") != 0)
-		return 0; /* a sandbox, or a container of its own */
+	if (!type || strcmp(type, "container") != 0) {
+		/* a sandbox, or a container of its own: but not one in a
+		 * network namespace another VM serves (a podman pod) */
+		_cleanup_free_ char *other =
+		    o->net.mode == HUSK_NETMODE_MIRROR && o->net.ns_path ? serving_vm(o->net.ns_path)
+									 : NULL;
+		if (other)
+			return husk_err_set(
+			    err, EBUSY,
+			    "network namespace %s is served by container %s's VM: a second VM "
+			    "cannot share it; create this container in that pod (annotations %s=container, "
+			    "%s=%s)",
+			    o->net.ns_path, other, HUSK_CRI_TYPE, HUSK_CRI_SANDBOX, other);
+		return 0;
+	}
 	if (!sb || !*sb)
 		return husk_err_set(err, EINVAL, "annotation %s: a pod's container needs %s",
 				    HUSK_CRI_TYPE, HUSK_CRI_SANDBOX);

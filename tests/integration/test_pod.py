@@ -171,3 +171,26 @@ def test_a_container_too_big_for_the_pod_is_refused(pod, husk_cli):
     assert c.proc.returncode != 0
     assert "does not fit in the pod's VM" in c.stderr.decode()
     assert not (husk_cli.root / pod.sid / "share" / "big1").exists()
+
+
+def test_a_second_vm_for_a_served_network_namespace_is_refused(husk_cli, make_bundle, tmp_path):
+    """A network namespace a husk VM already mirrors (podman's pods name the
+    infra container's) gets no second VM: a clear error instead."""
+    import subprocess
+    ns = f"huskpod{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        def netns(cfg):
+            cfg.setdefault("linux", {})["namespaces"] = [
+                {"type": "mount"}, {"type": "pid"}, {"type": "network", "path": f"/run/netns/{ns}"}]
+        first = husk_cli.create(make_bundle(("sleep", "100000"), name="n1", edit=netns), "n1")
+        assert first.proc.returncode == 0, first.stderr
+        second = husk_cli.create(make_bundle(("true",), name="n2", edit=netns), "n2")
+        assert second.proc.returncode != 0
+        assert f"network namespace /run/netns/{ns} is served by container n1's VM" in \
+            second.stderr.decode()
+        assert not (husk_cli.root / "n2").exists()
+        r = husk_cli("delete", "--force", "n1")
+        assert r.returncode == 0, r.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])

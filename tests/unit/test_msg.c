@@ -209,7 +209,9 @@ static void test_op_names(void **state)
 	assert_int_equal(HUSK_OP_CONTAINER_PS, 7);
 	assert_int_equal(HUSK_OP_NETWORK_CONFIGURE, 8);
 	assert_int_equal(HUSK_OP_CONTAINER_UPDATE, 9);
+	assert_int_equal(HUSK_OP_CONTAINER_DELETE, 10);
 	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_UPDATE), "container.update");
+	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_DELETE), "container.delete");
 	assert_string_equal(husk_op_name(HUSK_OP_NETWORK_CONFIGURE), "network.configure");
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_RESIZE), "process.resize");
 	assert_string_equal(husk_op_name(HUSK_OP_CONTAINER_PS), "container.ps");
@@ -219,7 +221,7 @@ static void test_op_names(void **state)
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_SIGNAL), "process.signal");
 	assert_string_equal(husk_op_name(HUSK_OP_SHUTDOWN), "shutdown");
 	assert_null(husk_op_name(HUSK_OP_UNKNOWN));
-	assert_null(husk_op_name((enum husk_op)10));
+	assert_null(husk_op_name((enum husk_op)11));
 }
 
 static void test_create_roundtrip(void **state)
@@ -1205,6 +1207,48 @@ static void test_update_roundtrip(void **state)
 	json_object_put(r.u.update.resources);
 }
 
+/* A pod's container: container.create names its sandbox; container.delete
+ * removes one while the VM goes on. */
+static void test_pod_requests(void **state)
+{
+	struct husk_request r = {.id = 21, .op = HUSK_OP_CONTAINER_CREATE}, d;
+	r.u.create.id = "app";
+	r.u.create.rootfs = (struct husk_rootfs){
+	    .tag = "share", .fstype = "virtiofs", .path = "app/rootfs", .readonly = false};
+	r.u.create.sandbox = "pause1";
+	request_roundtrip(&r, &d);
+	assert_string_equal(d.u.create.sandbox, "pause1");
+	assert_string_equal(d.u.create.id, "app");
+	husk_request_free(&d);
+	r.u.create.sandbox = NULL;
+	request_roundtrip(&r, &d);
+	assert_null(d.u.create.sandbox);
+	husk_request_free(&d);
+
+	struct husk_request del = {.id = 22, .op = HUSK_OP_CONTAINER_DELETE};
+	del.u.ps.container = "app";
+	assert_json(husk_request_encode(&del),
+		    "{\"id\":22,\"op\":\"container.delete\",\"container\":\"app\"}");
+	request_roundtrip(&del, &d);
+	assert_int_equal(d.op, HUSK_OP_CONTAINER_DELETE);
+	assert_string_equal(d.u.ps.container, "app");
+	husk_request_free(&d);
+
+	static const char *const bad[] = {
+	    "{\"id\":1,\"op\":\"container.delete\"}",
+	    "{\"id\":1,\"op\":\"container.delete\",\"container\":7}",
+	    "{\"id\":1,\"op\":\"container.create\",\"container\":\"a\",\"rootfs\":{\"tag\":"
+	    "\"share\",\"fstype\":\"9p\",\"path\":\"a/rootfs\"},\"sandbox\":[]}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct husk_err err = {0};
+		char *copy = dup_exact(bad[i], strlen(bad[i]));
+		assert_int_equal(husk_request_decode(copy, strlen(bad[i]), &d, &err), -1);
+		free(copy);
+		assert_int_equal(err.code, EINVAL);
+	}
+}
+
 static void test_update_decode_errors(void **state)
 {
 	static const struct {
@@ -2052,6 +2096,7 @@ int main(void)
 	    cmocka_unit_test(test_ps_roundtrip),
 	    cmocka_unit_test(test_network_roundtrip),
 	    cmocka_unit_test(test_update_roundtrip),
+	    cmocka_unit_test(test_pod_requests),
 	    cmocka_unit_test(test_update_decode_errors),
 	    cmocka_unit_test(test_signal_all_roundtrip),
 	    cmocka_unit_test(test_start_console_size),
