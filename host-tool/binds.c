@@ -103,7 +103,7 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 		else
 			snprintf(host, sizeof host, "%s/%s", bundle, s0);
 		struct stat sb;
-		if (stat(host, &sb) < 0)
+		if (husk_share_stat(host, &sb) < 0)
 			return husk_err_sys(err, errno, "config.json: mounts[%zu] source %s", i,
 					    host);
 		bool ro = husk_bind_readonly(m);
@@ -113,8 +113,7 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 		snprintf(stage, sizeof stage, "%s/%zu", s->dir, s->n);
 		int r = S_ISDIR(sb.st_mode) ? mkdir(stage, 0755) : mknod(stage, S_IFREG | 0644, 0);
 		/* submounts of the source come along only for rbind */
-		if (r < 0 ||
-		    mount(host, stage, "none", MS_BIND | (is_rbind(m) ? MS_REC : 0), NULL) < 0 ||
+		if (r < 0 || husk_share_bind(host, stage, is_rbind(m)) < 0 ||
 		    (ro && husk_share_read_only(stage, is_rbind(m)) < 0))
 			return husk_err_sys(err, errno, "cannot share bind mount source %s", host);
 		snprintf(guest, sizeof guest, "/run/husk/%s/%s/%zu", id, s->name, s->n);
@@ -132,6 +131,35 @@ static int bind_prepare(const char *id, const char *bundle, struct stage st[2],
 		nbinds++;
 	}
 	return (int)nbinds;
+}
+
+/* The host path of bind mount m (absolute, or relative to the bundle). */
+static int bind_source(struct json_object *m, const char *bundle, char *host, size_t size)
+{
+	struct json_object *src;
+	if (!json_object_object_get_ex(m, "source", &src) ||
+	    !json_object_is_type(src, json_type_string))
+		return -1;
+	const char *s0 = json_object_get_string(src);
+	if (s0[0] == '/')
+		snprintf(host, size, "%s", s0);
+	else
+		snprintf(host, size, "%s/%s", bundle, s0);
+	return 0;
+}
+
+int husk_binds_take_trees(const char *bundle, struct json_object *mounts, struct husk_err *err)
+{
+	for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++) {
+		struct json_object *m = json_object_array_get_idx(mounts, i);
+		char host[PATH_MAX];
+		if (!json_object_is_type(m, json_type_object) || !is_bind(m) ||
+		    bind_source(m, bundle, host, sizeof host) < 0)
+			continue; /* bind_prepare says what is wrong */
+		if (husk_share_take_tree(host, is_rbind(m), err) < 0)
+			return husk_err_prefix(err, "config.json: mounts");
+	}
+	return 0;
 }
 
 int husk_binds_prepare(const char *id, const char *bundle, const char *part,

@@ -23,6 +23,9 @@ int husk_binds_prepare(const char *id, const char *bundle, const char *part,
 		       struct json_object *mounts, struct json_object **mounts_out,
 		       char **binds_path, char **binds_ro_path, struct husk_sentinel_bind **view,
 		       size_t *nview, struct husk_err *err);
+/* Each bind source taken as a detached mount tree (husk_share_take_tree),
+ * before a pod's container's proxy joins its sandbox's mount namespace. */
+int husk_binds_take_trees(const char *bundle, struct json_object *mounts, struct husk_err *err);
 /* Whether a bind mount is read-only: the options' last word on it, as the
  * agent reads them (agent/spec.c): "ro" (or "rro") unless a later "rw"
  * undoes it. */

@@ -14,6 +14,7 @@
 #include "husk-log.h"
 #include "husk.h"
 #include "opts.h"
+#include "pod.h"
 #include "state.h"
 #include "statsjson.h"
 #include "verbs.h"
@@ -145,6 +146,11 @@ int husk_cmd_events(int argc, char **argv)
 	r = -1;
 	if (!strcmp(husk_state_status(&st), "stopped")) {
 		husk_err_set(&err, EINVAL, "container with id %s is not running", st.id);
+	} else if (!st.cgroup && husk_pod_sandbox_of(&st)) {
+		husk_err_set(&err, EOPNOTSUPP,
+			     "container %s runs in pod sandbox %s's VM: its host figures are the "
+			     "sandbox's (husk events %s)",
+			     st.id, husk_pod_sandbox_of(&st), husk_pod_sandbox_of(&st));
 	} else if (!st.cgroup) {
 		husk_err_set(&err, EOPNOTSUPP,
 			     "container with id %s has no host cgroup in its state (an older husk "

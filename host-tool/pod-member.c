@@ -99,11 +99,7 @@ int husk_pod_resolve(struct proxy_opts *o, struct husk_err *err)
 		return husk_err_set(err, ENOENT, "sandbox %s does not exist", sb);
 	const char *status = husk_state_status(&st);
 	bool running = !strcmp(status, "running");
-	bool member = st.annotations && json_object_object_get_ex(st.annotations, HUSK_CRI_TYPE,
-								   NULL) &&
-		      !strcmp(json_object_get_string(json_object_object_get(st.annotations,
-									   HUSK_CRI_TYPE)),
-			      "container");
+	bool member = husk_pod_sandbox_of(&st) != NULL;
 	husk_state_free(&st);
 	if (member)
 		return husk_err_set(err, EINVAL, "%s is a pod's container, not a sandbox", sb);
@@ -114,6 +110,16 @@ int husk_pod_resolve(struct proxy_opts *o, struct husk_err *err)
 	/* the network is the sandbox's VM's: nothing of it is this one's */
 	o->net = (struct husk_netconf){.mode = HUSK_NETMODE_NONE, .host_ns = -1};
 	return 0;
+}
+
+const char *husk_pod_sandbox_of(const struct husk_state *st)
+{
+	struct json_object *t, *sb;
+	if (!st->annotations || !json_object_object_get_ex(st->annotations, HUSK_CRI_TYPE, &t) ||
+	    strcmp(json_object_get_string(t), "container") ||
+	    !json_object_object_get_ex(st->annotations, HUSK_CRI_SANDBOX, &sb))
+		return NULL;
+	return json_object_get_string(sb);
 }
 
 /* ---- the link: what the sandbox's proxy says of the container ---- */
@@ -329,6 +335,8 @@ static int share_part(struct proxy *P, struct husk_err *err)
 	    husk_share_seal(&o->share, err) < 0 ||
 	    husk_share_graft(&o->share, o->sandbox_dir, o->id, err) < 0)
 		return -1;
+	if (asprintf(&o->staged_rootfs, "%s/" HUSK_SHARE_ROOTFS, o->share.part) < 0)
+		return husk_err_set(err, ENOMEM, "out of memory");
 	P->link->grafted = true;
 	return 0;
 }
@@ -404,8 +412,12 @@ void husk_member_main(struct proxy_opts *o)
 	if (husk_proxy_stdio(P, fds, &tty_fd, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	husk_procs_init(&P->procs, NULL, o->id, fds, tty_fd, NULL, P);
-	/* before any thread: setns into a mount namespace needs one */
-	if (join_sandbox_ns(P, &err) < 0 || share_part(P, &err) < 0)
+	/* the rootfs and bind sources as mounted here, taken before joining
+	 * the sandbox's namespace, which may predate them; then (before any
+	 * thread: setns into a mount namespace needs one) the part made there */
+	if (husk_share_take_tree(o->rootfs, true, &err) < 0 ||
+	    husk_binds_take_trees(o->bundle, o->cfg.mounts, &err) < 0 ||
+	    join_sandbox_ns(P, &err) < 0 || share_part(P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
 	if ((link.fd = husk_ctl_connect(o->sandbox_dir, &err)) < 0)
 		husk_proxy_fail(P, &err, false);

@@ -28,6 +28,9 @@ struct pod_member {
 	struct husk_ctl_conn *link;
 	int64_t mem_mib; /* its memory limit, MiB, or 0 */
 	bool created, start_asked, gone;
+	uv_timer_t stall;   /* after its process's exit: is its output read? */
+	uint64_t exited_ms; /* loop time of that exit */
+	bool released;	    /* reported stopped while its output is held */
 	struct pod_member *next;
 };
 
@@ -47,6 +50,14 @@ static void link_send(struct pod_member *m, struct json_object *o)
 		json_object_put(o);
 }
 
+static void member_freed(uv_handle_t *h)
+{
+	struct pod_member *m = h->data;
+	husk_process_free(&m->spec);
+	free(m->id);
+	free(m);
+}
+
 static void member_free(struct pod_member *m)
 {
 	struct proxy *P = m->P;
@@ -56,9 +67,14 @@ static void member_free(struct pod_member *m)
 			break;
 		}
 	husk_procs_close_init(&m->procs);
-	husk_process_free(&m->spec);
-	free(m->id);
-	free(m);
+	uv_close((uv_handle_t *)&m->stall, member_freed);
+}
+
+static void report_exit(struct pod_member *m)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "exit", json_object_new_int(m->procs.init.status));
+	link_send(m, o);
 }
 
 /* Every process of a member that is gone is done: nothing refers to it. */
@@ -98,8 +114,36 @@ static void m_start_failed(struct husk_proc *x, const char *msg, int status, voi
 	link_send(m, o);
 }
 
+/* As for a container of its own (proxy-procs.c): a process whose output
+ * nobody reads is reported stopped HUSK_OUTPUT_STALL_MS after its exit;
+ * its output is held for its reader until read or the member goes. */
+static void stall_tick(uv_timer_t *t)
+{
+	struct pod_member *m = t->data;
+	struct husk_proc *init = &m->procs.init;
+	uint64_t since = uv_now(m->P->loop) - m->exited_ms;
+	uint64_t stalled = husk_relay_stalled_ms(&init->relay);
+	if (m->released || init->done) {
+		uv_timer_stop(t);
+		return;
+	}
+	if ((stalled < since ? stalled : since) >= HUSK_OUTPUT_STALL_MS) {
+		uv_timer_stop(t);
+		m->released = true;
+		log_info("the output of container %s's process, which exited with %d, has not "
+			 "been read for %d ms: it is stopped, its output held",
+			 m->id, init->status, HUSK_OUTPUT_STALL_MS);
+		report_exit(m);
+	}
+}
+
 static void m_exited(struct husk_proc *x, void *data)
 {
+	struct pod_member *m = data;
+	if (!x->is_init)
+		return;
+	m->exited_ms = uv_now(m->P->loop);
+	uv_timer_start(&m->stall, stall_tick, HUSK_STALL_TICK_MS, HUSK_STALL_TICK_MS);
 }
 
 static void m_done(struct husk_proc *x, void *data)
@@ -107,10 +151,10 @@ static void m_done(struct husk_proc *x, void *data)
 	struct pod_member *m = data;
 	husk_proc_reply_done(x);
 	if (x->is_init) {
+		uv_timer_stop(&m->stall);
 		husk_procs_close_init(&m->procs); /* its callers wait for EOF */
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "exit", json_object_new_int(x->status));
-		link_send(m, o);
+		if (!m->released)
+			report_exit(m);
 	}
 	maybe_free(m);
 }
@@ -188,11 +232,18 @@ static int create_request(struct proxy *P, const char *id, struct json_object *c
 }
 
 /* Whether the member's memory limit fits in what the VM has left. */
-static int fits(struct proxy *P, const char *id, int64_t mib, struct husk_err *err)
+static int64_t husk_mib(int64_t bytes)
+{
+	return bytes > 0 ? (bytes + (1 << 20) - 1) / (1 << 20) : 0;
+}
+
+/* Whether a memory limit of mib for container self (by id: one being
+ * added, or a member being updated) fits beside the pod's others. */
+static int fits_id(struct proxy *P, const char *id, int64_t mib, struct husk_err *err)
 {
 	int64_t used = HUSK_VM_HEADROOM_MIB, vm = P->o->vo.mem_mib;
 	for (struct pod_member *m = P->members; m; m = m->next)
-		if (!m->gone)
+		if (!m->gone && strcmp(m->id, id))
 			used += m->mem_mib;
 	if (mib > 0 && used + mib > vm)
 		return husk_err_set(err, ENOSPC,
@@ -201,6 +252,15 @@ static int fits(struct proxy *P, const char *id, int64_t mib, struct husk_err *e
 				    "husk.vm.memory annotation sizes it; memory is not hot-plugged)",
 				    id, (long long)mib, (long long)(vm > used ? vm - used : 0),
 				    (long long)vm);
+	return 0;
+}
+
+static int fits(struct proxy *P, struct pod_member *m, int64_t mib, struct husk_err *err)
+{
+	if (fits_id(P, m->id, mib, err) < 0)
+		return -1;
+	if (mib > 0)
+		m->mem_mib = mib;
 	return 0;
 }
 
@@ -229,7 +289,7 @@ void husk_pod_add(struct proxy *P, struct husk_ctl_conn *c, struct json_object *
 	else if (!json_object_object_get_ex(req, "create", &create) ||
 		 !json_object_object_get_ex(req, "process", &proc))
 		husk_err_set(&err, EINVAL, "pod.add without the container");
-	else if (fits(P, id, mib, &err) == 0 && create_request(P, id, create, &r, &err) == 0)
+	else if (fits_id(P, id, mib, &err) == 0 && create_request(P, id, create, &r, &err) == 0)
 		rc = 0;
 	if (rc == 0 && (!(m = calloc(1, sizeof *m)) || !(m->id = strdup(id))))
 		rc = husk_err_set(&err, ENOMEM, "out of memory");
@@ -248,6 +308,8 @@ void husk_pod_add(struct proxy *P, struct husk_ctl_conn *c, struct json_object *
 	}
 	m->P = P;
 	m->mem_mib = mib;
+	uv_timer_init(P->loop, &m->stall);
+	m->stall.data = m;
 	husk_procs_init(&m->procs, &P->s, m->id, fds, -1, &member_ops, m);
 	husk_procs_share_session(&m->procs, &P->procs);
 	struct adding *a = malloc(sizeof *a);
@@ -279,9 +341,7 @@ static void m_kill(struct pod_member *m, struct husk_ctl_conn *c, int sig, bool 
 		husk_ctl_reply(c, husk_ctl_ok());
 		x->exited = x->done = true;
 		x->status = 128 + sig;
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "exit", json_object_new_int(x->status));
-		link_send(m, o);
+		report_exit(m);
 	} else if (x->exited) {
 		husk_ctl_reply(c, husk_ctl_error("container not running", 0));
 	} else {
@@ -359,9 +419,14 @@ bool husk_pod_request(struct proxy *P, struct husk_ctl_conn *c, const char *op,
 		husk_proxy_forward(P, c, &r);
 	} else if (!strcmp(op, "update")) {
 		/* the guest's cgroup: the VM's host cgroup is the sandbox's */
+		struct husk_err err;
 		if (!json_object_object_get_ex(req, "resources", &v) ||
 		    !json_object_is_type(v, json_type_object)) {
 			husk_ctl_reply(c, husk_ctl_error("update without resources", 0));
+		} else if (m->procs.init.exited) {
+			husk_ctl_reply(c, husk_ctl_error("container not running", 0));
+		} else if (fits(P, m, husk_mib(husk_resource(v, "memory", "limit")), &err) < 0) {
+			husk_ctl_reply(c, husk_ctl_error(err.msg, 0));
 		} else {
 			r.op = HUSK_OP_CONTAINER_UPDATE;
 			r.u.update.container = m->id;

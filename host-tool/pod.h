@@ -33,6 +33,10 @@ struct json_object;
  * that VM as its pod's. */
 int husk_pod_resolve(struct proxy_opts *o, struct husk_err *err);
 
+struct husk_state;
+/* The sandbox of a pod's container, from its state's annotations, or NULL. */
+const char *husk_pod_sandbox_of(const struct husk_state *st);
+
 /* ---- the sandbox's proxy (pod-sandbox.c) ---- */
 
 /* "pod.add": a member proxy hands over its container. */

@@ -330,7 +330,9 @@ static void on_sentinel(uv_poll_t *h, int status, int events)
 int husk_proxy_start_sentinel(struct proxy *P, struct husk_err *err)
 {
 	struct proxy_opts *o = P->o;
-	struct husk_sentinel_view v = {.rootfs = o->rootfs,
+	/* a pod's container: the rootfs the caller mounted is seen only as
+	 * it was staged (pod-member.c) */
+	struct husk_sentinel_view v = {.rootfs = o->staged_rootfs ? o->staged_rootfs : o->rootfs,
 				       .readonly = o->cfg.root_readonly,
 				       .binds = o->bind_view,
 				       .nbinds = o->nbind_view};
@@ -505,7 +507,8 @@ void husk_proxy_opts_free(struct proxy_opts *o)
 	free(o->binds_ro_path);
 	free(o->sandbox);
 	free(o->sandbox_dir);
-	o->sandbox = o->sandbox_dir = NULL;
+	free(o->staged_rootfs);
+	o->sandbox = o->sandbox_dir = o->staged_rootfs = NULL;
 	husk_share_free(&o->share);
 	husk_binds_view_free(o->bind_view, o->nbind_view);
 	o->bind_view = NULL;

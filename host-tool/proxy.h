@@ -46,6 +46,7 @@ struct proxy_opts {
 	int exec_status; /* set by prepare when the program is missing (127) or not executable (126)
 			  */
 	char *sandbox;	   /* a pod's container: its sandbox's id (pod.h), or NULL */
+	char *staged_rootfs; /* and its rootfs as staged in the sandbox's namespace */
 	char *sandbox_dir; /* and that one's state directory */
 };
 

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -21,6 +22,68 @@ int husk_share_read_only(const char *path, bool recursive)
 		return -1;
 	/* before Linux 5.12: the top mount only */
 	return mount(NULL, path, "none", MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
+}
+
+/* Mount trees taken (open_tree's detached clones) in the caller's mount
+ * namespace before it joined the sandbox proxy's, by source path. */
+#define MAX_TREES 130
+static struct {
+	char *path;
+	char *at; /* where it was attached, once it was */
+	int fd;
+	bool recursive;
+} trees[MAX_TREES];
+static size_t ntrees;
+
+int husk_share_take_tree(const char *path, bool recursive, struct husk_err *err)
+{
+	for (size_t i = 0; i < ntrees; i++)
+		if (!strcmp(trees[i].path, path) && trees[i].recursive == recursive)
+			return 0;
+	if (ntrees == MAX_TREES)
+		return husk_err_set(err, E2BIG, "more than %d mount sources", MAX_TREES);
+	int fd = open_tree(AT_FDCWD, path,
+			   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+	if (fd < 0)
+		return husk_err_sys(err, errno, "cannot take the mount tree of %s", path);
+	if (!(trees[ntrees].path = strdup(path))) {
+		close(fd);
+		return husk_err_set(err, ENOMEM, "out of memory");
+	}
+	trees[ntrees].fd = fd;
+	trees[ntrees++].recursive = recursive;
+	return 0;
+}
+
+static int tree_of(const char *path, bool recursive)
+{
+	for (size_t i = 0; i < ntrees; i++)
+		if (!strcmp(trees[i].path, path) && trees[i].recursive == recursive)
+			return (int)i;
+	return -1;
+}
+
+int husk_share_stat(const char *path, struct stat *sb)
+{
+	for (size_t i = 0; i < ntrees; i++)
+		if (!strcmp(trees[i].path, path))
+			return fstat(trees[i].fd, sb);
+	return stat(path, sb);
+}
+
+int husk_share_bind(const char *src, const char *dst, bool recursive)
+{
+	int i = tree_of(src, recursive);
+	if (i < 0)
+		return mount(src, dst, "none", MS_BIND | (recursive ? MS_REC : 0), NULL);
+	/* a detached tree attaches once; once attached (here), the same
+	 * source again is a bind of where it went */
+	if (trees[i].at)
+		return mount(trees[i].at, dst, "none", MS_BIND | (recursive ? MS_REC : 0), NULL);
+	if (move_mount(trees[i].fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return -1;
+	trees[i].at = strdup(dst);
+	return trees[i].at ? 0 : -1;
 }
 
 static int share_names(struct husk_share *s, const char *dir, const char *id,
@@ -45,7 +108,7 @@ static int make_part(struct husk_share *s, const char *rootfs, bool readonly,
 	if (mkdir(s->part, 0755) < 0 || mkdir(root, 0755) < 0)
 		return husk_err_sys(err, errno, "mkdir %s", root);
 	/* the rootfs with what is mounted under it, as the guest must see it */
-	if (mount(rootfs, root, "none", MS_BIND | MS_REC, NULL) < 0)
+	if (husk_share_bind(rootfs, root, true) < 0)
 		return husk_err_sys(err, errno, "cannot share the rootfs %s", rootfs);
 	if (readonly && husk_share_read_only(root, true) < 0)
 		return husk_err_sys(err, errno, "cannot make the shared rootfs read-only");

@@ -54,6 +54,16 @@ int husk_share_graft(const struct husk_share *stage, const char *sandbox_state, 
 		     struct husk_err *err);
 /* Undo a graft (nothing if there is none). */
 void husk_share_ungraft(const char *sandbox_state, const char *id);
+/* A pod's container's sources live in the caller's mount namespace, where
+ * the caller (containerd, kubelet) mounted them, maybe after the sandbox's
+ * proxy made its own namespace: take each as a detached tree (open_tree's
+ * clone) before joining that namespace. husk_share_bind then attaches the
+ * tree taken for src, or binds src by path when none was taken;
+ * husk_share_stat stats the tree (or the path). -1 with errno. */
+int husk_share_take_tree(const char *path, bool recursive, struct husk_err *err);
+int husk_share_bind(const char *src, const char *dst, bool recursive);
+struct stat;
+int husk_share_stat(const char *path, struct stat *sb);
 /* Detach the share with every mount under it (they also go with the
  * namespace); nothing when it was never made. */
 void husk_share_unmount(const struct husk_share *s);

@@ -194,3 +194,92 @@ def test_a_second_vm_for_a_served_network_namespace_is_refused(husk_cli, make_bu
         assert r.returncode == 0, r.stderr
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def test_update_of_a_pods_container(pod, husk_cli):
+    cli = husk_cli
+    def mounts(cfg):
+        cfg["mounts"] = [{"destination": "/proc", "type": "proc", "source": "proc"},
+                         {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+                         {"destination": "/sys/fs/cgroup", "type": "cgroup",
+                          "source": "cgroup"}]
+    assert pod.add(["sleep", "100000"], "u1", edit=mounts).proc.returncode == 0
+    r = cli("update", "--memory", "50331648", "u1")
+    assert r.returncode == 0, r.stderr
+    r = cli("exec", "u1", "sh", "-c",
+            "cat /sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup)/memory.max")
+    assert r.returncode == 0 and r.stdout.strip() == b"50331648", (r.stdout, r.stderr)
+    r = cli("update", "--memory", str(64 << 30), "u1")
+    assert r.returncode != 0 and b"does not fit in the pod's VM" in r.stderr, r.stderr
+    r = cli("pause", "u1")
+    assert r.returncode != 0 and b"pause the sandbox" in r.stderr, r.stderr
+
+
+def test_a_pods_container_whose_output_is_unread_is_reported_stopped(pod, husk_cli, make_bundle):
+    """As a container of its own (test_faults): exited, its output held for a
+    reader that does not read, it is stopped a second after its exit."""
+    r, w = os.pipe()
+    try:
+        def ed(cfg):
+            cfg.update(pod_config("container", pod.sid)(cfg))
+        b = make_bundle(["sh", "-c", "yes | head -c 1500000; exit 6"], name="held1",
+                        edit=ed)
+        c = husk_cli.create(b, "held1", stdout=w)
+        assert c.proc.returncode == 0, c.stderr
+        assert husk_cli("start", "held1").returncode == 0
+        assert wait_exit(husk_cli, "held1") == 6
+    finally:
+        os.close(w)
+        os.close(r)
+
+
+def test_sources_mounted_after_the_sandbox_started(pod, husk_cli, make_bundle, tmp_path):
+    """containerd mounts a container's rootfs (and kubelet its volumes) after
+    the pod's VM runs: the member proxy takes them as they are mounted where
+    it was called, not as the sandbox proxy's older mount namespace has them."""
+    import shutil
+    import subprocess
+    def ed(cfg):
+        cfg.update(pod_config("container", pod.sid)(cfg))
+        cfg["mounts"] = [{"destination": "/vol", "type": "bind", "source": str(vol),
+                          "options": ["rbind", "ro"]}]
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    b = make_bundle(["sh", "-c", "cat /vol/token; ls /bin/busybox >/dev/null && exit 5"],
+                    name="late1", edit=ed)
+    full = tmp_path / "late-rootfs"
+    shutil.move(str(b / "rootfs"), str(full))
+    (b / "rootfs").mkdir()
+    mounted = []
+    try:
+        for src, dst, extra in ((full, b / "rootfs", ["--bind"]), ("tmpfs", vol, ["-t", "tmpfs"])):
+            subprocess.run(["mount", *extra, str(src), str(dst)], check=True)
+            mounted.append(dst)
+        (vol / "token").write_text("late-volume\n")
+        c = husk_cli.create(b, "late1")
+        assert c.proc.returncode == 0, c.stderr
+        assert husk_cli("start", "late1").returncode == 0
+        assert wait_exit(husk_cli, "late1") == 5
+        assert (husk_cli.tmp / "late1.out").read_bytes() == b"late-volume\n"
+        assert husk_cli("delete", "late1").returncode == 0
+    finally:
+        for d in reversed(mounted):
+            subprocess.run(["umount", "-l", str(d)])
+    # nothing was made in the caller's rootfs mountpoint itself
+    assert not list((b / "rootfs").iterdir())
+
+
+def test_a_pods_container_whose_program_is_missing(pod, husk_cli):
+    """As runc: create finds the program missing and says so; nothing of the
+    container is left and the pod goes on."""
+    c = pod.add(["/no/such/program"], "miss1", start=False)
+    assert c.proc.returncode != 0 and b"/no/such/program" in c.stderr, c.stderr
+    assert not (husk_cli.root / "miss1").exists()
+    assert not (husk_cli.root / pod.sid / "share" / "miss1").exists()
+    assert husk_cli.state(pod.sid)["status"] == "running"
+    c = pod.add(["sh", "-c", "exec /no/such/program"], "miss2")
+    assert c.proc.returncode == 0, c.stderr
+    assert wait_exit(husk_cli, "miss2") == 127
+    r = husk_cli("delete", "miss2")
+    assert r.returncode == 0, r.stderr
+    assert husk_cli.state(pod.sid)["status"] == "running"
