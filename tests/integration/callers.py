@@ -211,7 +211,8 @@ CRI_PAUSE_IMAGE = "localhost/husk-pause:latest"
 CRI_PAUSE_CMD = ("sh", "-c", "trap 'kill $! 2>/dev/null; exit 0' TERM INT; "
                  "sleep 2147483647 & wait")
 CRI_BRIDGE = "huskcni0"
-CRI_SUBNET = "10.88.77.0/24"
+# not 10.88.0.0/16: podman's default network (cni-podman0) is there
+CRI_SUBNET = "10.205.77.0/24"
 CRI_NETWORK = "husk-cri-test"
 CRI_HANDLERS = ("runc", "husk")
 
