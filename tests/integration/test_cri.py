@@ -68,8 +68,10 @@ class Pod:
             "hostname": self.hostname,
             "log_directory": str(self.log_dir),
             "labels": {"husk-test": name},
-            # passed on to the husk handler only: its pod_annotations
-            "annotations": {"husk.vm.test": "from-the-pod", "other.example/test": "x"},
+            # husk.vm.*: passed on to the husk handler only (its pod_annotations),
+            # in the sandbox's config.json and its containers'
+            "annotations": {"husk.vm.test": "from-the-pod", "husk.vm.pod-only": "yes",
+                            "other.example/test": "x"},
             # what a kubelet sends for a pod with no securityContext
             "linux": {"cgroup_parent": self.cgroup,
                       "security_context": {"namespace_options": {
@@ -337,14 +339,17 @@ def test_pod_ip_in_every_container(cri, handler, pod):
 
 def test_oci_annotations(cri, handler, pod):
     """What the runtime is told: the CRI's annotations in the sandbox's and
-    a container's config.json, and husk.vm.* passed on to husk alone."""
+    a container's config.json, and husk.vm.* (the pod's and the
+    container's) passed on to husk alone."""
     p = pod("annotations")
     sb = p.bundle(p.id)
     a = sb["annotations"]
     assert a["io.kubernetes.cri.container-type"] == "sandbox"
     assert a["io.kubernetes.cri.sandbox-id"] == p.id
     assert a["io.kubernetes.cri.sandbox-name"] == p.name
-    assert a.get("husk.vm.test") == ("from-the-pod" if handler == "husk" else None)
+    husk = handler == "husk"
+    assert a.get("husk.vm.test") == ("from-the-pod" if husk else None)
+    assert a.get("husk.vm.pod-only") == ("yes" if husk else None)
     assert "other.example/test" not in a
     cid = p.create("c", ["sleep", "2147483647"])
     ct = p.bundle(cid)
@@ -352,7 +357,9 @@ def test_oci_annotations(cri, handler, pod):
     assert a["io.kubernetes.cri.container-type"] == "container"
     assert a["io.kubernetes.cri.sandbox-id"] == p.id
     assert a["io.kubernetes.cri.container-name"] == "c"
-    assert a.get("husk.vm.test") == ("from-the-container" if handler == "husk" else None)
+    # a container gets the pod's husk.vm.* too; its own win
+    assert a.get("husk.vm.test") == ("from-the-container" if husk else None)
+    assert a.get("husk.vm.pod-only") == ("yes" if husk else None)
     # the container joins the sandbox's network, IPC and UTS namespaces
     ns = {n["type"]: n.get("path") for n in ct["linux"]["namespaces"]}
     for t in ("network", "ipc", "uts"):
