@@ -12,13 +12,14 @@ This module imports conftest's helpers: conftest.py imports it last.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 
 import pytest
 
 import ociimage
-from conftest import live_qemus, stop_daemon
+from conftest import live_qemus, stop_daemon, wait_pid_gone
 
 HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
 
@@ -314,7 +315,8 @@ def mounts_under(path):
 
 class Cri:
     """The CRI fixture: rt, img, error (cri.Client's), grpc_error (what a
-    failed RPC raises), pb (the compiled messages), dir (containerd's
+    failed RPC raises), remove_pod(id) (stop and remove it, forcing its
+    containers out if need be: returns what went wrong), pb (the compiled messages), dir (containerd's
     directory), state (its state directory), run (the runtime roots'
     directory), roots[handler], log_dir (for pods' log_directory), husk,
     version (the Version RPC's answer), ctr(*args) (ctr in namespace
@@ -369,6 +371,35 @@ def cri(tmp_path_factory, husk):
     # containers under /k8s.io, which runc leaves behind.
     c.cgroup_parent = f"/husk-cri-{os.getpid()}"
     c.image, c.pause_image = ociimage.IMAGE, CRI_PAUSE_IMAGE
+
+    def remove_pod(sandbox_id):
+        """Stop and remove a pod; if RemovePodSandbox fails (a task its
+        runtime left running), force its containers out (StopContainer,
+        then ctr's task kill and delete) and remove it again. Returns what
+        went wrong, as strings."""
+        problems = []
+        client.error("StopPodSandbox", pod_sandbox_id=sandbox_id)
+        err = client.error("RemovePodSandbox", pod_sandbox_id=sandbox_id)
+        if err is None:
+            return problems
+        problems.append(f"RemovePodSandbox {sandbox_id}: {err.details()}")
+        try:
+            cids = [x.id for x in client.rt("ListContainers",
+                                            filter={"pod_sandbox_id": sandbox_id}).containers]
+        except client.grpc.RpcError:
+            cids = []
+        for cid in cids:
+            client.error("StopContainer", container_id=cid, timeout=0)
+            if client.error("RemoveContainer", container_id=cid) is not None:
+                ctr("task", "kill", "-s", "SIGKILL", cid)
+                ctr("task", "delete", "-f", cid)
+                client.error("RemoveContainer", container_id=cid)
+        err = client.error("RemovePodSandbox", pod_sandbox_id=sandbox_id)
+        if err is not None:
+            problems.append(f"RemovePodSandbox {sandbox_id}, forced: {err.details()}")
+        return problems
+
+    c.remove_pod = remove_pod
     try:
         for _ in range(600):
             if proc.poll() is not None:
@@ -403,11 +434,7 @@ def cri(tmp_path_factory, husk):
         problems = []
         try:
             for sb in client.rt("ListPodSandbox").items:
-                for verb in ("StopPodSandbox", "RemovePodSandbox"):
-                    try:
-                        client.rt(verb, pod_sandbox_id=sb.id)
-                    except client.grpc.RpcError as e:
-                        problems.append(f"{verb} {sb.id}: {e.details()}")
+                problems += c.remove_pod(sb.id)
         except client.grpc.RpcError as e:
             problems.append(f"ListPodSandbox: {e.details()}")
         client.close()
@@ -415,12 +442,25 @@ def cri(tmp_path_factory, husk):
         subprocess.run(["ip", "link", "del", CRI_BRIDGE], capture_output=True)
         if not qemus_gone(d) or not qemus_gone(run):
             problems.append("QEMU left running after the CRI tests")
+        # What a runtime left is reported, then ended, so that the machine
+        # is left clean: processes (a shim of this containerd, a runtime's)
+        # by their PID, then mounts.
         left = procs_mentioning(str(d)) + procs_mentioning(run)
         if left:
-            problems.append(f"processes left: {left}")
+            problems.append(f"processes left (killed now): {left}")
+            for pid, _ in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for pid, _ in left:
+                wait_pid_gone(pid)
         for p in (d, run):
-            if mounts_under(p):
-                problems.append(f"mounts left: {mounts_under(p)}")
+            mounts = mounts_under(p)
+            if mounts:
+                problems.append(f"mounts left (unmounted now): {mounts}")
+                for m in sorted(mounts, key=len, reverse=True):
+                    subprocess.run(["umount", "-l", m], capture_output=True)
         if not mounts_under(run):
             shutil.rmtree(run, ignore_errors=True)
         for top in cgroup_dirs(c.cgroup_parent):
