@@ -7,7 +7,8 @@ PKGS="make gcc clang pkg-config musl-tools musl-dev dpkg-dev patch
  busybox-static gperf linux-libc-dev libseccomp-dev libarchive-dev libjson-c-dev libuv1-dev libcmocka-dev clang libclang-rt-14-dev
  python3 python3-pytest cpio gzip containerd podman conmon valgrind
  docker.io containernetworking-plugins iptables iproute2 runsc
- libnl-3-dev libnl-route-3-dev"
+ libnl-3-dev libnl-route-3-dev
+ python3-grpcio python3-protobuf protobuf-compiler"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' \

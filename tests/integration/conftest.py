@@ -600,6 +600,7 @@ def stop_daemon(proc, log, limit=60):
     log.close()
 
 
-# The suite's daemons (dockerd, containerd, podman), session-scoped: they live
-# in callers.py, which uses the helpers above, so this import comes last.
-from callers import containerd, docker, podman  # noqa: E402,F401
+# The suite's daemons (dockerd, containerd, containerd with its CRI plugin,
+# podman), session-scoped: they live in callers.py, which uses the helpers
+# above, so this import comes last.
+from callers import containerd, cri, docker, podman  # noqa: E402,F401

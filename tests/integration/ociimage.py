@@ -46,12 +46,17 @@ def _layer(busybox, extra):
     return buf.getvalue()
 
 
-def build(out, busybox="/bin/busybox", name=IMAGE, extra=None):
+def build(out, busybox="/bin/busybox", name=IMAGE, extra=None, cmd=("sh",), entrypoint=None):
+    """cmd, entrypoint: the image config's Cmd and Entrypoint (what runs when
+    the caller names no command: the CRI's pause image, say)."""
     layer = _layer(busybox, extra or {})
+    cfg = {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+           "Cmd": list(cmd), "WorkingDir": "/"}
+    if entrypoint is not None:
+        cfg["Entrypoint"] = list(entrypoint)
     config = _dumps({
         "created": "1970-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                   "Cmd": ["sh"], "WorkingDir": "/"},
+        "config": cfg,
         "rootfs": {"type": "layers", "diff_ids": [_sha(layer)]}})
     manifest = _dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
