@@ -245,7 +245,7 @@ def test_sources_mounted_after_the_sandbox_started(pod, husk_cli, make_bundle, t
                           "options": ["rbind", "ro"]}]
     vol = tmp_path / "vol"
     vol.mkdir()
-    b = make_bundle(["sh", "-c", "cat /vol/token; ls /bin/busybox >/dev/null && exit 5"],
+    b = make_bundle(["sh", "-c", "cat /vol/token; test -x /bin/busybox && exit 5"],
                     name="late1", edit=ed)
     full = tmp_path / "late-rootfs"
     shutil.move(str(b / "rootfs"), str(full))
