@@ -293,6 +293,11 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 
+/* How soon the port is read again after the host went away: a VM restored
+ * from a snapshot (its host gone when it was saved) waits this long at most
+ * for its new host. */
+#define AGENT_REOPEN_MS 10
+
 static void reopen_cb(uv_timer_t *t)
 {
 	(void)t;
@@ -319,7 +324,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		log_warn("channel: %s; waiting for the host", uv_strerror((int)n));
 	chan.rlen = 0;
 	uv_read_stop(s);
-	uv_timer_start(&chan.reopen, reopen_cb, 200, 0);
+	uv_timer_start(&chan.reopen, reopen_cb, AGENT_REOPEN_MS, 0);
 	if (!chan.host_gone && chan.ops->host_gone)
 		chan.ops->host_gone();
 	chan.host_gone = true;
@@ -364,10 +369,19 @@ static int find_port(char *dev, size_t size, struct husk_err *err)
 	return husk_err_set(err, ENODEV, "no virtio-serial port named %s", HUSK_AGENT_PORT);
 }
 
+void agent_channel_greet(void)
+{
+	struct utsname u;
+	uname(&u);
+	struct husk_hello hello = {.agent_version = HUSK_VERSION,
+				   .protocol = HUSK_PROTO_VERSION,
+				   .kernel_release = u.release};
+	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello), NULL);
+}
+
 int agent_channel_open(uv_loop_t *loop, const struct agent_channel_ops *ops, struct husk_err *err)
 {
 	char dev[300];
-	struct utsname u;
 	chan.ops = ops;
 	/* The port's name comes from the host over the virtio-serial control
 	 * queue, a moment after the device itself: wait for it, up to 5 s. */
@@ -388,11 +402,7 @@ int agent_channel_open(uv_loop_t *loop, const struct agent_channel_ops *ops, str
 		return husk_err_set(err, -r, "channel %s: %s", dev, uv_strerror(r));
 	uv_timer_init(loop, &chan.reopen);
 	chan.splice_ok = access("/sys/module/virtio_console/parameters/splice_sg_end", F_OK) == 0;
-	uname(&u);
-	struct husk_hello hello = {.agent_version = HUSK_VERSION,
-				   .protocol = HUSK_PROTO_VERSION,
-				   .kernel_release = u.release};
-	agent_send_json(HUSK_FRAME_HELLO, husk_hello_encode(&hello), NULL);
+	agent_channel_greet();
 	uv_read_start((uv_stream_t *)&chan.pipe, alloc_cb, read_cb);
 	log_debug("channel %s open", dev);
 	return 0;

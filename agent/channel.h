@@ -50,4 +50,8 @@ void agent_send_data(uint32_t stream, uint8_t *buf, uint32_t len);
  * splicing is off, or the pipe is empty), -1 once a frame broke off. */
 ssize_t agent_send_spliced(uint32_t stream, int fd, uint32_t max);
 
+/* HELLO: at open, and again to the host of a VM restored from a snapshot
+ * once it is made unique (vm.restore). */
+void agent_channel_greet(void);
+
 #endif

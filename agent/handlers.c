@@ -1,6 +1,10 @@
 /* Request handlers: one function per op, found through a table. Each
  * replies itself, or returns -1 with err for the error reply. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +141,33 @@ static int do_delete(const struct husk_request *r, struct husk_err *err)
 	return 0;
 }
 
+/* A VM restored from a snapshot: every restored copy had the same RNG
+ * state and the clock of when it was saved. Mix in the host's entropy and
+ * reseed now, take the host's clock, then greet the new host: nothing of
+ * a container runs before. The HELLO comes before the REPLY. */
+static int do_restore(const struct husk_request *r, struct husk_err *err)
+{
+	struct {
+		struct rand_pool_info info;
+		uint8_t buf[HUSK_RESTORE_ENTROPY_MAX];
+	} pool;
+	pool.info.entropy_count = (int)(r->u.restore.nentropy * 8);
+	pool.info.buf_size = (int)r->u.restore.nentropy;
+	memcpy(pool.buf, r->u.restore.entropy, r->u.restore.nentropy);
+	_cleanup_close_ int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, RNDADDENTROPY, &pool) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+		return husk_err_sys(err, errno, "cannot reseed the guest's RNG");
+	explicit_bzero(&pool, sizeof pool);
+	struct timespec ts = {.tv_sec = r->u.restore.time_ns / 1000000000,
+			      .tv_nsec = r->u.restore.time_ns % 1000000000};
+	if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+		return husk_err_sys(err, errno, "cannot set the guest's clock");
+	log_debug("restored: RNG reseeded with %zu bytes, clock set", r->u.restore.nentropy);
+	agent_channel_greet();
+	agent_reply_ok(r->id, -1);
+	return 0;
+}
+
 static int do_shutdown(const struct husk_request *r, struct husk_err *err)
 {
 	struct husk_reply rep = {.id = r->id, .pid = -1};
@@ -158,6 +189,7 @@ static const handler_fn handlers[] = {
     [HUSK_OP_NETWORK_CONFIGURE] = do_network,
     [HUSK_OP_CONTAINER_UPDATE] = do_update,
     [HUSK_OP_CONTAINER_DELETE] = do_delete,
+    [HUSK_OP_VM_RESTORE] = do_restore,
 };
 
 int agent_handle_request(const char *payload, size_t len, struct husk_err *err)

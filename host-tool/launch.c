@@ -13,6 +13,7 @@
 #include "husk-log.h"
 #include "husk.h"
 #include "launch.h"
+#include "snapshot.h"
 #include "proxy-main.h"
 #include "state.h"
 #include "util.h"
@@ -23,6 +24,7 @@ enum {
 	OPT_PRESERVE_FDS,
 	OPT_KVM,
 	OPT_TCG,
+	OPT_TEMPLATE,
 };
 
 const struct husk_opt husk_launch_opts[] = {
@@ -46,6 +48,9 @@ const struct husk_opt husk_launch_opts[] = {
     {"cpus", required_argument, 'c', "N", "guest vCPUs (default 1)"},
     {"boot-timeout", required_argument, 'T', "S",
      "seconds to wait for the agent (env HUSK_BOOT_TIMEOUT; 30)"},
+    {"template", required_argument, OPT_TEMPLATE, "MODE",
+     "start from a snapshot of a booted guest: private (default), shared (RAM copy-on-write "
+     "between VMs) or off (boot; env HUSK_TEMPLATE, annotation husk.vm.template)"},
     {"share", required_argument, 'S', "MODE",
      "the share (rootfs, bind sources): virtiofs or 9p (env HUSK_SHARE; default virtiofs)"},
     HUSK_OPT_END,
@@ -93,6 +98,14 @@ int husk_launch_opt(int key, const char *arg, void *data, struct husk_err *err)
 	case 'c': return husk_parse_uint(arg, 1, 64, "--cpus", &o->vo.cpus, err);
 	case 'T': return husk_parse_uint(arg, 1, 3600, "--boot-timeout", &o->boot_timeout_s, err);
 	case 'S': o->share_set = true; return husk_share_parse(arg, &o->vo.virtiofs, err);
+	case OPT_TEMPLATE: {
+		enum husk_template t;
+		if (husk_template_parse(arg, &t, err) < 0)
+			return husk_err_prefix(err, "--template");
+		o->vo.template_mode = (int)t;
+		o->vo.template_set = true;
+		return 0;
+	}
 	default: return husk_err_set(err, EINVAL, "internal error: option %d", key);
 	}
 }

@@ -17,6 +17,7 @@
 #include "proxy-main.h"
 #include "proxy-res.h"
 #include "proxy.h"
+#include "snapshot.h"
 #include "tty.h"
 #include "util.h"
 #ifdef HUSK_TEST_BUILD
@@ -155,9 +156,13 @@ void husk_proxy_main(struct proxy_opts *o)
 	 * network namespace */
 	if (husk_netconf_setup(&o->net, &o->vo, husk_vm_max_nics(&o->vo), &err) < 0)
 		husk_proxy_fail(P, &err, false);
+	/* from a snapshot of a booted guest where one can serve (snapshot.h) */
+	bool restore = husk_snapshot_use(&o->vo, o->vo.template_mode, o->boot_timeout_s);
 	if (husk_session_start(&P->s, P->loop, &o->vo, console, o->boot_timeout_s * 1000,
 			       &husk_proxy_session_ops, P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
+	if (restore)
+		close(o->vo.incoming_fd);
 	P->st.vm_pid = P->s.vm.pid;
 	if (husk_qmp_init(&P->qmp, P->loop, P->s.vm.qmp_fd, &err) < 0)
 		husk_proxy_fail(P, &err, false);

@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <sys/random.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -525,6 +527,28 @@ void husk_session_close(struct husk_session *s)
 	s->console_log = -1;
 }
 
+static void restored(struct husk_session *s, const struct husk_reply *r, void *data)
+{
+	/* after its HELLO; an error came instead of it (a violation) */
+}
+
+/* A VM restored from a snapshot greets once it is made unique: the host's
+ * entropy and clock go first (docs/protocol.md, vm.restore). */
+static int send_restore(struct husk_session *s, struct husk_err *err)
+{
+	struct husk_request r = {.op = HUSK_OP_VM_RESTORE};
+	struct timespec now;
+	r.u.restore.nentropy = 64;
+	if (getrandom(r.u.restore.entropy, r.u.restore.nentropy, 0) !=
+	    (ssize_t)r.u.restore.nentropy)
+		return husk_err_sys(err, errno, "getrandom");
+	clock_gettime(CLOCK_REALTIME, &now);
+	r.u.restore.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	int rc = husk_session_request(s, &r, restored, NULL, err);
+	explicit_bzero(&r, sizeof r);
+	return rc;
+}
+
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
 		       const char *console_log, unsigned greet_timeout_ms,
 		       const struct husk_session_ops *ops, void *data, struct husk_err *err)
@@ -557,6 +581,8 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	if (uv_pipe_open(&s->console, s->vm.console_fd) < 0)
 		return husk_err_set(err, EIO, "cannot watch the VM's console");
 	husk_session_console_start(s);
+	if (o->incoming && send_restore(s, err) < 0)
+		return -1;
 	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
 	return 0;

@@ -264,10 +264,12 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	dup2(log >= 0 ? log : devnull, 1);
 	dup2(log >= 0 ? log : devnull, 2);
 	/* move every fd above where any lands first, so none clobbers another */
-	int src[4 + HUSK_VM_MAX_NICS] = {chan, con, vfs, qmp}, n = 4; /* src[i] lands on 3 + i */
+	int src[5 + HUSK_VM_MAX_NICS] = {chan, con, vfs, qmp}, n = 4; /* src[i] lands on 3 + i */
 	for (size_t i = 0; i < o->nnics; i++)
 		if (o->nics[i].fd >= 0)
 			src[n++] = o->nics[i].fd;
+	if (o->incoming)
+		src[n++] = o->incoming_fd;
 	for (int i = 0; i < n; i++)
 		if (src[i] >= 0 && (src[i] = fcntl(src[i], F_DUPFD, 64)) < 0)
 			_exit(125);
@@ -324,6 +326,8 @@ static bool make_jail(const struct husk_vm_opts *o, enum husk_accel accel, bool 
 	*j = (struct husk_jail){.root = root, .scratch = o->state_dir};
 	j->ro[j->nro++] = o->kernel;
 	j->ro[j->nro++] = o->initrd;
+	if (o->mem_file)
+		j->rw[j->nrw++] = o->mem_file;
 	if (strncmp(o->qemu, "/usr/", 5) != 0)
 		j->ro[j->nro++] = o->qemu;
 	j->dev[j->ndev++] = "/dev/null";
@@ -374,14 +378,25 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	add(&a, "-M");
 	addf(&a, "%s%s",
 	     micro ? "microvm,x-option-roms=off,isa-serial=on,rtc=on,acpi=off" : o->machine,
-	     o->virtiofs ? ",memory-backend=mem" : "");
+	     o->virtiofs || o->mem_file || o->incoming ? ",memory-backend=mem" : "");
 	if (micro) {
 		/* virtio 1.0 over MMIO: vhost-user devices refuse legacy virtio,
 		 * and the modern transport is the one worth having anyway */
 		add(&a, "-global");
 		add(&a, "virtio-mmio.force-legacy=false");
 	}
-	if (o->virtiofs) {
+	if (o->mem_file) {
+		/* a snapshot's RAM (snapshot.h): the file itself while it is
+		 * made, a private copy-on-write mapping of it when restored */
+		add(&a, "-object");
+		addf(&a, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", o->mem_mib,
+		     qemu_escape(o->mem_file, esc), o->mem_file_shared ? "on" : "off");
+	} else if (o->incoming) {
+		/* a snapshot's whole stream: RAM of our own, named as the
+		 * snapshot's was */
+		add(&a, "-object");
+		addf(&a, "memory-backend-ram,id=mem,size=%uM", o->mem_mib);
+	} else if (o->virtiofs) {
 		/* vhost-user needs guest memory it can map: a shared memfd */
 		add(&a, "-object");
 		addf(&a, "memory-backend-memfd,id=mem,size=%uM,share=on", o->mem_mib);
@@ -488,6 +503,24 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		addf(&a, "%s,netdev=net%zu,mac=%02x:%02x:%02x:%02x:%02x:%02x%s%s",
 		     micro ? "virtio-net-device" : "virtio-net-pci", i, m[0], m[1], m[2], m[3],
 		     m[4], m[5], mtu, micro ? "" : ",romfile=");
+	}
+	if (o->ignore_shared) {
+		add(&a, "-global");
+		add(&a, "migration.x-ignore-shared=on");
+	}
+	if (o->mem_file && o->mem_file_shared) {
+		/* a snapshot in the making is saved paused; without the run
+		 * state in its stream, a restored VM runs once loaded */
+		add(&a, "-global");
+		add(&a, "migration.store-global-state=off");
+	}
+	if (o->incoming) {
+		/* the stream lands after the taps (exec_qemu) */
+		size_t taps = 0;
+		for (size_t i = 0; i < o->nnics; i++)
+			taps += o->nics[i].fd >= 0;
+		add(&a, "-incoming");
+		addf(&a, "fd:%zu", NIC_FD0 + taps);
 	}
 	a.v[a.n] = NULL;
 

@@ -49,6 +49,15 @@ struct husk_vm_opts {
 	bool keep_agent_sock;	/* leave agent.sock for husk_vm_agent_connect */
 	struct husk_vm_nic nics[HUSK_VM_MAX_NICS];
 	size_t nnics;
+	/* a snapshot (snapshot.h): guest RAM in this file, mapped shared
+	 * (making the snapshot) or copy-on-write (restoring in shared mode) */
+	const char *mem_file;
+	bool mem_file_shared;
+	bool incoming;	    /* restore: load the migration stream incoming_fd */
+	int incoming_fd;
+	bool ignore_shared; /* RAM is in mem_file, not in the stream */
+	int template_mode;  /* enum husk_template (snapshot.h): restore or boot */
+	bool template_set;  /* chosen by --template */
 };
 
 struct husk_vm {

@@ -11,6 +11,7 @@
 
 #include "allow.h"
 #include "husk-log.h"
+#include "snapshot.h"
 #include "vmconf.h"
 
 int64_t husk_resource(struct json_object *res, const char *group, const char *key)
@@ -88,6 +89,16 @@ int husk_vmconf_apply(const struct husk_config *c, struct husk_vm_opts *vo, bool
 			return husk_err_set(
 			    err, EINVAL, "annotation husk.vm.cpus must be 1 to 64, not \"%s\"", v);
 		vo->cpus = (unsigned)n;
+	}
+	if (!vo->template_set && ((v = husk_config_annotation(c, "husk.vm.template")) ||
+				  (v = getenv("HUSK_TEMPLATE")))) {
+		enum husk_template t;
+		if (husk_template_parse(v, &t, err) < 0)
+			return husk_err_prefix(err, husk_config_annotation(c, "husk.vm.template")
+							? "annotation husk.vm.template"
+							: "HUSK_TEMPLATE");
+		vo->template_mode = (int)t;
+		vo->template_set = true;
 	}
 	if (!*share_set && (v = husk_config_annotation(c, "husk.vm.share"))) {
 		if (husk_share_parse(v, &vo->virtiofs, err) < 0)

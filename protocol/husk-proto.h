@@ -114,8 +114,11 @@ enum husk_op {
 	HUSK_OP_NETWORK_CONFIGURE = 8,
 	HUSK_OP_CONTAINER_UPDATE = 9,
 	HUSK_OP_CONTAINER_DELETE = 10,
+	HUSK_OP_VM_RESTORE = 11,
 };
 
+#define HUSK_RESTORE_ENTROPY_MIN 32
+#define HUSK_RESTORE_ENTROPY_MAX 256
 struct husk_request {
 	uint32_t id;
 	enum husk_op op;
@@ -158,6 +161,14 @@ struct husk_request {
 			 * reference); what it leaves out stays as it is */
 			struct json_object *resources;
 		} update;
+		struct {
+			/* host entropy for the guest's RNG, and the host's
+			 * CLOCK_REALTIME in ns: a VM restored from a snapshot is
+			 * made unique before anything runs in it */
+			uint8_t entropy[HUSK_RESTORE_ENTROPY_MAX];
+			size_t nentropy;
+			int64_t time_ns;
+		} restore;
 	} u;
 };
 

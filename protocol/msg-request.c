@@ -1,5 +1,8 @@
 /* Requests, host -> agent: JSON encode/decode (docs/protocol.md). */
 #include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -22,7 +25,33 @@ static const struct {
     {HUSK_OP_NETWORK_CONFIGURE, "network.configure"},
     {HUSK_OP_CONTAINER_UPDATE, "container.update"},
     {HUSK_OP_CONTAINER_DELETE, "container.delete"},
+    {HUSK_OP_VM_RESTORE, "vm.restore"},
 };
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int entropy_from_json(struct json_object *o, struct husk_request *r, struct husk_err *err)
+{
+	_cleanup_free_ char *hex = NULL;
+	if (husk_json_str(o, NULL, "entropy", HUSK_JSON_REQUIRED, &hex, err) < 0)
+		return -1;
+	size_t n = strlen(hex);
+	if (n % 2 || n / 2 < HUSK_RESTORE_ENTROPY_MIN || n / 2 > HUSK_RESTORE_ENTROPY_MAX)
+		return husk_err_set(err, EINVAL,
+				    "\"entropy\" must be %d to %d bytes in lower-case hex",
+				    HUSK_RESTORE_ENTROPY_MIN, HUSK_RESTORE_ENTROPY_MAX);
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return husk_err_set(err, EINVAL, "\"entropy\" is not lower-case hex");
+		r->u.restore.entropy[i] = (uint8_t)(hi << 4 | lo);
+	}
+	r->u.restore.nentropy = n / 2;
+	return 0;
+}
 
 const char *husk_op_name(enum husk_op op)
 {
@@ -178,6 +207,12 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 				     err) < 0
 			   ? -1
 			   : 0;
+	case HUSK_OP_VM_RESTORE:
+		if (entropy_from_json(o, r, err) < 0 ||
+		    husk_json_i64(o, NULL, "time_ns", HUSK_JSON_REQUIRED, 0, INT64_MAX,
+				  &r->u.restore.time_ns, err) < 0)
+			return -1;
+		return 0;
 	case HUSK_OP_CONTAINER_UPDATE:
 		if (husk_json_str(o, NULL, "container", HUSK_JSON_REQUIRED, &r->u.update.container,
 				  err) < 0 ||
@@ -289,6 +324,16 @@ struct json_object *husk_request_encode(const struct husk_request *r)
 				       json_object_new_string(r->u.update.container));
 		json_object_object_add(o, "resources", json_object_get(r->u.update.resources));
 		break;
+	case HUSK_OP_VM_RESTORE: {
+		char hex[2 * HUSK_RESTORE_ENTROPY_MAX + 1];
+		size_t n = r->u.restore.nentropy;
+		for (size_t i = 0; i < n && i < HUSK_RESTORE_ENTROPY_MAX; i++)
+			snprintf(hex + 2 * i, 3, "%02x", r->u.restore.entropy[i]);
+		hex[2 * (n < HUSK_RESTORE_ENTROPY_MAX ? n : HUSK_RESTORE_ENTROPY_MAX)] = '\0';
+		json_object_object_add(o, "entropy", json_object_new_string(hex));
+		json_object_object_add(o, "time_ns", json_object_new_int64(r->u.restore.time_ns));
+		break;
+	}
 	default: break;
 	}
 	return o;

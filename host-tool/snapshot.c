@@ -1,0 +1,561 @@
+/* Snapshots of a booted, idle guest (snapshot.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "husk-fdpass.h"
+#include "husk-log.h"
+#include "husk-proto.h"
+#include "husk.h"
+#include "snapshot.h"
+
+#define SNAP_DIR    ".snapshots"
+#define SNAP_FORMAT 1
+
+static const char *const template_names[] = {"private", "shared", "off"};
+
+int husk_template_parse(const char *s, enum husk_template *t, struct husk_err *err)
+{
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, template_names[i])) {
+			*t = (enum husk_template)i;
+			return 0;
+		}
+	return husk_err_set(err, EINVAL, "template must be private, shared or off, not \"%s\"", s);
+}
+
+const char *husk_template_name(enum husk_template t)
+{
+	return template_names[t];
+}
+
+/* ---- the key and the manifest ---- */
+
+unsigned long long husk_snapshot_hash(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		unsigned long long w;
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h ^ n;
+}
+
+/* A file as its identity: device, inode, size and change times. */
+static void ident(char *out, size_t size, const char *path)
+{
+	struct stat st;
+	if (!path || stat(path, &st) < 0)
+		snprintf(out, size, "%s:none", path ? path : "");
+	else
+		snprintf(out, size, "%s:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", path,
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+}
+
+static void key_of(const struct husk_vm_opts *vo, char key[33])
+{
+	char text[4096], q[PATH_MAX + 100], k[PATH_MAX + 100], i[PATH_MAX + 100];
+	ident(q, sizeof q, vo->qemu);
+	ident(k, sizeof k, vo->kernel);
+	ident(i, sizeof i, vo->initrd);
+	int n = snprintf(text, sizeof text,
+			 "husk-snapshot %d|husk %s|protocol %d|qemu %s|kernel %s|initrd %s|"
+			 "machine %s|mem %u|cpus %u|accel %d|9p|debug %d|append %s|nics %zu",
+			 SNAP_FORMAT, HUSK_VERSION, HUSK_PROTO_VERSION, q, k, i, vo->machine,
+			 vo->mem_mib, vo->cpus, (int)vo->accel, vo->debug,
+			 getenv("HUSK_KERNEL_APPEND") ?: "", vo->nnics);
+	for (size_t j = 0; j < vo->nnics && n > 0 && (size_t)n < sizeof text; j++)
+		n += snprintf(text + n, sizeof text - n, "|nic %d %u", vo->nics[j].fd >= 0,
+			      vo->nics[j].mtu);
+	size_t len = strlen(text);
+	unsigned long long a = husk_snapshot_hash(text, len);
+	text[len] = '#'; /* a second hash over one more byte */
+	unsigned long long b = husk_snapshot_hash(text, len + 1);
+	snprintf(key, 33, "%016llx%016llx", a, b);
+}
+
+static int hash_file(const char *path, long long *size, unsigned long long *hash)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*size = st.st_size;
+	void *p = st.st_size ? mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	*hash = husk_snapshot_hash(p, st.st_size);
+	if (p)
+		munmap(p, st.st_size);
+	return 0;
+}
+
+struct manifest {
+	char key[33];
+	long long state_size, dev_size, mem_size;
+	unsigned long long state_hash, dev_hash;
+};
+
+static int manifest_read(const char *dir, struct manifest *m)
+{
+	char path[PATH_MAX];
+	int format = 0;
+	snprintf(path, sizeof path, "%s/manifest", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	int n = fscanf(f,
+		       "husk-snapshot %d\nkey %32s\nstate %lld %llx\ndev %lld %llx\nmem %lld\n",
+		       &format, m->key, &m->state_size, &m->state_hash, &m->dev_size, &m->dev_hash,
+		       &m->mem_size);
+	fclose(f);
+	return n == 7 && format == SNAP_FORMAT ? 0 : -1;
+}
+
+/* Whether the snapshot in dir is whole and the one for key: the stream
+ * the mode loads hashed as the manifest says, the RAM file its size. */
+static bool snapshot_good(const char *dir, const char *key, enum husk_template mode,
+			  const char **why)
+{
+	struct manifest m;
+	char path[PATH_MAX];
+	long long size;
+	unsigned long long hash;
+	struct stat st;
+	*why = "no manifest";
+	if (manifest_read(dir, &m) < 0)
+		return false;
+	*why = "made for other inputs";
+	if (strcmp(m.key, key))
+		return false;
+	bool shared = mode == HUSK_TEMPLATE_SHARED;
+	snprintf(path, sizeof path, "%s/%s", dir, shared ? "dev" : "state");
+	*why = "a stream that does not match its manifest";
+	if (hash_file(path, &size, &hash) < 0 || size != (shared ? m.dev_size : m.state_size) ||
+	    hash != (shared ? m.dev_hash : m.state_hash))
+		return false;
+	snprintf(path, sizeof path, "%s/mem", dir);
+	*why = "a RAM file that does not match its manifest";
+	if (shared && (stat(path, &st) < 0 || st.st_size != m.mem_size))
+		return false;
+	return true;
+}
+
+/* ---- making one ---- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+/* A tap of no one's: the template's NICs must not reach a container's
+ * network. It goes when its fd closes. */
+static int throwaway_tap(struct husk_err *err)
+{
+	struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		husk_err_sys(err, errno, "a tap for the snapshot's NIC");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The agent's greeting on the channel, within the deadline. */
+static int wait_hello(int fd, pid_t qemu, uint64_t deadline, struct husk_err *err)
+{
+	static uint8_t buf[HUSK_FRAME_HDR + 65536];
+	size_t len = 0;
+	for (;;) {
+		struct husk_frame_hdr h;
+		struct husk_err perr;
+		int r = husk_frame_parse(buf, len, &h, &perr);
+		if (r == HUSK_PARSE_FRAME && len >= HUSK_FRAME_HDR + h.length) {
+			if (h.type == HUSK_FRAME_HELLO)
+				return 0;
+			memmove(buf, buf + HUSK_FRAME_HDR + h.length,
+				len - HUSK_FRAME_HDR - h.length);
+			len -= HUSK_FRAME_HDR + h.length;
+			continue;
+		}
+		if (r != HUSK_PARSE_FRAME && r != HUSK_PARSE_NEED_MORE)
+			return husk_err_set(err, EPROTO, "the snapshot's agent: %s", perr.msg);
+		if (len == sizeof buf)
+			return husk_err_set(err, EPROTO, "the snapshot's agent: a frame too long");
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return husk_err_set(err, ETIMEDOUT, "the snapshot's guest did not boot");
+		struct pollfd pf = {fd, POLLIN, 0};
+		int pr = poll(&pf, 1, (int)(deadline - now < 100 ? deadline - now : 100));
+		if (pr < 0 && errno != EINTR)
+			return husk_err_sys(err, errno, "poll");
+		if (waitpid(qemu, NULL, WNOHANG) == qemu)
+			return husk_err_set(err, EIO, "the snapshot's QEMU exited");
+		if (pr <= 0)
+			continue;
+		ssize_t n = read(fd, buf + len, sizeof buf - len);
+		if (n <= 0)
+			return husk_err_set(err, EIO, "the snapshot's agent channel closed");
+		len += (size_t)n;
+	}
+}
+
+/* A blocking QMP conversation: each command's "return" (or "error"),
+ * events skipped. */
+struct qmp_sync {
+	int fd;
+	char buf[16384];
+	size_t len;
+	uint64_t deadline;
+};
+
+static int qmp_line(struct qmp_sync *q, char *line, size_t size, struct husk_err *err)
+{
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->len);
+		if (nl) {
+			size_t n = (size_t)(nl - q->buf) + 1;
+			snprintf(line, size, "%.*s", (int)n, q->buf);
+			memmove(q->buf, q->buf + n, q->len - n);
+			q->len -= n;
+			return 0;
+		}
+		if (q->len == sizeof q->buf)
+			q->len = 0; /* a line too long for us: not one we need */
+		uint64_t now = now_ms();
+		if (now >= q->deadline)
+			return husk_err_set(err, ETIMEDOUT, "QEMU's monitor did not answer");
+		struct pollfd pf = {q->fd, POLLIN, 0};
+		if (poll(&pf, 1, (int)(q->deadline - now)) <= 0)
+			continue;
+		ssize_t r = read(q->fd, q->buf + q->len, sizeof q->buf - q->len);
+		if (r <= 0)
+			return husk_err_set(err, EIO, "QEMU's monitor closed");
+		q->len += (size_t)r;
+	}
+}
+
+static int qmp_cmd(struct qmp_sync *q, const char *cmd, int pass_fd, char *reply, size_t size,
+		   struct husk_err *err)
+{
+	char line[16384];
+	size_t n = strlen(cmd);
+	if ((pass_fd >= 0 ? husk_send_fds(q->fd, cmd, n, &pass_fd, 1) : write(q->fd, cmd, n)) !=
+	    (ssize_t)n)
+		return husk_err_sys(err, errno, "QEMU's monitor");
+	for (;;) {
+		if (qmp_line(q, line, sizeof line, err) < 0)
+			return -1;
+		if (strstr(line, "\"error\""))
+			return husk_err_set(err, EIO, "QEMU: %.300s (for %.100s)", line, cmd);
+		if (strstr(line, "\"return\"")) {
+			if (reply)
+				snprintf(reply, size, "%s", line);
+			return 0;
+		}
+	}
+}
+
+/* Migrate the paused VM into path. */
+static int save_to(struct qmp_sync *q, const char *path, const char *name, struct husk_err *err)
+{
+	char cmd[256], reply[16384];
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return husk_err_sys(err, errno, "%s", path);
+	snprintf(cmd, sizeof cmd, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"%s\"}}",
+		 name);
+	int r = qmp_cmd(q, cmd, fd, NULL, 0, err);
+	close(fd);
+	if (r < 0)
+		return -1;
+	snprintf(cmd, sizeof cmd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:%s\"}}",
+		 name);
+	if (qmp_cmd(q, cmd, -1, NULL, 0, err) < 0)
+		return -1;
+	for (;;) {
+		if (qmp_cmd(q, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof reply, err) <
+		    0)
+			return -1;
+		if (strstr(reply, "\"completed\""))
+			return 0;
+		if (strstr(reply, "\"failed\"") || strstr(reply, "\"cancelled\""))
+			return husk_err_set(err, EIO, "saving the snapshot failed: %.300s", reply);
+		if (now_ms() >= q->deadline)
+			return husk_err_set(err, ETIMEDOUT, "saving the snapshot took too long");
+		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+	}
+}
+
+/* Boot the template, wait for its agent, pause it, save it twice. */
+static int make_in(const struct husk_vm_opts *vo, const char *tmp, unsigned timeout_s,
+		   struct husk_err *err)
+{
+	struct husk_vm_opts t = *vo;
+	struct husk_vm vm = {0};
+	char share[PATH_MAX], log[PATH_MAX], mem[PATH_MAX], path[PATH_MAX];
+	int taps[HUSK_VM_MAX_NICS];
+	int rc = -1;
+	snprintf(share, sizeof share, "%s/share", tmp);
+	snprintf(log, sizeof log, "%s/qemu.log", tmp);
+	snprintf(mem, sizeof mem, "%s/mem", tmp);
+	if (mkdir(share, 0700) < 0)
+		return husk_err_sys(err, errno, "mkdir %s", share);
+	/* the RAM file, made here: QEMU's jail shows it only if it exists */
+	int mfd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (mfd < 0 || ftruncate(mfd, (off_t)vo->mem_mib << 20) < 0) {
+		husk_err_sys(err, errno, "%s", mem);
+		if (mfd >= 0)
+			close(mfd);
+		return -1;
+	}
+	close(mfd);
+	t.state_dir = tmp;
+	t.share_path = share;
+	t.qemu_log = log;
+	t.mem_file = mem;
+	t.mem_file_shared = true;
+	t.incoming = t.ignore_shared = t.keep_agent_sock = false;
+	size_t ntaps = 0;
+	for (size_t i = 0; i < t.nnics; i++)
+		if (t.nics[i].fd >= 0) {
+			if ((t.nics[i].fd = taps[ntaps] = throwaway_tap(err)) < 0)
+				goto out;
+			ntaps++;
+		}
+	if (husk_vm_start(&t, &vm, err) < 0)
+		goto out;
+	struct qmp_sync q = {.fd = vm.qmp_fd, .deadline = now_ms() + timeout_s * 1000ULL};
+	char line[1024];
+	if (wait_hello(vm.chan_fd, vm.pid, q.deadline, err) < 0 ||
+	    qmp_line(&q, line, sizeof line, err) < 0 || /* the greeting */
+	    qmp_cmd(&q, "{\"execute\":\"qmp_capabilities\"}", -1, NULL, 0, err) < 0 ||
+	    qmp_cmd(&q, "{\"execute\":\"stop\"}", -1, NULL, 0, err) < 0)
+		goto out;
+	snprintf(path, sizeof path, "%s/state", tmp);
+	/* QEMU migrates a VM once per pause: run it on a moment (the agent
+	 * idles on), pause it again for the second stream, whose RAM is the
+	 * file's as it stands then */
+	if (save_to(&q, path, "state", err) < 0 ||
+	    qmp_cmd(&q, "{\"execute\":\"cont\"}", -1, NULL, 0, err) < 0 ||
+	    qmp_cmd(&q, "{\"execute\":\"stop\"}", -1, NULL, 0, err) < 0 ||
+	    qmp_cmd(&q,
+		    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
+		    "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}",
+		    -1, NULL, 0, err) < 0)
+		goto out;
+	snprintf(path, sizeof path, "%s/dev", tmp);
+	if (save_to(&q, path, "dev", err) < 0)
+		goto out;
+	qmp_cmd(&q, "{\"execute\":\"quit\"}", -1, NULL, 0, err);
+	rc = 0;
+out:
+	if (vm.pid > 0) {
+		for (int i = 0; i < 200 && waitpid(vm.pid, NULL, WNOHANG) == 0; i++)
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+		kill(vm.pid, SIGKILL);
+		waitpid(vm.pid, NULL, 0);
+		close(vm.chan_fd);
+		close(vm.console_fd);
+		close(vm.qmp_fd);
+		close(vm.alive[1]);
+	}
+	for (size_t i = 0; i < ntaps; i++)
+		close(taps[i]);
+	return rc;
+}
+
+static int write_manifest(const char *tmp, const char *key, struct husk_err *err)
+{
+	struct manifest m = {0};
+	char path[PATH_MAX];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/state", tmp);
+	if (hash_file(path, &m.state_size, &m.state_hash) < 0)
+		return husk_err_sys(err, errno, "%s", path);
+	snprintf(path, sizeof path, "%s/dev", tmp);
+	if (hash_file(path, &m.dev_size, &m.dev_hash) < 0)
+		return husk_err_sys(err, errno, "%s", path);
+	snprintf(path, sizeof path, "%s/mem", tmp);
+	if (stat(path, &st) < 0)
+		return husk_err_sys(err, errno, "%s", path);
+	snprintf(path, sizeof path, "%s/manifest", tmp);
+	int mfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *f = mfd >= 0 ? fdopen(mfd, "w") : NULL;
+	if (!f)
+		return husk_err_sys(err, errno, "%s", path);
+	fprintf(f, "husk-snapshot %d\nkey %s\nstate %lld %016llx\ndev %lld %016llx\nmem %lld\n",
+		SNAP_FORMAT, key, m.state_size, m.state_hash, m.dev_size, m.dev_hash,
+		(long long)st.st_size);
+	return fclose(f) == 0 ? 0 : husk_err_sys(err, errno, "%s", path);
+}
+
+static int snap_paths(const char *key, char *top, char *dir, size_t size)
+{
+	snprintf(top, size, "%s/" SNAP_DIR, husk_global.root);
+	snprintf(dir, size, "%s/%s", top, key);
+	return 0;
+}
+
+static int make_locked(const struct husk_vm_opts *vo, const char *key, const char *top,
+		       const char *dir, unsigned timeout_s, struct husk_err *err)
+{
+	char tmp[PATH_MAX], junk[PATH_MAX];
+	snprintf(tmp, sizeof tmp, "%s/.make-XXXXXX", top);
+	if (!mkdtemp(tmp))
+		return husk_err_sys(err, errno, "mkdtemp %s", tmp);
+	uint64_t t0 = now_ms();
+	int rc = make_in(vo, tmp, timeout_s, err);
+	if (rc < 0) {
+		/* what QEMU said, for the log line */
+		char tail[400] = "";
+		snprintf(junk, sizeof junk, "%s/qemu.log", tmp);
+		int fd = open(junk, O_RDONLY | O_CLOEXEC);
+		off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
+		ssize_t n = fd >= 0 ? pread(fd, tail, sizeof tail - 1, end > 399 ? end - 399 : 0)
+				    : 0;
+		if (fd >= 0)
+			close(fd);
+		tail[n > 0 ? n : 0] = '\0';
+		tail[strcspn(tail, "\0")] = '\0';
+		for (char *c = tail; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		if (tail[0])
+			snprintf(err->msg + strlen(err->msg), sizeof err->msg - strlen(err->msg),
+				 " (QEMU: %s)", tail);
+	}
+	/* what the template's run left beside the snapshot */
+	static const char *const left[] = {"share", "jail", "qemu.pid", HUSK_AGENT_SOCK};
+	for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+		snprintf(junk, sizeof junk, "%s/%s", tmp, left[i]);
+		rm_tree(junk);
+	}
+	if (rc == 0)
+		rc = write_manifest(tmp, key, err);
+	if (rc == 0 && rename(tmp, dir) < 0)
+		rc = husk_err_sys(err, errno, "rename %s", dir);
+	if (rc < 0) {
+		rm_tree(tmp);
+		return -1;
+	}
+	log_info("made snapshot %s in %llu ms", dir, (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
+int husk_snapshot_make(const struct husk_vm_opts *vo, unsigned timeout_s, char **out,
+		       struct husk_err *err)
+{
+	char key[33], top[PATH_MAX], dir[PATH_MAX], lockp[PATH_MAX + 8];
+	const char *why;
+	if (vo->virtiofs)
+		return husk_err_set(err, EOPNOTSUPP,
+				    "a VM with a virtio-fs share cannot be snapshotted (QEMU cannot "
+				    "migrate vhost-user-fs): use the 9p share");
+	key_of(vo, key);
+	snap_paths(key, top, dir, sizeof top);
+	if (mkdir(top, 0700) < 0 && errno != EEXIST)
+		return husk_err_sys(err, errno, "mkdir %s", top);
+	snprintf(lockp, sizeof lockp, "%s.lock", dir);
+	int lock = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		if (lock >= 0)
+			close(lock);
+		return husk_err_set(err, EBUSY, "snapshot %s is being made by another husk", key);
+	}
+	int rc = 0;
+	if (!snapshot_good(dir, key, HUSK_TEMPLATE_PRIVATE, &why)) {
+		rm_tree(dir);
+		rc = make_locked(vo, key, top, dir, timeout_s, err);
+	}
+	close(lock);
+	if (rc == 0 && out && !(*out = strdup(dir)))
+		rc = husk_err_set(err, ENOMEM, "out of memory");
+	return rc;
+}
+
+bool husk_snapshot_use(struct husk_vm_opts *vo, enum husk_template mode, unsigned timeout_s)
+{
+	char key[33], top[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 8];
+	struct husk_err err;
+	const char *why;
+	if (mode == HUSK_TEMPLATE_OFF)
+		return false;
+	if (vo->virtiofs) {
+		log_debug("booting: a virtio-fs share cannot come from a snapshot (QEMU cannot "
+			  "migrate vhost-user-fs); the 9p share can");
+		return false;
+	}
+	key_of(vo, key);
+	snap_paths(key, top, dir, sizeof top);
+	if (access(dir, F_OK) < 0) {
+		if (husk_snapshot_make(vo, timeout_s, NULL, &err) < 0) {
+			log_warn("no snapshot: %s; booting", err.msg);
+			return false;
+		}
+	} else if (!snapshot_good(dir, key, mode, &why)) {
+		/* never used: removed, made anew by a later start */
+		log_warn("snapshot %s is not usable (%s): removed; booting", dir, why);
+		rm_tree(dir);
+		return false;
+	}
+	bool shared = mode == HUSK_TEMPLATE_SHARED;
+	snprintf(path, sizeof path, "%s/%s", dir, shared ? "dev" : "state");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("snapshot %s: %s; booting", path, strerror(errno));
+		return false;
+	}
+	if (shared) {
+		static char mem[PATH_MAX + 8];
+		snprintf(mem, sizeof mem, "%s/mem", dir);
+		vo->mem_file = mem;
+		vo->mem_file_shared = false;
+		vo->ignore_shared = true;
+	}
+	vo->incoming = true;
+	vo->incoming_fd = fd;
+	log_debug("restoring from snapshot %s (%s)", dir, husk_template_name(mode));
+	return true;
+}
