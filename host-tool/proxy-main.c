@@ -168,6 +168,8 @@ void husk_proxy_main(struct proxy_opts *o)
 		husk_proxy_fail(P, &err, false);
 	P->s.vm.qmp_fd = -1; /* the client's now */
 	P->qmp.data = P;
+	if (restore && o->vo.ignore_shared && husk_snapshot_incoming(&P->qmp, &o->vo, &err) < 0)
+		husk_proxy_fail(P, &err, false);
 	warm_thread_pool(P);
 	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
 	husk_proxy_set_status(P, "creating");

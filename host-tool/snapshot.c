@@ -18,10 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "husk-fdpass.h"
 #include "husk-log.h"
 #include "husk-proto.h"
 #include "husk.h"
+#include "qmp.h"
 #include "snapshot.h"
 
 #define SNAP_DIR    ".snapshots"
@@ -77,14 +80,17 @@ static void ident(char *out, size_t size, const char *path)
 
 static void key_of(const struct husk_vm_opts *vo, char key[33])
 {
-	char text[4096], q[PATH_MAX + 100], k[PATH_MAX + 100], i[PATH_MAX + 100];
+	char text[4096], q[PATH_MAX + 100], k[PATH_MAX + 100], i[PATH_MAX + 100],
+	    h[PATH_MAX + 100];
+	/* husk itself: it writes the QEMU command line the snapshot is for */
+	ident(h, sizeof h, "/proc/self/exe");
 	ident(q, sizeof q, vo->qemu);
 	ident(k, sizeof k, vo->kernel);
 	ident(i, sizeof i, vo->initrd);
 	int n = snprintf(text, sizeof text,
-			 "husk-snapshot %d|husk %s|protocol %d|qemu %s|kernel %s|initrd %s|"
+			 "husk-snapshot %d|husk %s %s|protocol %d|qemu %s|kernel %s|initrd %s|"
 			 "machine %s|mem %u|cpus %u|accel %d|9p|debug %d|append %s|nics %zu",
-			 SNAP_FORMAT, HUSK_VERSION, HUSK_PROTO_VERSION, q, k, i, vo->machine,
+			 SNAP_FORMAT, HUSK_VERSION, h, HUSK_PROTO_VERSION, q, k, i, vo->machine,
 			 vo->mem_mib, vo->cpus, (int)vo->accel, vo->debug,
 			 getenv("HUSK_KERNEL_APPEND") ?: "", vo->nnics);
 	for (size_t j = 0; j < vo->nnics && n > 0 && (size_t)n < sizeof text; j++)
@@ -558,4 +564,27 @@ bool husk_snapshot_use(struct husk_vm_opts *vo, enum husk_template mode, unsigne
 	vo->incoming_fd = fd;
 	log_debug("restoring from snapshot %s (%s)", dir, husk_template_name(mode));
 	return true;
+}
+
+static void incoming_done(struct husk_qmp *q, const struct husk_err *err, struct json_object *ret,
+			  void *data)
+{
+	/* a failed load ends QEMU: the session reports it */
+	if (err)
+		log_warn("restoring from the snapshot: %s", err->msg);
+}
+
+int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo,
+			   struct husk_err *err)
+{
+	char uri[32];
+	snprintf(uri, sizeof uri, "fd:%d", husk_vm_incoming_fd(vo));
+	_cleanup_json_ struct json_object *caps = json_tokener_parse(
+	    "{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}");
+	_cleanup_json_ struct json_object *in = json_object_new_object();
+	json_object_object_add(in, "uri", json_object_new_string(uri));
+	if (husk_qmp_command(q, "migrate-set-capabilities", caps, incoming_done, NULL, err) < 0 ||
+	    husk_qmp_command(q, "migrate-incoming", in, incoming_done, NULL, err) < 0)
+		return -1;
+	return 0;
 }

@@ -305,6 +305,14 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	_exit(125);
 }
 
+int husk_vm_incoming_fd(const struct husk_vm_opts *o)
+{
+	size_t taps = 0;
+	for (size_t i = 0; i < o->nnics; i++)
+		taps += o->nics[i].fd >= 0;
+	return NIC_FD0 + (int)taps;
+}
+
 unsigned husk_vm_max_nics(const struct husk_vm_opts *o)
 {
 	if (strcmp(o->machine, "microvm"))
@@ -504,10 +512,6 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 		     micro ? "virtio-net-device" : "virtio-net-pci", i, m[0], m[1], m[2], m[3],
 		     m[4], m[5], mtu, micro ? "" : ",romfile=");
 	}
-	if (o->ignore_shared) {
-		add(&a, "-global");
-		add(&a, "migration.x-ignore-shared=on");
-	}
 	if (o->mem_file && o->mem_file_shared) {
 		/* a snapshot in the making is saved paused; without the run
 		 * state in its stream, a restored VM runs once loaded */
@@ -516,11 +520,14 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	}
 	if (o->incoming) {
 		/* the stream lands after the taps (exec_qemu) */
-		size_t taps = 0;
-		for (size_t i = 0; i < o->nnics; i++)
-			taps += o->nics[i].fd >= 0;
+		int taps = husk_vm_incoming_fd(o) - NIC_FD0;
 		add(&a, "-incoming");
-		addf(&a, "fd:%zu", NIC_FD0 + taps);
+		/* shared RAM: the capability first, over QMP (the proxy's
+		 * husk_snapshot_incoming) */
+		if (o->ignore_shared)
+			add(&a, "defer");
+		else
+			addf(&a, "fd:%d", NIC_FD0 + taps);
 	}
 	a.v[a.n] = NULL;
 
