@@ -217,12 +217,31 @@ def fs_numbers(host_helper, data, mode):
 bundle_dir = [None]
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+def host_kib(pids, field="Pss"):
+    """Rss or Pss summed over pids and everything below them, in KiB."""
+    total, todo, seen = 0, list(pids), set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                total += sum(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
+def husk_pids(state_root, cid):
+    """A husk container's own host processes: its proxy (QEMU and virtiofsd
+    are below it; a pod's member proxy has none) and its sentinel, "pid" in
+    state.json, which holds no memory of note."""
+    with open(os.path.join(state_root, cid, "state.json")) as f:
+        st = json.load(f)
+    return [st["husk_proxy_pid"], st["pid"]]
 
 
 def med(f, n=REPEAT):
@@ -300,20 +319,7 @@ def main():
         rows.append(("agent RSS, 10 idle processes (KiB)", agent_rss, None, None, "<= 1024",
                      agent_rss <= 1024))
         rows.append(("guest memory used, busy container (MiB)", used / 1024, None, None, "report", None))
-        # the proxy and everything below it (QEMU, virtiofsd); "pid" in
-        # state.json is the sentinel, which holds no memory of note
-        with open(os.path.join(root, cid, "state.json")) as f:
-            st = json.load(f)
-        procs, todo = [], [st["husk_proxy_pid"], st["pid"]]
-        while todo:
-            p = todo.pop()
-            procs.append(p)
-            try:
-                with open("/proc/%d/task/%d/children" % (p, p)) as f:
-                    todo += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-        rss = sum(rss_kib(p) for p in procs)
+        rss = host_kib(husk_pids(root, cid), "Rss")
         rows.append(("host RSS of one idle container (MiB)", rss / 1024, None, None,
                      "report", None))
     finally:
