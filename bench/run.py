@@ -3,11 +3,13 @@
 
 Floors use the same QEMU command line husk builds (read from `husk --debug`),
 with a trivial static /init (bench/floor-init.c) in place of husk-agent.
+BENCH_ONLY=pod: only the pod figures (a pod beside single VMs and runc).
 """
 import json
 import os
 import shlex
 import socket
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -26,8 +28,8 @@ work = tempfile.mkdtemp(prefix="husk-bench-")
 root = os.path.join(work, "state")
 
 
-def make_bundle():
-    rootfs = os.path.join(work, "bundle", "rootfs")
+def make_bundle(name="bundle"):
+    rootfs = os.path.join(work, name, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     for d in ("proc", "dev", "sys", "tmp"):
         os.makedirs(os.path.join(rootfs, d))
@@ -36,10 +38,10 @@ def make_bundle():
                     os.path.join(rootfs, "bin", "husk-testhelper")], check=True)
     for applet in ("sh", "true", "cat", "sleep", "grep"):
         os.symlink("busybox", os.path.join(rootfs, "bin", applet))
-    return os.path.join(work, "bundle")
+    return os.path.join(work, name)
 
 
-def write_config(bundle, args):
+def write_config(bundle, args, **extra):
     cfg = {"ociVersion": "1.0.2",
            "process": {"args": args, "env": ["PATH=/bin"], "cwd": "/",
                        "user": {"uid": 0, "gid": 0}},
@@ -47,6 +49,7 @@ def write_config(bundle, args):
            # a network namespace of its own, as runc's default spec has: the
            # VM gets lo only (no namespace at all means user-mode networking)
            "linux": {"namespaces": [{"type": "network"}]}}
+    cfg.update(extra)
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f)
 
@@ -217,12 +220,110 @@ def fs_numbers(host_helper, data, mode):
 bundle_dir = [None]
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+def host_kib(pids, field="Pss"):
+    """Rss or Pss summed over pids and everything below them, in KiB."""
+    total, todo, seen = 0, list(pids), set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                total += sum(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
+def husk_pids(state_root, cid):
+    """A husk container's own host processes: its proxy (QEMU and virtiofsd
+    are below it; a pod's member proxy has none) and its sentinel, "pid" in
+    state.json, which holds no memory of note."""
+    with open(os.path.join(state_root, cid, "state.json")) as f:
+        st = json.load(f)
+    return [st["husk_proxy_pid"], st["pid"]]
+
+
+def cri_config(role=None, sandbox=None):
+    """What CRI writes in a pod's config.json beside the bench's, as
+    tests/integration/test_pod.py's pod_config: the annotations that put a
+    container in its sandbox's VM, the pod's namespaces (a container's ipc
+    and uts name the sandbox's); and the /proc mount runc needs."""
+    ns = [{"type": t} for t in ("mount", "pid", "ipc", "uts", "network")]
+    ann = {"io.kubernetes.cri.container-type": role} if role else {}
+    if sandbox:
+        ann["io.kubernetes.cri.sandbox-id"] = sandbox
+        for n in ns[2:4]:
+            n["path"] = "/proc/1/ns/" + n["type"]
+    return {"annotations": ann, "linux": {"namespaces": ns},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}
+
+
+pod_bundles = []
+
+
+@contextlib.contextmanager
+def started(kind, n):
+    """n containers running `sleep`, each created and started in turn: "pod"
+    (a sandbox, then n - 1 containers in its VM), "vm" (a husk VM each) or
+    "runc". Yields the seconds until `state` said the last one runs, and the
+    host processes to count (see husk_pids); deletes them all after."""
+    while len(pod_bundles) < n:
+        pod_bundles.append(make_bundle("pod%d" % len(pod_bundles)))
+    cli = ["runc", "--root", os.path.join(work, "runc-state")] if kind == "runc" else \
+        [HUSK, "--root", root]
+    counter[0] += 1
+    ids = ["pod%d-%d" % (counter[0], i) for i in range(n)]
+    for i, b in enumerate(pod_bundles[:n]):
+        role = ("container" if i else "sandbox") if kind == "pod" else None
+        write_config(b, ["sleep", "1000000"],
+                     **cri_config(role, ids[0] if role == "container" else None))
+    pids = []
+    try:
+        t = time.monotonic()
+        for cid, b in zip(ids, pod_bundles):
+            subprocess.run(cli + ["create", "--bundle", b, cid], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            subprocess.run(cli + ["start", cid], check=True)
+            st = json.loads(subprocess.run(cli + ["state", cid], capture_output=True,
+                                           check=True).stdout)
+            if st["status"] != "running":
+                sys.exit("bench: %s %s is %s after start" % (kind, cid, st["status"]))
+            pids += [st["pid"]] if kind == "runc" else husk_pids(root, cid)
+        yield time.monotonic() - t, pids
+    finally:
+        for cid in reversed(ids):  # a pod's containers before its sandbox
+            subprocess.run(cli + ["delete", "--force", cid], stderr=subprocess.DEVNULL)
+
+
+def pod_start_rows():
+    """Nothing to a sandbox and 2 containers running, beside 3 husk VMs and
+    runc's 3 containers (runc has no pods)."""
+    took = {"pod": [], "vm": [], "runc": []}
+    for _ in range(REPEAT):  # interleaved, so load changes hit all alike
+        for kind in took:
+            with started(kind, 3) as (dt, _):
+                took[kind].append(dt)
+    pod, vms, runc = (statistics.median(took[k]) for k in ("pod", "vm", "runc"))
+    return [("pod start, sandbox + 2 containers (s)", pod, vms, pod / vms, "vs 3 VMs", None),
+            ("  same, beside runc's 3 containers (s)", pod, runc, pod / runc, "vs runc", None)]
+
+
+def pod_memory_rows():
+    """Host PSS of every process of an idle pod of 2 containers (and its
+    sandbox), beside 2 husk VMs and runc's 2 containers."""
+    kib = {}
+    for kind, n in (("pod", 3), ("vm", 2), ("runc", 2)):
+        with started(kind, n) as (_, pids):
+            time.sleep(2)  # past the boot's and the start's own work
+            kib[kind] = host_kib(pids) / 1024
+    pod = kib["pod"]
+    return [("host PSS, idle pod of 2 (MiB)", pod, kib["vm"], pod / kib["vm"], "vs 2 VMs", None),
+            ("  same, beside runc's 2 containers (MiB)", pod, kib["runc"], pod / kib["runc"],
+             "vs runc", None)]
 
 
 def med(f, n=REPEAT):
@@ -233,6 +334,8 @@ def main():
     bundle = make_bundle()
     bundle_dir[0] = bundle
     base = qemu_argv(bundle)
+    if os.environ.get("BENCH_ONLY") == "pod":
+        return print_rows(pod_start_rows() + pod_memory_rows(), base)
     initrd = floor_initrd()
     rows = []
 
@@ -300,20 +403,7 @@ def main():
         rows.append(("agent RSS, 10 idle processes (KiB)", agent_rss, None, None, "<= 1024",
                      agent_rss <= 1024))
         rows.append(("guest memory used, busy container (MiB)", used / 1024, None, None, "report", None))
-        # the proxy and everything below it (QEMU, virtiofsd); "pid" in
-        # state.json is the sentinel, which holds no memory of note
-        with open(os.path.join(root, cid, "state.json")) as f:
-            st = json.load(f)
-        procs, todo = [], [st["husk_proxy_pid"], st["pid"]]
-        while todo:
-            p = todo.pop()
-            procs.append(p)
-            try:
-                with open("/proc/%d/task/%d/children" % (p, p)) as f:
-                    todo += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-        rss = sum(rss_kib(p) for p in procs)
+        rss = host_kib(husk_pids(root, cid), "Rss")
         rows.append(("host RSS of one idle container (MiB)", rss / 1024, None, None,
                      "report", None))
     finally:
@@ -340,6 +430,9 @@ def main():
     import net as netbench
     rows.extend(netbench.rows(HUSK, BUILD))
 
+    # a pod in one VM, beside a VM a container and runc
+    rows += pod_start_rows() + pod_memory_rows()
+
     # the smallest guest RAM that runs busybox true
     write_config(bundle, ["true"])
     smallest = None
@@ -362,7 +455,10 @@ def main():
                  os.path.getsize(initrd) / 1024, None, "report", None))
     kernel = [a for i, a in enumerate(base) if i and base[i - 1] == "-kernel"][0]
     rows.append(("kernel (KiB)", os.path.getsize(kernel) / 1024, None, None, "report", None))
+    print_rows(rows, base)
 
+
+def print_rows(rows, base):
     print("%-40s %10s %10s %7s %10s  %s" % ("figure", "husk", "floor", "ratio", "target", "ok"))
     for name, v, fl, ratio, target, ok in rows:
         print("%-40s %10.2f %10s %7s %10s  %s" % (

@@ -121,7 +121,7 @@ const char *husk_log_level_name(enum husk_log_level level)
 
 void husk_log_emit(enum husk_log_level level, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[4096]; /* a QEMU command line (vm.c) is one */
 	va_list ap;
 	int saved = errno;
 	va_start(ap, fmt);
