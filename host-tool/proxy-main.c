@@ -99,6 +99,51 @@ static int serve(struct proxy *P, struct husk_err *err)
 	return husk_ctl_serve(&P->ctl, P->loop, P->o->state_dir, &husk_proxy_ctl_ops, P, err);
 }
 
+/* The VM: QEMU and its session, and its monitor. */
+static void start_vm(struct proxy *P, bool restore)
+{
+	struct proxy_opts *o = P->o;
+	struct husk_err err;
+	P->restoring = restore;
+	if (husk_session_start(&P->s, P->loop, &o->vo, P->console_path, o->boot_timeout_s * 1000,
+			       &husk_proxy_session_ops, P, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	if (restore)
+		close(o->vo.incoming_fd);
+	P->st.vm_pid = P->s.vm.pid;
+	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
+	if (husk_qmp_init(&P->qmp, P->loop, P->s.vm.qmp_fd, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+	P->s.vm.qmp_fd = -1; /* the client's now */
+	P->qmp.data = P;
+	if (restore && o->vo.ignore_shared && husk_snapshot_incoming(&P->qmp, &o->vo, &err) < 0)
+		husk_proxy_fail(P, &err, false);
+}
+
+static void boot_instead(void *data)
+{
+	struct proxy *P = data;
+	struct husk_vm_opts *vo = &P->o->vo;
+	memset(&P->s, 0, sizeof P->s);
+	memset(&P->qmp, 0, sizeof P->qmp);
+	vo->incoming = vo->ignore_shared = false;
+	vo->mem_file = NULL;
+	start_vm(P, false);
+	husk_proxy_set_status(P, "creating");
+}
+
+void husk_proxy_restore_failed(struct proxy *P, const struct husk_err *err)
+{
+	if (P->restart_asked)
+		return;
+	P->restart_asked = true;
+	log_warn("restoring the VM from its snapshot failed (%s): booting it instead", err->msg);
+	/* the monitor's handle closes first, so it is closed by the time the
+	 * session's last one is */
+	husk_qmp_close(&P->qmp);
+	husk_session_end(&P->s, boot_instead, P);
+}
+
 void husk_proxy_main(struct proxy_opts *o)
 {
 	static struct proxy proxy;
@@ -156,20 +201,9 @@ void husk_proxy_main(struct proxy_opts *o)
 	 * network namespace */
 	if (husk_netconf_setup(&o->net, &o->vo, husk_vm_max_nics(&o->vo), &err) < 0)
 		husk_proxy_fail(P, &err, false);
+	P->console_path = console;
 	/* from a snapshot of a booted guest where one can serve (snapshot.h) */
-	bool restore = husk_snapshot_use(&o->vo, o->vo.template_mode, o->boot_timeout_s);
-	if (husk_session_start(&P->s, P->loop, &o->vo, console, o->boot_timeout_s * 1000,
-			       &husk_proxy_session_ops, P, &err) < 0)
-		husk_proxy_fail(P, &err, false);
-	if (restore)
-		close(o->vo.incoming_fd);
-	P->st.vm_pid = P->s.vm.pid;
-	if (husk_qmp_init(&P->qmp, P->loop, P->s.vm.qmp_fd, &err) < 0)
-		husk_proxy_fail(P, &err, false);
-	P->s.vm.qmp_fd = -1; /* the client's now */
-	P->qmp.data = P;
-	if (restore && o->vo.ignore_shared && husk_snapshot_incoming(&P->qmp, &o->vo, &err) < 0)
-		husk_proxy_fail(P, &err, false);
+	start_vm(P, husk_snapshot_use(&o->vo, o->vo.template_mode, o->boot_timeout_s));
 	warm_thread_pool(P);
 	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
 	husk_proxy_set_status(P, "creating");

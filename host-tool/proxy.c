@@ -398,6 +398,9 @@ static void create_timeout(uv_timer_t *t)
 static void on_hello(struct husk_session *s)
 {
 	struct proxy *P = s->data;
+	if (P->restoring)
+		log_debug("the VM was restored from its snapshot");
+	P->restoring = false;
 	struct proxy_opts *o = P->o;
 	struct husk_err err;
 	struct husk_request req = {.op = HUSK_OP_CONTAINER_CREATE};
@@ -457,6 +460,10 @@ static bool on_stream(struct husk_session *s, const struct husk_frame_hdr *h, co
 static void on_lost(struct husk_session *s, const struct husk_err *err)
 {
 	struct proxy *P = s->data;
+	if (P->restoring && !s->greeted) {
+		husk_proxy_restore_failed(P, err);
+		return;
+	}
 	if (P->stopping || (P->procs.init.exited && s->vm_exited))
 		husk_proxy_finish(P, P->procs.init.status);
 	husk_proxy_fail(P, err, true);

@@ -85,6 +85,9 @@ struct proxy {
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
 	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
 	struct pod_member *members; /* a sandbox's: the pod's other containers (pod.h) */
+	const char *console_path;   /* <state>/console.log */
+	bool restoring;		    /* the VM is being restored from a snapshot */
+	bool restart_asked;	    /* that failed: it boots instead */
 	struct pod_link *link;	    /* a pod member's: its sandbox's proxy (pod-member.c) */
 };
 
@@ -97,6 +100,9 @@ void husk_proc_reply_done(struct husk_proc *x);
 int husk_proxy_stdio(struct proxy *P, int fds[3], int *tty_fd, struct husk_err *err);
 /* The signals a proxy forwards, each to on(P's handle, sig). */
 void husk_proxy_catch_signals(struct proxy *P, uv_signal_cb on);
+/* Restoring the VM from its snapshot failed before its agent greeted: it
+ * boots instead, once (proxy-main.c). */
+void husk_proxy_restore_failed(struct proxy *P, const struct husk_err *err);
 /* The sentinel (sentinel.h) started and watched; its PID is the state's. */
 int husk_proxy_start_sentinel(struct proxy *P, struct husk_err *err);
 

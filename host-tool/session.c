@@ -510,8 +510,10 @@ void husk_session_close(struct husk_session *s)
 	s->broken = true;
 	if (!uv_is_closing((uv_handle_t *)&s->chan))
 		uv_close((uv_handle_t *)&s->chan, NULL);
-	uv_close((uv_handle_t *)&s->greet_timer, NULL);
-	uv_close((uv_handle_t *)&s->guest_log_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&s->greet_timer))
+		uv_close((uv_handle_t *)&s->greet_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&s->guest_log_timer))
+		uv_close((uv_handle_t *)&s->guest_log_timer, NULL);
 	while (s->pending) {
 		struct husk_pending *q = s->pending;
 		s->pending = q->next;
@@ -525,6 +527,42 @@ void husk_session_close(struct husk_session *s)
 	if (s->console_log >= 0)
 		close(s->console_log);
 	s->console_log = -1;
+}
+
+static void end_closed(uv_handle_t *h)
+{
+	struct husk_session *s = h->data;
+	if (--s->closing == 0 && s->ended)
+		s->ended(s->ended_data);
+}
+
+static void end_close(struct husk_session *s, uv_handle_t *h)
+{
+	h->data = s;
+	if (uv_is_closing(h))
+		return;
+	s->closing++;
+	uv_close(h, end_closed);
+}
+
+void husk_session_end(struct husk_session *s, void (*ended)(void *data), void *data)
+{
+	husk_session_kill_vm(s);
+	s->ended = ended;
+	s->ended_data = data;
+	s->broken = true;
+	s->closing = 1; /* until every close below is asked */
+	end_close(s, (uv_handle_t *)&s->sigchld);
+	end_close(s, (uv_handle_t *)&s->console);
+	end_close(s, (uv_handle_t *)&s->chan);
+	end_close(s, (uv_handle_t *)&s->greet_timer);
+	end_close(s, (uv_handle_t *)&s->guest_log_timer);
+	if (s->vm.alive[1] >= 0)
+		close(s->vm.alive[1]);
+	s->vm.alive[1] = -1;
+	husk_session_close(s); /* the rest: its handles are closing already */
+	if (--s->closing == 0 && ended)
+		ended(data);
 }
 
 static void restored(struct husk_session *s, const struct husk_reply *r, void *data)

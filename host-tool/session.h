@@ -90,12 +90,18 @@ struct husk_session {
 	struct husk_bucket free_frames;
 	struct husk_log_limit guest_log;
 	uv_timer_t guest_log_timer; /* says how many lines were not logged */
+	int closing;		    /* husk_session_end: handles still closing */
+	void (*ended)(void *data);
+	void *ended_data;
 	enum husk_log_level guest_log_level;
 };
 
 /* Boot the VM and wait (in the loop) for the agent's HELLO. With
  * o->keep_agent_sock the channel can be dropped and made again
  * (husk_session_disconnect, husk_session_reconnect). */
+/* Everything of a started session gone, its VM killed; ended(data) once
+ * its handles have closed, when s may be started again. */
+void husk_session_end(struct husk_session *s, void (*ended)(void *data), void *data);
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
 		       const char *console_log, unsigned greet_timeout_ms,
 		       const struct husk_session_ops *ops, void *data, struct husk_err *err);

@@ -19,7 +19,7 @@ import time
 import pytest
 
 import ociimage
-from conftest import live_qemus, stop_daemon, wait_pid_gone
+from conftest import KEPT_ENV, live_qemus, stop_daemon, wait_pid_gone
 
 HANG_GUARD = 600  # seconds; a guard against hangs, not a timing assertion
 
@@ -348,7 +348,7 @@ def cri(tmp_path_factory, husk):
     (d / "logs").mkdir()
     (d / "config.toml").write_text(cri_config(d, sock, run, husk, d / "net.d"))
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("HUSK_") or k in ("HUSK_BUILD", "HUSK_SHARE")}
+           if not k.startswith("HUSK_") or k in KEPT_ENV}
     log = open(d / "containerd.log", "w")
     proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")], env=env,
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -7,6 +7,7 @@ tests/husk-testhelper (`make all build/tests/husk-testhelper`).
 HUSK_BIN, if set, is the husk binary to drive instead of HUSK_BUILD/husk.
 """
 
+import atexit
 import errno
 import json
 import os
@@ -16,10 +17,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+# What the suite's husk calls keep of the environment: the build, the share
+# mode, and the snapshot directory every test shares (a session's own, so a
+# snapshot is made once per configuration, not once per test's --root).
+KEPT_ENV = ("HUSK_BUILD", "HUSK_SHARE", "HUSK_SNAPSHOT_DIR", "HUSK_TEMPLATE")
+if not os.environ.get("HUSK_SNAPSHOT_DIR"):
+    os.environ["HUSK_SNAPSHOT_DIR"] = tempfile.mkdtemp(prefix="husk-snapshots-")
+    atexit.register(shutil.rmtree, os.environ["HUSK_SNAPSHOT_DIR"], True)
 
 REPO = Path(__file__).resolve().parents[2]
 BUSYBOX = Path("/bin/busybox")
@@ -207,7 +217,7 @@ class Husk:
     def env(self, extra=None):
         e = dict(os.environ)
         for k in list(e):
-            if k.startswith("HUSK_") and k not in ("HUSK_BUILD", "HUSK_SHARE"):
+            if k.startswith("HUSK_") and k not in KEPT_ENV:
                 del e[k]
         if extra:
             for k, v in extra.items():
@@ -476,7 +486,7 @@ class HuskCli:
 
     def env(self, extra=None):
         e = {k: v for k, v in os.environ.items()
-             if not k.startswith("HUSK_") or k in ("HUSK_BUILD", "HUSK_SHARE")}
+             if not k.startswith("HUSK_") or k in KEPT_ENV}
         e.update(extra or {})
         return e
 
