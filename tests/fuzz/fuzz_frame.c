@@ -59,7 +59,8 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 		       str_eq(a->u.create.rootfs.path ? a->u.create.rootfs.path : "",
 			      b->u.create.rootfs.path) &&
 		       a->u.create.rootfs.readonly == b->u.create.rootfs.readonly &&
-		       str_eq(a->u.create.hostname, b->u.create.hostname);
+		       str_eq(a->u.create.hostname, b->u.create.hostname) &&
+		       str_eq(a->u.create.sandbox, b->u.create.sandbox);
 	case HUSK_OP_PROCESS_START:
 		return str_eq(a->u.start.container, b->u.start.container) &&
 		       process_eq(&a->u.start.process, &b->u.start.process) &&
@@ -71,7 +72,12 @@ static bool request_eq(const struct husk_request *a, const struct husk_request *
 	case HUSK_OP_PROCESS_RESIZE:
 		return a->u.resize.process == b->u.resize.process &&
 		       a->u.resize.rows == b->u.resize.rows && a->u.resize.cols == b->u.resize.cols;
-	case HUSK_OP_CONTAINER_PS: return str_eq(a->u.ps.container, b->u.ps.container);
+	case HUSK_OP_CONTAINER_PS:
+	case HUSK_OP_CONTAINER_DELETE: return str_eq(a->u.ps.container, b->u.ps.container);
+	case HUSK_OP_VM_RESTORE:
+		return a->u.restore.nentropy == b->u.restore.nentropy &&
+		       !memcmp(a->u.restore.entropy, b->u.restore.entropy, a->u.restore.nentropy) &&
+		       a->u.restore.time_ns == b->u.restore.time_ns;
 	case HUSK_OP_NETWORK_CONFIGURE:
 		return json_object_equal(a->u.net.network, b->u.net.network);
 	case HUSK_OP_CONTAINER_UPDATE:

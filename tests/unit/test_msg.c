@@ -221,7 +221,8 @@ static void test_op_names(void **state)
 	assert_string_equal(husk_op_name(HUSK_OP_PROCESS_SIGNAL), "process.signal");
 	assert_string_equal(husk_op_name(HUSK_OP_SHUTDOWN), "shutdown");
 	assert_null(husk_op_name(HUSK_OP_UNKNOWN));
-	assert_null(husk_op_name((enum husk_op)11));
+	assert_null(husk_op_name((enum husk_op)12));
+	assert_string_equal(husk_op_name(HUSK_OP_VM_RESTORE), "vm.restore");
 }
 
 static void test_create_roundtrip(void **state)
@@ -1249,6 +1250,51 @@ static void test_pod_requests(void **state)
 	}
 }
 
+/* vm.restore: the host's entropy (hex on the wire, bounded) and clock. */
+static void test_restore_request(void **state)
+{
+	struct husk_request r = {.id = 31, .op = HUSK_OP_VM_RESTORE}, d;
+	r.u.restore.nentropy = 64;
+	for (int i = 0; i < 64; i++)
+		r.u.restore.entropy[i] = (uint8_t)(i * 37 + 1);
+	r.u.restore.time_ns = 1796047440123456789LL;
+	request_roundtrip(&r, &d);
+	assert_int_equal(d.u.restore.nentropy, 64);
+	assert_memory_equal(d.u.restore.entropy, r.u.restore.entropy, 64);
+	assert_int_equal(d.u.restore.time_ns, r.u.restore.time_ns);
+	husk_request_free(&d);
+	r.u.restore.nentropy = 32;
+	memset(r.u.restore.entropy, 0xab, 32);
+	r.u.restore.time_ns = 5;
+	assert_json(husk_request_encode(&r),
+		    "{\"id\":31,\"op\":\"vm.restore\",\"entropy\":\""
+		    "abababababababababababababababababababababababababababababababab\","
+		    "\"time_ns\":5}");
+	static const struct {
+		const char *json, *words;
+	} bad[] = {
+	    {"{\"id\":1,\"op\":\"vm.restore\",\"time_ns\":1}", "\"entropy\" is missing"},
+	    {"{\"id\":1,\"op\":\"vm.restore\",\"entropy\":\"abab\",\"time_ns\":1}",
+	     "32 to 256 bytes"},
+	    {"{\"id\":1,\"op\":\"vm.restore\",\"entropy\":\"abc\",\"time_ns\":1}",
+	     "32 to 256 bytes"},
+	    {"{\"id\":1,\"op\":\"vm.restore\",\"entropy\":\""
+	     "zzabababababababababababababababababababababababababababababababab\",\"time_ns\":1}",
+	     "not lower-case hex"},
+	    {"{\"id\":1,\"op\":\"vm.restore\",\"entropy\":\""
+	     "abababababababababababababababababababababababababababababababab\",\"time_ns\":-1}",
+	     "time_ns"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct husk_err err = {0};
+		char *copy = dup_exact(bad[i].json, strlen(bad[i].json));
+		assert_int_equal(husk_request_decode(copy, strlen(bad[i].json), &d, &err), -1);
+		free(copy);
+		if (!strstr(err.msg, bad[i].words))
+			fail_msg("\"%s\" does not say \"%s\"", err.msg, bad[i].words);
+	}
+}
+
 static void test_update_decode_errors(void **state)
 {
 	static const struct {
@@ -2097,6 +2143,7 @@ int main(void)
 	    cmocka_unit_test(test_network_roundtrip),
 	    cmocka_unit_test(test_update_roundtrip),
 	    cmocka_unit_test(test_pod_requests),
+	    cmocka_unit_test(test_restore_request),
 	    cmocka_unit_test(test_update_decode_errors),
 	    cmocka_unit_test(test_signal_all_roundtrip),
 	    cmocka_unit_test(test_start_console_size),
