@@ -214,8 +214,13 @@ fuzz: $(FUZZ_BINS)
 ITEST_ENV := HUSK_BUILD=$(abspath $(B)) HUSK_BIN=$(abspath $(B))/test/husk
 integration: all $(B)/test/husk $(B)/tests/husk-testhelper $(B)/tests/husk-probe
 	$(ITEST_ENV) $(PYTHON) -m pytest -q --durations=30 tests/integration
+	@# with the 9p share a VM starts from a snapshot (host-tool/snapshot.h):
+	@# every fault test on that path, and pods grafting into a 9p share
+	$(ITEST_ENV) HUSK_SHARE=9p $(PYTHON) -m pytest -q tests/integration/test_faults.py \
+		tests/integration/test_pod.py
 # The 9p share mode is covered by sanitize-integration, which runs the
-# container, its process and the verbs with the rootfs on 9p.
+# container, its process and the verbs with the rootfs on 9p (and so on the
+# snapshot-restore path).
 
 check: unit fuzz-replay integration sanitize valgrind
 

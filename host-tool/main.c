@@ -86,6 +86,7 @@ static const struct {
     {"ps", husk_cmd_ps, "list a container's processes (guest PIDs)"},
     {"events", husk_cmd_events, "print a container's resource usage (its VM's), as JSON"},
     {"spec", husk_cmd_spec, "write a default config.json"},
+    {"snapshot", husk_cmd_snapshot, "make the snapshot VMs start from, ahead of first use"},
     {"features", husk_cmd_features, "print what this runtime supports, as JSON"},
     {"ping", husk_cmd_ping, "time one round trip to a container's agent (microseconds)"},
 };

@@ -461,6 +461,14 @@ static int snap_paths(const char *key, char *top, char *dir, size_t size)
 static int top_check(const char *top, struct husk_err *err)
 {
 	struct stat st;
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", top);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (mkdir(parent, 0711) < 0 && errno != EEXIST)
+			return husk_err_sys(err, errno, "mkdir %s", parent);
+	}
 	if (mkdir(top, 0700) < 0 && errno != EEXIST)
 		return husk_err_sys(err, errno, "mkdir %s", top);
 	if (lstat(top, &st) < 0)
