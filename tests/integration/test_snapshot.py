@@ -171,3 +171,13 @@ def test_shared_mode_runs_ten_containers_at_once(husk_cli, make_bundle, snapdir,
     for cid in ids:
         assert husk_cli("delete", "--force", cid).returncode == 0
     assert not live_qemus(vm_mark(husk_cli.root, ids[0]))
+
+
+def test_q35_restores_too(husk_runner, make_bundle, snapdir, tmp_path):
+    b = make_bundle(SHOW)
+    first = run(husk_runner, b, snapdir, tmp_path, flags=("--machine", "q35"))
+    assert first.returncode == 7 and "made snapshot" in first.log, first.stderr
+    second = run(husk_runner, b, snapdir, tmp_path, flags=("--machine", "q35"))
+    assert second.returncode == 7, second.stderr
+    assert "the VM was restored from its snapshot" in second.log
+    assert shown(first)["uuid"] != shown(second)["uuid"]
