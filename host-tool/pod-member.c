@@ -346,30 +346,13 @@ static int hand_over(struct proxy *P, const int fds[3], struct husk_err *err)
 {
 	struct proxy_opts *o = P->o;
 	struct json_object *reply = NULL, *v;
+	struct husk_request cr;
+	char host[HOST_NAME_MAX + 1];
+	_cleanup_json_ struct json_object *spec = husk_proxy_create_request(P, &cr, host);
 	_cleanup_json_ struct json_object *req = json_object_new_object(),
-					  *create = json_object_new_object(),
-					  *spec = json_object_new_object(),
-					  *rootfs = json_object_new_object();
-	if (P->spec_mounts)
-		json_object_object_add(spec, "mounts", json_object_get(P->spec_mounts));
-	if (o->cfg.linux_)
-		json_object_object_add(spec, "linux", json_object_get(o->cfg.linux_));
-	char binds[160], binds_ro[160];
-	snprintf(binds, sizeof binds, "%s/" HUSK_SHARE_BINDS, o->id);
-	snprintf(binds_ro, sizeof binds_ro, "%s/" HUSK_SHARE_BINDS_RO, o->id);
-	if (o->binds_path)
-		json_object_object_add(spec, "binds", json_object_new_string(binds));
-	if (o->binds_ro_path)
-		json_object_object_add(spec, "binds_ro", json_object_new_string(binds_ro));
-	json_object_object_add(rootfs, "tag", json_object_new_string(HUSK_SHARE_TAG));
-	json_object_object_add(rootfs, "fstype",
-			       json_object_new_string(o->vo.virtiofs ? "virtiofs" : "9p"));
-	json_object_object_add(rootfs, "path", json_object_new_string(o->share.rootfs));
-	json_object_object_add(rootfs, "readonly", json_object_new_boolean(o->cfg.root_readonly));
-	json_object_object_add(create, "rootfs", json_object_get(rootfs));
-	json_object_object_add(create, "spec", json_object_get(spec));
-	if (o->cfg.hostname)
-		json_object_object_add(create, "hostname", json_object_new_string(o->cfg.hostname));
+					  *create = husk_request_encode(&cr);
+	if (!create)
+		return husk_err_set(err, ENOMEM, "out of memory");
 	struct json_object *res = NULL;
 	if (o->cfg.linux_)
 		json_object_object_get_ex(o->cfg.linux_, "resources", &res);

@@ -395,16 +395,12 @@ static void create_timeout(uv_timer_t *t)
 	husk_proxy_fail(P, &err, true);
 }
 
-static void on_hello(struct husk_session *s)
+struct json_object *husk_proxy_create_request(struct proxy *P, struct husk_request *req,
+					      char host[HOST_NAME_MAX + 1])
 {
-	struct proxy *P = s->data;
-	if (P->restoring)
-		log_debug("the VM was restored from its snapshot");
-	P->restoring = false;
 	struct proxy_opts *o = P->o;
-	struct husk_err err;
-	struct husk_request req = {.op = HUSK_OP_CONTAINER_CREATE};
-	_cleanup_json_ struct json_object *spec = json_object_new_object();
+	struct json_object *spec = json_object_new_object();
+	*req = (struct husk_request){.op = HUSK_OP_CONTAINER_CREATE};
 	if (P->spec_mounts)
 		json_object_object_add(spec, "mounts", json_object_get(P->spec_mounts));
 	if (o->cfg.linux_)
@@ -418,21 +414,34 @@ static void on_hello(struct husk_session *s)
 		json_object_object_add(spec, "binds", json_object_new_string(binds));
 	if (o->binds_ro_path)
 		json_object_object_add(spec, "binds_ro", json_object_new_string(binds_ro));
-	req.u.create.spec = spec;
-	req.u.create.id = (char *)o->id;
-	req.u.create.rootfs = (struct husk_rootfs){.tag = HUSK_SHARE_TAG,
-						   .fstype = o->vo.virtiofs ? "virtiofs" : "9p",
-						   .path = o->share.rootfs,
-						   .readonly = o->cfg.root_readonly};
-	req.u.create.hostname = o->cfg.hostname;
+	req->u.create.spec = spec;
+	req->u.create.id = (char *)o->id;
+	req->u.create.rootfs = (struct husk_rootfs){.tag = HUSK_SHARE_TAG,
+						    .fstype = o->vo.virtiofs ? "virtiofs" : "9p",
+						    .path = o->share.rootfs,
+						    .readonly = o->cfg.root_readonly};
+	req->u.create.hostname = o->cfg.hostname;
 	/* without a UTS namespace runc's container has the host's name */
 	const char *uts_path;
-	char host[HOST_NAME_MAX + 1];
 	if (!o->cfg.hostname && husk_config_namespace(&o->cfg, "uts", &uts_path, NULL) == 0 &&
-	    gethostname(host, sizeof host) == 0) {
-		host[sizeof host - 1] = '\0';
-		req.u.create.hostname = host;
+	    gethostname(host, HOST_NAME_MAX + 1) == 0) {
+		host[HOST_NAME_MAX] = '\0';
+		req->u.create.hostname = host;
 	}
+	return spec;
+}
+
+static void on_hello(struct husk_session *s)
+{
+	struct proxy *P = s->data;
+	if (P->restoring)
+		log_debug("the VM was restored from its snapshot");
+	P->restoring = false;
+	struct proxy_opts *o = P->o;
+	struct husk_err err;
+	struct husk_request req;
+	char host[HOST_NAME_MAX + 1];
+	_cleanup_json_ struct json_object *spec = husk_proxy_create_request(P, &req, host);
 	/* what is known of the network goes first: the agent applies requests
 	 * in order */
 	_cleanup_json_ struct json_object *net = husk_netconf_json(&o->net, &err);

@@ -7,6 +7,7 @@
 #ifndef HUSK_PROXY_H
 #define HUSK_PROXY_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -103,6 +104,11 @@ void husk_proxy_catch_signals(struct proxy *P, uv_signal_cb on);
 /* Restoring the VM from its snapshot failed before its agent greeted: it
  * boots instead, once (proxy-main.c). */
 void husk_proxy_restore_failed(struct proxy *P, const struct husk_err *err);
+/* container.create for the proxy's container into *req (its spec the
+ * object returned, the caller's to put; host holds a hostname it may
+ * name). A pod member's proxy sends the same, encoded, to its sandbox's. */
+struct json_object *husk_proxy_create_request(struct proxy *P, struct husk_request *req,
+					      char host[HOST_NAME_MAX + 1]);
 /* The sentinel (sentinel.h) started and watched; its PID is the state's. */
 int husk_proxy_start_sentinel(struct proxy *P, struct husk_err *err);
 

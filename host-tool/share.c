@@ -116,41 +116,41 @@ static int make_part(struct husk_share *s, const char *rootfs, bool readonly,
 	return 0;
 }
 
-int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *id,
-		       const char *rootfs, bool readonly, struct husk_err *err)
+/* The share's top, <state_dir>/<name>, a mount of its own with the
+ * propagation given (MS_SHARED: the VM's share; MS_PRIVATE: a pod
+ * container's staging top), and the container's part in it. */
+static int make_top(struct husk_share *s, const char *state_dir, const char *name,
+		    const char *id, unsigned long propagation, const char *rootfs, bool readonly,
+		    struct husk_err *err)
 {
 	_cleanup_free_ char *dir = NULL;
-	if (asprintf(&dir, "%s/" HUSK_SHARE_DIR, state_dir) < 0)
+	if (asprintf(&dir, "%s/%s", state_dir, name) < 0)
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (share_names(s, dir, id, err) < 0)
 		return -1;
-	/* the mounts below exist only here: nobody else sees them */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make a private mount namespace");
 	if (mkdir(s->dir, 0700) < 0)
 		return husk_err_sys(err, errno, "mkdir %s", s->dir);
 	if (mount(s->dir, s->dir, "none", MS_BIND, NULL) < 0 ||
-	    mount(NULL, s->dir, "none", MS_SHARED, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make %s a shared mount", s->dir);
+	    mount(NULL, s->dir, "none", propagation, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot make %s a mount of its own", s->dir);
 	s->mounted = true;
 	return make_part(s, rootfs, readonly, err);
+}
+
+int husk_share_prepare(struct husk_share *s, const char *state_dir, const char *id,
+		       const char *rootfs, bool readonly, struct husk_err *err)
+{
+	/* the mounts below exist only here: nobody else sees them */
+	*s = (struct husk_share){0};
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
+		return husk_err_sys(err, errno, "cannot make a private mount namespace");
+	return make_top(s, state_dir, HUSK_SHARE_DIR, id, MS_SHARED, rootfs, readonly, err);
 }
 
 int husk_share_stage(struct husk_share *s, const char *state_dir, const char *id,
 		     const char *rootfs, bool readonly, struct husk_err *err)
 {
-	_cleanup_free_ char *dir = NULL;
-	if (asprintf(&dir, "%s/" HUSK_SHARE_STAGE, state_dir) < 0)
-		return husk_err_set(err, ENOMEM, "out of memory");
-	if (share_names(s, dir, id, err) < 0)
-		return -1;
-	if (mkdir(s->dir, 0700) < 0)
-		return husk_err_sys(err, errno, "mkdir %s", s->dir);
-	if (mount(s->dir, s->dir, "none", MS_BIND, NULL) < 0 ||
-	    mount(NULL, s->dir, "none", MS_PRIVATE, NULL) < 0)
-		return husk_err_sys(err, errno, "cannot make %s a mount", s->dir);
-	s->mounted = true;
-	return make_part(s, rootfs, readonly, err);
+	return make_top(s, state_dir, HUSK_SHARE_STAGE, id, MS_PRIVATE, rootfs, readonly, err);
 }
 
 /* <sandbox_state>/share/<id> made (or removed) beneath the share's
