@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
+#include "husk-fdpass.h"
 #include "husk-json.h"
 #include "husk-log.h"
 #include "qmp.h"
@@ -24,6 +26,7 @@ struct husk_qmp_cmd {
 	void *data;
 	char name[64];		 /* for messages */
 	struct json_object *msg; /* what to send, until it is sent; its id comes then */
+	int fd;			 /* passed with it (getfd), or -1 */
 };
 
 struct wreq {
@@ -39,6 +42,8 @@ static bool alive(const struct husk_qmp *q)
 static void free_cmd(struct husk_qmp_cmd *c)
 {
 	json_object_put(c->msg);
+	if (c->fd >= 0)
+		close(c->fd);
 	free(c);
 }
 
@@ -107,8 +112,31 @@ static int send_cmd(struct husk_qmp *q, struct husk_qmp_cmd *c)
 	memcpy(line, s, n);
 	line[n] = '\n'; /* JSON text escapes every newline inside its strings */
 	w->buf = line;
-	uv_buf_t b = uv_buf_init(line, n + 1);
-	int r = uv_write(&w->req, (uv_stream_t *)&q->pipe, &b, 1, write_done);
+	size_t off = 0;
+	if (c->fd >= 0) {
+		/* a descriptor goes with the line's first bytes (SCM_RIGHTS),
+		 * sent here: libuv passes only its own handles. Nothing else
+		 * may be on its way then, or the order would change. */
+		uv_os_fd_t sock;
+		ssize_t k = -1;
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&q->pipe) == 0 &&
+		    uv_fileno((uv_handle_t *)&q->pipe, &sock) == 0)
+			k = husk_send_fds(sock, line, n + 1, &c->fd, 1);
+		if (k <= 0) {
+			free(w);
+			free(line);
+			return UV_EBUSY;
+		}
+		off = (size_t)k;
+		close(c->fd);
+		c->fd = -1;
+	}
+	uv_buf_t b = uv_buf_init(line + off, n + 1 - off);
+	int r = off == n + 1 ? 0 : uv_write(&w->req, (uv_stream_t *)&q->pipe, &b, 1, write_done);
+	if (off == n + 1) {
+		free(w);
+		free(line);
+	}
 	if (r < 0) {
 		free(w);
 		free(line);
@@ -153,12 +181,19 @@ static struct husk_qmp_cmd *new_cmd(const char *cmd, struct json_object *args, h
 	}
 	c->cb = cb;
 	c->data = data;
+	c->fd = -1;
 	snprintf(c->name, sizeof c->name, "%s", cmd);
 	return c;
 }
 
 int husk_qmp_command(struct husk_qmp *q, const char *cmd, struct json_object *args, husk_qmp_cb cb,
 		     void *data, struct husk_err *err)
+{
+	return husk_qmp_command_fd(q, cmd, args, -1, cb, data, err);
+}
+
+int husk_qmp_command_fd(struct husk_qmp *q, const char *cmd, struct json_object *args, int fd,
+			husk_qmp_cb cb, void *data, struct husk_err *err)
 {
 	if (!alive(q))
 		return husk_err_set(err, q->dead.code ? q->dead.code : ECONNRESET, "%s",
@@ -171,6 +206,10 @@ int husk_qmp_command(struct husk_qmp *q, const char *cmd, struct json_object *ar
 	struct husk_qmp_cmd *c = new_cmd(cmd, args, cb, data, err);
 	if (!c)
 		return -1;
+	if (fd >= 0 && (c->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free_cmd(c);
+		return husk_err_sys(err, errno, "dup");
+	}
 	if (q->tail)
 		q->tail->next = c;
 	else

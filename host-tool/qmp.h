@@ -80,6 +80,12 @@ int husk_qmp_init(struct husk_qmp *q, uv_loop_t *loop, int fd, struct husk_err *
 int husk_qmp_command(struct husk_qmp *q, const char *cmd, struct json_object *args, husk_qmp_cb cb,
 		     void *data, struct husk_err *err);
 
+/* The same with a descriptor passed along (SCM_RIGHTS), as getfd wants:
+ * fd is not consumed (a copy goes). It is sent only with nothing else
+ * being written; else the command fails (EBUSY), as a closed monitor's. */
+int husk_qmp_command_fd(struct husk_qmp *q, const char *cmd, struct json_object *args, int fd,
+			husk_qmp_cb cb, void *data, struct husk_err *err);
+
 /* Fail every pending command ("QEMU's monitor closed") and close the
  * handle; q must stay valid until the loop has run the close. Idempotent.
  * Closing does not stop or affect the VM. */

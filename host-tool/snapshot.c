@@ -20,7 +20,6 @@
 
 #include <json-c/json.h>
 
-#include "husk-fdpass.h"
 #include "husk-log.h"
 #include "husk-proto.h"
 #include "husk.h"
@@ -253,102 +252,128 @@ static int wait_hello(int fd, int console, pid_t qemu, uint64_t deadline, struct
 	}
 }
 
-/* A blocking QMP conversation: each command's "return" (or "error"),
- * events skipped. */
-struct qmp_sync {
-	int fd;
-	char buf[16384];
-	size_t len;
-	uint64_t deadline;
+/* The proxy's QMP client (qmp.h) on a loop of our own, one command at a
+ * time: the template is made before the proxy's loop runs. */
+struct qmp_call {
+	bool done;
+	struct husk_err err;
+	bool failed;
+	char status[32]; /* query-migrate's "status" */
 };
 
-static int qmp_line(struct qmp_sync *q, char *line, size_t size, struct husk_err *err)
+static void qmp_answered(struct husk_qmp *q, const struct husk_err *err, struct json_object *ret,
+			 void *data)
 {
-	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->len);
-		if (nl) {
-			size_t n = (size_t)(nl - q->buf) + 1;
-			snprintf(line, size, "%.*s", (int)n, q->buf);
-			memmove(q->buf, q->buf + n, q->len - n);
-			q->len -= n;
-			return 0;
-		}
-		if (q->len == sizeof q->buf)
-			q->len = 0; /* a line too long for us: not one we need */
-		uint64_t now = now_ms();
-		if (now >= q->deadline)
-			return husk_err_set(err, ETIMEDOUT, "QEMU's monitor did not answer");
-		struct pollfd pf = {q->fd, POLLIN, 0};
-		if (poll(&pf, 1, (int)(q->deadline - now)) <= 0)
-			continue;
-		ssize_t r = read(q->fd, q->buf + q->len, sizeof q->buf - q->len);
-		if (r <= 0)
-			return husk_err_set(err, EIO, "QEMU's monitor closed");
-		q->len += (size_t)r;
+	struct qmp_call *c = data;
+	struct json_object *v;
+	c->done = true;
+	if (err) {
+		c->failed = true;
+		c->err = *err;
+	} else if (ret && json_object_object_get_ex(ret, "status", &v)) {
+		snprintf(c->status, sizeof c->status, "%s", json_object_get_string(v));
 	}
 }
 
-static int qmp_cmd(struct qmp_sync *q, const char *cmd, int pass_fd, char *reply, size_t size,
-		   struct husk_err *err)
+static void tick(uv_timer_t *t)
 {
-	char line[16384];
-	size_t n = strlen(cmd);
-	if ((pass_fd >= 0 ? husk_send_fds(q->fd, cmd, n, &pass_fd, 1) : write(q->fd, cmd, n)) !=
-	    (ssize_t)n)
-		return husk_err_sys(err, errno, "QEMU's monitor");
-	for (;;) {
-		if (qmp_line(q, line, sizeof line, err) < 0)
-			return -1;
-		if (strstr(line, "\"error\""))
-			return husk_err_set(err, EIO, "QEMU: %.300s (for %.100s)", line, cmd);
-		if (strstr(line, "\"return\"")) {
-			if (reply)
-				snprintf(reply, size, "%s", line);
-			return 0;
-		}
-	}
 }
 
-/* Migrate the paused VM into path. */
-static int save_to(struct qmp_sync *q, const char *path, const char *name, struct husk_err *err)
+static int qmp_do_fd(uv_loop_t *loop, struct husk_qmp *q, const char *cmd, const char *args,
+		     int fd, uint64_t deadline, char status[32], struct husk_err *err)
 {
-	char cmd[256], reply[16384];
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return husk_err_sys(err, errno, "%s", path);
-	snprintf(cmd, sizeof cmd, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"%s\"}}",
-		 name);
-	int r = qmp_cmd(q, cmd, fd, NULL, 0, err);
-	close(fd);
-	if (r < 0)
+	struct qmp_call c = {0};
+	_cleanup_json_ struct json_object *a = args ? json_tokener_parse(args) : NULL;
+	if (husk_qmp_command_fd(q, cmd, a, fd, qmp_answered, &c, err) < 0)
 		return -1;
-	snprintf(cmd, sizeof cmd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:%s\"}}",
-		 name);
-	if (qmp_cmd(q, cmd, -1, NULL, 0, err) < 0)
+	while (!c.done) {
+		if (now_ms() >= deadline)
+			return husk_err_set(err, ETIMEDOUT, "QEMU did not answer %s", cmd);
+		uv_run(loop, UV_RUN_ONCE); /* the tick timer wakes it */
+	}
+	if (c.failed) {
+		*err = c.err;
+		return husk_err_prefix(err, cmd);
+	}
+	if (status)
+		memcpy(status, c.status, sizeof c.status);
+	return 0;
+}
+
+static int qmp_do(uv_loop_t *loop, struct husk_qmp *q, const char *cmd, const char *args,
+		  uint64_t deadline, char status[32], struct husk_err *err)
+{
+	return qmp_do_fd(loop, q, cmd, args, -1, deadline, status, err);
+}
+
+/* Migrate the paused VM into the file fd (passed to QEMU, named). */
+static int save_to(uv_loop_t *loop, struct husk_qmp *q, int fd, const char *name,
+		   uint64_t deadline, struct husk_err *err)
+{
+	char args[64], status[32];
+	snprintf(args, sizeof args, "{\"fdname\":\"%s\"}", name);
+	if (qmp_do_fd(loop, q, "getfd", args, fd, deadline, NULL, err) < 0)
+		return -1;
+	snprintf(args, sizeof args, "{\"uri\":\"fd:%s\"}", name);
+	if (qmp_do(loop, q, "migrate", args, deadline, NULL, err) < 0)
 		return -1;
 	for (;;) {
-		if (qmp_cmd(q, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof reply, err) <
-		    0)
+		if (qmp_do(loop, q, "query-migrate", NULL, deadline, status, err) < 0)
 			return -1;
-		if (strstr(reply, "\"completed\""))
+		if (!strcmp(status, "completed"))
 			return 0;
-		if (strstr(reply, "\"failed\"") || strstr(reply, "\"cancelled\""))
-			return husk_err_set(err, EIO, "saving the snapshot failed: %.300s", reply);
-		if (now_ms() >= q->deadline)
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled"))
+			return husk_err_set(err, EIO, "saving the snapshot: migration %s", status);
+		if (now_ms() >= deadline)
 			return husk_err_set(err, ETIMEDOUT, "saving the snapshot took too long");
 		nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
 	}
 }
 
-/* Boot the template, wait for its agent, pause it, save it twice. */
+/* Pause the template, save it twice (snapshot.h's state and dev). */
+static int save(const int fds[2], int qmp_fd, uint64_t deadline, struct husk_err *err)
+{
+	uv_loop_t loop;
+	uv_timer_t wake;
+	struct husk_qmp q = {0};
+	uv_loop_init(&loop);
+	uv_timer_init(&loop, &wake);
+	uv_timer_start(&wake, tick, 50, 50);
+	int rc = husk_qmp_init(&q, &loop, qmp_fd, err);
+	/* QEMU migrates a VM once per pause: it runs on a moment (its agent
+	 * idles) between the two, and the RAM file is as it stands at the
+	 * second */
+	if (rc == 0)
+		rc = qmp_do(&loop, &q, "stop", NULL, deadline, NULL, err) < 0 ||
+			     save_to(&loop, &q, fds[0], "state", deadline, err) < 0 ||
+			     qmp_do(&loop, &q, "cont", NULL, deadline, NULL, err) < 0 ||
+			     qmp_do(&loop, &q, "stop", NULL, deadline, NULL, err) < 0 ||
+			     qmp_do(&loop, &q, "migrate-set-capabilities",
+				    "{\"capabilities\":[{\"capability\":\"x-ignore-shared\","
+				    "\"state\":true}]}",
+				    deadline, NULL, err) < 0 ||
+			     save_to(&loop, &q, fds[1], "dev", deadline, err) < 0
+			 ? -1
+			 : 0;
+	if (rc == 0)
+		qmp_do(&loop, &q, "quit", NULL, now_ms() + 2000, NULL, &(struct husk_err){0});
+	husk_qmp_close(&q);
+	uv_close((uv_handle_t *)&wake, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return rc;
+}
+
+/* Boot the template, wait for its agent, save it. */
 static int make_in(const struct husk_vm_opts *vo, const char *tmp, unsigned timeout_s,
 		   struct husk_err *err)
 {
 	struct husk_vm_opts t = *vo;
 	struct husk_vm vm = {0};
 	char share[PATH_MAX], log[PATH_MAX], mem[PATH_MAX], path[PATH_MAX];
-	int taps[HUSK_VM_MAX_NICS];
+	int taps[HUSK_VM_MAX_NICS], saves[2] = {-1, -1};
 	int rc = -1;
+	size_t ntaps = 0;
 	snprintf(share, sizeof share, "%s/share", tmp);
 	snprintf(log, sizeof log, "%s/qemu.log", tmp);
 	snprintf(mem, sizeof mem, "%s/mem", tmp);
@@ -363,13 +388,21 @@ static int make_in(const struct husk_vm_opts *vo, const char *tmp, unsigned time
 		return -1;
 	}
 	close(mfd);
+	static const char *const streams[2] = {"state", "dev"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "%s/%s", tmp, streams[i]);
+		saves[i] = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (saves[i] < 0) {
+			husk_err_sys(err, errno, "%s", path);
+			goto out;
+		}
+	}
 	t.state_dir = tmp;
 	t.share_path = share;
 	t.qemu_log = log;
 	t.mem_file = mem;
 	t.mem_file_shared = true;
 	t.incoming = t.ignore_shared = t.keep_agent_sock = false;
-	size_t ntaps = 0;
 	for (size_t i = 0; i < t.nnics; i++)
 		if (t.nics[i].fd >= 0) {
 			if ((t.nics[i].fd = taps[ntaps] = throwaway_tap(err)) < 0)
@@ -378,30 +411,11 @@ static int make_in(const struct husk_vm_opts *vo, const char *tmp, unsigned time
 		}
 	if (husk_vm_start(&t, &vm, err) < 0)
 		goto out;
-	struct qmp_sync q = {.fd = vm.qmp_fd, .deadline = now_ms() + timeout_s * 1000ULL};
-	char line[1024];
-	if (wait_hello(vm.chan_fd, vm.console_fd, vm.pid, q.deadline, err) < 0 ||
-	    qmp_line(&q, line, sizeof line, err) < 0 || /* the greeting */
-	    qmp_cmd(&q, "{\"execute\":\"qmp_capabilities\"}", -1, NULL, 0, err) < 0 ||
-	    qmp_cmd(&q, "{\"execute\":\"stop\"}", -1, NULL, 0, err) < 0)
-		goto out;
-	snprintf(path, sizeof path, "%s/state", tmp);
-	/* QEMU migrates a VM once per pause: run it on a moment (the agent
-	 * idles on), pause it again for the second stream, whose RAM is the
-	 * file's as it stands then */
-	if (save_to(&q, path, "state", err) < 0 ||
-	    qmp_cmd(&q, "{\"execute\":\"cont\"}", -1, NULL, 0, err) < 0 ||
-	    qmp_cmd(&q, "{\"execute\":\"stop\"}", -1, NULL, 0, err) < 0 ||
-	    qmp_cmd(&q,
-		    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"
-		    "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}",
-		    -1, NULL, 0, err) < 0)
-		goto out;
-	snprintf(path, sizeof path, "%s/dev", tmp);
-	if (save_to(&q, path, "dev", err) < 0)
-		goto out;
-	qmp_cmd(&q, "{\"execute\":\"quit\"}", -1, NULL, 0, err);
-	rc = 0;
+	uint64_t deadline = now_ms() + timeout_s * 1000ULL;
+	if (wait_hello(vm.chan_fd, vm.console_fd, vm.pid, deadline, err) < 0)
+		close(vm.qmp_fd);
+	else if (save(saves, vm.qmp_fd, deadline, err) == 0) /* the client closes it */
+		rc = 0;
 out:
 	if (vm.pid > 0) {
 		for (int i = 0; i < 200 && waitpid(vm.pid, NULL, WNOHANG) == 0; i++)
@@ -410,11 +424,13 @@ out:
 		waitpid(vm.pid, NULL, 0);
 		close(vm.chan_fd);
 		close(vm.console_fd);
-		close(vm.qmp_fd);
 		close(vm.alive[1]);
 	}
 	for (size_t i = 0; i < ntaps; i++)
 		close(taps[i]);
+	for (int i = 0; i < 2; i++)
+		if (saves[i] >= 0)
+			close(saves[i]);
 	return rc;
 }
 
@@ -626,7 +642,7 @@ int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo,
 			   struct husk_err *err)
 {
 	char uri[32];
-	snprintf(uri, sizeof uri, "fd:%d", husk_vm_incoming_fd(vo));
+	snprintf(uri, sizeof uri, "fd:%d", husk_vm_extra_fd(vo, 0));
 	_cleanup_json_ struct json_object *caps = json_tokener_parse(
 	    "{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}");
 	_cleanup_json_ struct json_object *in = json_object_new_object();

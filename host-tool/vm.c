@@ -305,12 +305,12 @@ static __attribute__((noreturn)) void exec_qemu(const struct husk_vm_opts *o, st
 	_exit(125);
 }
 
-int husk_vm_incoming_fd(const struct husk_vm_opts *o)
+int husk_vm_extra_fd(const struct husk_vm_opts *o, int i)
 {
 	size_t taps = 0;
-	for (size_t i = 0; i < o->nnics; i++)
-		taps += o->nics[i].fd >= 0;
-	return NIC_FD0 + (int)taps;
+	for (size_t k = 0; k < o->nnics; k++)
+		taps += o->nics[k].fd >= 0;
+	return NIC_FD0 + (int)taps + i;
 }
 
 unsigned husk_vm_max_nics(const struct husk_vm_opts *o)
@@ -520,14 +520,13 @@ int husk_vm_start(const struct husk_vm_opts *o, struct husk_vm *vm, struct husk_
 	}
 	if (o->incoming) {
 		/* the stream lands after the taps (exec_qemu) */
-		int taps = husk_vm_incoming_fd(o) - NIC_FD0;
 		add(&a, "-incoming");
 		/* shared RAM: the capability first, over QMP (the proxy's
 		 * husk_snapshot_incoming) */
 		if (o->ignore_shared)
 			add(&a, "defer");
 		else
-			addf(&a, "fd:%d", NIC_FD0 + taps);
+			addf(&a, "fd:%d", husk_vm_extra_fd(o, 0));
 	}
 	a.v[a.n] = NULL;
 

@@ -78,8 +78,8 @@ int husk_accel_parse(const char *s, enum husk_accel *a, struct husk_err *err);
 int husk_share_parse(const char *s, bool *virtiofs, struct husk_err *err);
 /* KVM where /dev/kvm opens, answers and the CPU has vmx or svm. */
 bool husk_kvm_usable(void);
-/* The fd number QEMU has the incoming stream on. */
-int husk_vm_incoming_fd(const struct husk_vm_opts *o);
+/* The fd numbers QEMU has past the taps: 0, the incoming stream. */
+int husk_vm_extra_fd(const struct husk_vm_opts *o, int i);
 /* How many NICs the machine of o has room for beside its other devices. */
 unsigned husk_vm_max_nics(const struct husk_vm_opts *o);
 /* Fork and exec QEMU; it gets SIGKILL when the calling process dies. */

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "../../host-tool/qmp.h"
+#include "husk-fdpass.h"
 
 #define assert_contains(hay, needle)                                                               \
 	do {                                                                                       \
@@ -223,6 +224,42 @@ static void test_over_the_socket(void **state)
 	assert_int_equal(f->nrecs, 1);
 	assert_string_equal(f->recs[0].what, "ok");
 	assert_int_equal(f->nevents, 2);
+}
+
+/* getfd: the descriptor goes with the command's line (SCM_RIGHTS), a copy;
+ * the caller keeps its own. */
+static void test_command_with_a_descriptor(void **state)
+{
+	struct fx *f = *state;
+	struct husk_err err;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	say(f, GREETING);
+	say(f, CAPS_OK);
+	sent(f);
+	_cleanup_json_ struct json_object *args = json_tokener_parse("{\"fdname\":\"state\"}");
+	assert_int_equal(husk_qmp_command_fd(&f->q, "getfd", args, p[1], record, "g", &err), 0);
+	char line[256] = "";
+	int fd = -1, nfd = 0;
+	ssize_t n = husk_recv_fds(f->peer, line, sizeof line - 1, &fd, &nfd, 1);
+	assert_true(n > 0);
+	line[n] = '\0';
+	assert_string_equal(line, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"state\"},"
+				  "\"id\":2}\n");
+	assert_int_equal(nfd, 1);
+	/* the one passed is the same pipe: what goes in p[1] comes out p[0] */
+	assert_int_equal(write(fd, "x", 1), 1);
+	char c = 0;
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'x');
+	close(fd);
+	/* ours is still open */
+	assert_int_equal(write(p[1], "y", 1), 1);
+	close(p[0]);
+	close(p[1]);
+	say(f, "{\"return\": {}, \"id\": 2}\r\n");
+	assert_int_equal(f->nrecs, 1);
+	assert_string_equal(f->recs[0].what, "ok");
 }
 
 /* QEMU's error replies: its desc, EIO or ENOSYS; replies without an id
@@ -479,6 +516,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_negotiation_and_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_over_the_socket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_command_with_a_descriptor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_capabilities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_line_limit, setup, teardown),
