@@ -186,8 +186,7 @@ static int parse_namespaces(struct json_object *linux_, struct agent_spec *s, st
 			return husk_err_set(err, EINVAL,
 					    "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
 		if (json_object_object_get_ex(o, "path", &p) &&
-		    json_object_is_type(p, json_type_string) && json_object_get_string(p)[0])
-		{
+		    json_object_is_type(p, json_type_string) && json_object_get_string(p)[0]) {
 			/* A path names a namespace on the host, which does not
 			 * exist in this VM: the VM is already a separate one;
 			 * a pod's container takes its sandbox's instead. */

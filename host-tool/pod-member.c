@@ -78,14 +78,15 @@ int husk_pod_resolve(struct proxy_opts *o, struct husk_err *err)
 	if (!type || strcmp(type, "container") != 0) {
 		/* a sandbox, or a container of its own: but not one in a
 		 * network namespace another VM serves (a podman pod) */
-		_cleanup_free_ char *other =
-		    o->net.mode == HUSK_NETMODE_MIRROR && o->net.ns_path ? serving_vm(o->net.ns_path)
-									 : NULL;
+		_cleanup_free_ char *other = o->net.mode == HUSK_NETMODE_MIRROR && o->net.ns_path
+						 ? serving_vm(o->net.ns_path)
+						 : NULL;
 		if (other)
 			return husk_err_set(
 			    err, EBUSY,
 			    "network namespace %s is served by container %s's VM: a second VM "
-			    "cannot share it; create this container in that pod (annotations %s=container, "
+			    "cannot share it; create this container in that pod (annotations "
+			    "%s=container, "
 			    "%s=%s)",
 			    o->net.ns_path, other, HUSK_CRI_TYPE, HUSK_CRI_SANDBOX, other);
 		return 0;
@@ -163,7 +164,7 @@ static void on_link(uv_poll_t *h, int status, int events)
 	} else if (json_object_object_get_ex(m, "start_failed", &v)) {
 		const char *msg = json_object_get_string(v);
 		int code = json_object_object_get_ex(m, "status", &v) ? json_object_get_int(v)
-								     : HUSK_EXIT_RUNTIME;
+								      : HUSK_EXIT_RUNTIME;
 		if (P->o->foreground)
 			fprintf(stderr, "husk: %s\n", msg);
 		husk_proxy_notify(P, msg);
@@ -327,8 +328,8 @@ static int join_sandbox_ns(struct proxy *P, struct husk_err *err)
 static int share_part(struct proxy *P, struct husk_err *err)
 {
 	struct proxy_opts *o = P->o;
-	if (husk_share_stage(&o->share, o->state_dir, o->id, o->rootfs, o->cfg.root_readonly,
-			     err) < 0 ||
+	if (husk_share_stage(&o->share, o->state_dir, o->id, o->rootfs, o->cfg.root_readonly, err) <
+		0 ||
 	    husk_binds_prepare(o->id, o->bundle, o->share.part, o->cfg.mounts, &P->spec_mounts,
 			       &o->binds_path, &o->binds_ro_path, &o->bind_view, &o->nbind_view,
 			       err) < 0 ||
@@ -408,7 +409,8 @@ void husk_member_main(struct proxy_opts *o)
 		husk_proxy_fail(P, &err, false);
 	P->created = true;
 	if (husk_proxy_start_sentinel(P, &err) < 0 ||
-	    (!o->foreground && husk_ctl_serve(&P->ctl, P->loop, o->state_dir, &fwd_ops, P, &err) < 0))
+	    (!o->foreground &&
+	     husk_ctl_serve(&P->ctl, P->loop, o->state_dir, &fwd_ops, P, &err) < 0))
 		husk_proxy_fail(P, &err, false);
 	uv_poll_init(P->loop, &link.poll, link.fd);
 	link.poll.data = P;

@@ -246,12 +246,12 @@ static int fits_id(struct proxy *P, const char *id, int64_t mib, struct husk_err
 		if (!m->gone && strcmp(m->id, id))
 			used += m->mem_mib;
 	if (mib > 0 && used + mib > vm)
-		return husk_err_set(err, ENOSPC,
-				    "container %s's memory limit (%lld MiB) does not fit in the "
-				    "pod's VM: %lld MiB of its %lld MiB are left (the sandbox's "
-				    "husk.vm.memory annotation sizes it; memory is not hot-plugged)",
-				    id, (long long)mib, (long long)(vm > used ? vm - used : 0),
-				    (long long)vm);
+		return husk_err_set(
+		    err, ENOSPC,
+		    "container %s's memory limit (%lld MiB) does not fit in the "
+		    "pod's VM: %lld MiB of its %lld MiB are left (the sandbox's "
+		    "husk.vm.memory annotation sizes it; memory is not hot-plugged)",
+		    id, (long long)mib, (long long)(vm > used ? vm - used : 0), (long long)vm);
 	return 0;
 }
 
@@ -273,8 +273,8 @@ void husk_pod_add(struct proxy *P, struct husk_ctl_conn *c, struct json_object *
 				 json_object_is_type(v, json_type_string)
 			     ? json_object_get_string(v)
 			     : "";
-	int64_t mib = json_object_object_get_ex(req, "memory_mib", &v) ? json_object_get_int64(v)
-								       : 0;
+	int64_t mib =
+	    json_object_object_get_ex(req, "memory_mib", &v) ? json_object_get_int64(v) : 0;
 	struct husk_request r = {0};
 	struct pod_member *m = NULL;
 	int rc = -1;

@@ -22,10 +22,10 @@ struct husk_ctl_conn;
 struct json_object;
 
 /* CRI's annotations (containerd, CRI-O) */
-#define HUSK_CRI_TYPE	     "io.kubernetes.cri.container-type"
-#define HUSK_CRI_SANDBOX     "io.kubernetes.cri.sandbox-id"
-#define HUSK_CRIO_TYPE	     "io.kubernetes.cri-o.ContainerType"
-#define HUSK_CRIO_SANDBOX    "io.kubernetes.cri-o.SandboxID"
+#define HUSK_CRI_TYPE	  "io.kubernetes.cri.container-type"
+#define HUSK_CRI_SANDBOX  "io.kubernetes.cri.sandbox-id"
+#define HUSK_CRIO_TYPE	  "io.kubernetes.cri-o.ContainerType"
+#define HUSK_CRIO_SANDBOX "io.kubernetes.cri-o.SandboxID"
 
 /* At create: a pod's container (o->sandbox set to its sandbox's id, which
  * must be a running husk container under the same root), or not (NULL). A

@@ -46,9 +46,9 @@ struct proxy_opts {
 	bool share_set;	      /* --share given */
 	int exec_status; /* set by prepare when the program is missing (127) or not executable (126)
 			  */
-	char *sandbox;	   /* a pod's container: its sandbox's id (pod.h), or NULL */
+	char *sandbox;	 /* a pod's container: its sandbox's id (pod.h), or NULL */
 	char *staged_rootfs; /* and its rootfs as staged in the sandbox's namespace */
-	char *sandbox_dir; /* and that one's state directory */
+	char *sandbox_dir;   /* and that one's state directory */
 };
 
 /* What husk_bundle_prepare and husk_state_create allocated: for the create
@@ -84,7 +84,7 @@ struct proxy {
 	bool released;		/* "stopped" told (state, sentinel) before the output is done */
 	uint64_t ping_sent;	/* loop time of the ping that is out, or 0 */
 	bool created, stopping, tty_raw, notify_on_start, start_asked;
-	bool paused, pausing; /* the VM is stopped (QMP "stop"); a change is on its way */
+	bool paused, pausing;	    /* the VM is stopped (QMP "stop"); a change is on its way */
 	struct pod_member *members; /* a sandbox's: the pod's other containers (pod.h) */
 	const char *console_path;   /* <state>/console.log */
 	bool restoring;		    /* the VM is being restored from a snapshot */

@@ -86,8 +86,7 @@ int husk_share_bind(const char *src, const char *dst, bool recursive)
 	return trees[i].at ? 0 : -1;
 }
 
-static int share_names(struct husk_share *s, const char *dir, const char *id,
-		       struct husk_err *err)
+static int share_names(struct husk_share *s, const char *dir, const char *id, struct husk_err *err)
 {
 	*s = (struct husk_share){0};
 	if (asprintf(&s->dir, "%s", dir) < 0 || asprintf(&s->part, "%s/%s", s->dir, id) < 0 ||
@@ -99,8 +98,7 @@ static int share_names(struct husk_share *s, const char *dir, const char *id,
 }
 
 /* The container's part, <dir>/<id>, with its rootfs bound in it. */
-static int make_part(struct husk_share *s, const char *rootfs, bool readonly,
-		     struct husk_err *err)
+static int make_part(struct husk_share *s, const char *rootfs, bool readonly, struct husk_err *err)
 {
 	_cleanup_free_ char *root = NULL;
 	if (asprintf(&root, "%s/" HUSK_SHARE_ROOTFS, s->part) < 0)
@@ -119,8 +117,8 @@ static int make_part(struct husk_share *s, const char *rootfs, bool readonly,
 /* The share's top, <state_dir>/<name>, a mount of its own with the
  * propagation given (MS_SHARED: the VM's share; MS_PRIVATE: a pod
  * container's staging top), and the container's part in it. */
-static int make_top(struct husk_share *s, const char *state_dir, const char *name,
-		    const char *id, unsigned long propagation, const char *rootfs, bool readonly,
+static int make_top(struct husk_share *s, const char *state_dir, const char *name, const char *id,
+		    unsigned long propagation, const char *rootfs, bool readonly,
 		    struct husk_err *err)
 {
 	_cleanup_free_ char *dir = NULL;
@@ -156,8 +154,7 @@ int husk_share_stage(struct husk_share *s, const char *state_dir, const char *id
 /* <sandbox_state>/share/<id> made (or removed) beneath the share's
  * read-only top: through a bind of the sandbox's state directory alone,
  * which does not carry the share's mount. */
-static int beneath_share(const char *sandbox_state, const char *id, bool make,
-			 struct husk_err *err)
+static int beneath_share(const char *sandbox_state, const char *id, bool make, struct husk_err *err)
 {
 	char under[] = "/tmp/husk-share-XXXXXX";
 	_cleanup_free_ char *dir = NULL;

@@ -79,8 +79,7 @@ static void ident(char *out, size_t size, const char *path)
 
 static void key_of(const struct husk_vm_opts *vo, char key[33])
 {
-	char text[4096], q[PATH_MAX + 100], k[PATH_MAX + 100], i[PATH_MAX + 100],
-	    h[PATH_MAX + 100];
+	char text[4096], q[PATH_MAX + 100], k[PATH_MAX + 100], i[PATH_MAX + 100], h[PATH_MAX + 100];
 	/* husk itself: it writes the QEMU command line the snapshot is for */
 	ident(h, sizeof h, "/proc/self/exe");
 	ident(q, sizeof q, vo->qemu);
@@ -136,8 +135,7 @@ static int manifest_read(const char *dir, struct manifest *m)
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
-	int n = fscanf(f,
-		       "husk-snapshot %d\nkey %32s\nstate %lld %llx\ndev %lld %llx\nmem %lld\n",
+	int n = fscanf(f, "husk-snapshot %d\nkey %32s\nstate %lld %llx\ndev %lld %llx\nmem %lld\n",
 		       &format, m->key, &m->state_size, &m->state_hash, &m->dev_size, &m->dev_hash,
 		       &m->mem_size);
 	fclose(f);
@@ -279,8 +277,8 @@ static void tick(uv_timer_t *t)
 {
 }
 
-static int qmp_do_fd(uv_loop_t *loop, struct husk_qmp *q, const char *cmd, const char *args,
-		     int fd, uint64_t deadline, char status[32], struct husk_err *err)
+static int qmp_do_fd(uv_loop_t *loop, struct husk_qmp *q, const char *cmd, const char *args, int fd,
+		     uint64_t deadline, char status[32], struct husk_err *err)
 {
 	struct qmp_call c = {0};
 	_cleanup_json_ struct json_object *a = args ? json_tokener_parse(args) : NULL;
@@ -307,8 +305,8 @@ static int qmp_do(uv_loop_t *loop, struct husk_qmp *q, const char *cmd, const ch
 }
 
 /* Migrate the paused VM into the file fd (passed to QEMU, named). */
-static int save_to(uv_loop_t *loop, struct husk_qmp *q, int fd, const char *name,
-		   uint64_t deadline, struct husk_err *err)
+static int save_to(uv_loop_t *loop, struct husk_qmp *q, int fd, const char *name, uint64_t deadline,
+		   struct husk_err *err)
 {
 	char args[64], status[32];
 	snprintf(args, sizeof args, "{\"fdname\":\"%s\"}", name);
@@ -512,8 +510,8 @@ static int make_locked(const struct husk_vm_opts *vo, const char *key, const cha
 		snprintf(junk, sizeof junk, "%s/qemu.log", tmp);
 		int fd = open(junk, O_RDONLY | O_CLOEXEC);
 		off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : 0;
-		ssize_t n = fd >= 0 ? pread(fd, tail, sizeof tail - 1, end > 399 ? end - 399 : 0)
-				    : 0;
+		ssize_t n =
+		    fd >= 0 ? pread(fd, tail, sizeof tail - 1, end > 399 ? end - 399 : 0) : 0;
 		if (fd >= 0)
 			close(fd);
 		tail[n > 0 ? n : 0] = '\0';
@@ -549,9 +547,10 @@ int husk_snapshot_make(const struct husk_vm_opts *vo, unsigned timeout_s, char *
 	char key[33], top[PATH_MAX], dir[PATH_MAX], lockp[PATH_MAX + 8];
 	const char *why;
 	if (vo->virtiofs)
-		return husk_err_set(err, EOPNOTSUPP,
-				    "a VM with a virtio-fs share cannot be snapshotted (QEMU cannot "
-				    "migrate vhost-user-fs): use the 9p share");
+		return husk_err_set(
+		    err, EOPNOTSUPP,
+		    "a VM with a virtio-fs share cannot be snapshotted (QEMU cannot "
+		    "migrate vhost-user-fs): use the 9p share");
 	key_of(vo, key);
 	snap_paths(key, top, dir, sizeof top);
 	if (top_check(top, err) < 0)
@@ -638,8 +637,7 @@ static void incoming_done(struct husk_qmp *q, const struct husk_err *err, struct
 		log_warn("restoring from the snapshot: %s", err->msg);
 }
 
-int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo,
-			   struct husk_err *err)
+int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo, struct husk_err *err)
 {
 	char uri[32];
 	snprintf(uri, sizeof uri, "fd:%d", husk_vm_extra_fd(vo, 0));

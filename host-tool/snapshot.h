@@ -38,8 +38,7 @@ bool husk_snapshot_use(struct husk_vm_opts *vo, enum husk_template mode, unsigne
 struct husk_qmp;
 /* Shared mode: QEMU waits (-incoming defer) for the capability that keeps
  * the RAM out of the stream, then the stream; both asked on its monitor. */
-int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo,
-			   struct husk_err *err);
+int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo, struct husk_err *err);
 /* Make the snapshot for vo now (husk snapshot): its directory in *dir. */
 int husk_snapshot_make(const struct husk_vm_opts *vo, unsigned timeout_s, char **dir,
 		       struct husk_err *err);

@@ -13,7 +13,7 @@ int husk_cmd_delete(int argc, char **argv);
 int husk_cmd_pause(int argc, char **argv); /* control.c */
 int husk_cmd_resume(int argc, char **argv);
 int husk_cmd_update(int argc, char **argv);
-int husk_cmd_list(int argc, char **argv); /* info.c */
+int husk_cmd_list(int argc, char **argv);     /* info.c */
 int husk_cmd_snapshot(int argc, char **argv); /* snapcmd.c */
 int husk_cmd_ps(int argc, char **argv);
 int husk_cmd_spec(int argc, char **argv);

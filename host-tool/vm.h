@@ -53,7 +53,7 @@ struct husk_vm_opts {
 	 * (making the snapshot) or copy-on-write (restoring in shared mode) */
 	const char *mem_file;
 	bool mem_file_shared;
-	bool incoming;	    /* restore: load the migration stream incoming_fd */
+	bool incoming; /* restore: load the migration stream incoming_fd */
 	int incoming_fd;
 	bool ignore_shared; /* RAM is in mem_file, not in the stream */
 	int template_mode;  /* enum husk_template (snapshot.h): restore or boot */

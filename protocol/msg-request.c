@@ -162,7 +162,8 @@ static int request_fields(struct json_object *o, struct husk_request *r, struct 
 		    rootfs_from_json(o, &r->u.create.rootfs, err) < 0 ||
 		    husk_json_str(o, NULL, "hostname", HUSK_JSON_OPTIONAL, &r->u.create.hostname,
 				  err) < 0 ||
-		    husk_json_obj(o, NULL, "spec", HUSK_JSON_OPTIONAL, &r->u.create.spec, err) < 0 ||
+		    husk_json_obj(o, NULL, "spec", HUSK_JSON_OPTIONAL, &r->u.create.spec, err) <
+			0 ||
 		    husk_json_str(o, NULL, "sandbox", HUSK_JSON_OPTIONAL, &r->u.create.sandbox,
 				  err) < 0)
 			return -1;
