@@ -7,6 +7,7 @@ BENCH_ONLY=pod: only the pod figures (a pod beside single VMs and runc).
 BENCH_ONLY=snapshot: only the figures of VMs started from a snapshot.
 """
 import json
+import re
 import os
 import shlex
 import socket
@@ -296,12 +297,13 @@ pod_bundles = []
 
 
 @contextlib.contextmanager
-def started(kind, n, opts=()):
+def started(kind, n, opts=None):
     """n containers running `sleep`, each created and started in turn: "pod"
-    (a sandbox, then n - 1 containers in its VM), "vm" (a husk VM each, opts
-    husk create's options) or "runc". Yields the seconds until `state` said
-    the last one runs, the host processes to count (see husk_pids) and the
-    containers' ids; deletes them all after."""
+    (a sandbox, then n - 1 containers in its VM), "vm" (a husk VM each; opts:
+    each one's husk create options) or "runc". Yields the seconds until
+    `state` said the last one runs, the host processes to count (see
+    husk_pids, in the containers' order) and their ids; deletes them all
+    after."""
     while len(pod_bundles) < n:
         pod_bundles.append(make_bundle("pod%d" % len(pod_bundles)))
     cli = ["runc", "--root", os.path.join(work, "runc-state")] if kind == "runc" else \
@@ -315,8 +317,8 @@ def started(kind, n, opts=()):
     pids = []
     try:
         t = time.monotonic()
-        for cid, b in zip(ids, pod_bundles):
-            subprocess.run(cli + ["create"] + list(opts) + ["--bundle", b, cid],
+        for i, (cid, b) in enumerate(zip(ids, pod_bundles)):
+            subprocess.run(cli + ["create"] + (opts[i] if opts else []) + ["--bundle", b, cid],
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=True)
             subprocess.run(cli + ["start", cid], check=True)
@@ -416,13 +418,15 @@ def runsc_run(bundle, state):
 
 
 # a start's parts, from husk's debug log: each ends at the first message
-# that starts with its mark (None: husk's exit); a restore only has RESUME
-PHASES = (("starting /", "husk before QEMU"),
-          ("qmp: QEMU ", "QEMU start, to its monitor"),
-          ("qmp: event RESUME", "snapshot loaded, guest on"),
-          ("agent ", "guest to the agent's hello"),
-          ("request ", "container create, start, exit"),
-          (None, "VM shutdown, husk's exit"))
+# its mark matches (None: husk's exit; a boot has no RESUME), and
+# whether a snapshot's mode changes it (the stream husk checks and QEMU
+# loads, the RAM the guest faults in from the file)
+PHASES = (("starting /", "husk before QEMU", True),
+          ("qmp: QEMU ", "QEMU start, to its monitor", False),
+          ("qmp: event RESUME$", "snapshot loaded, guest on", True),
+          ("agent ", "guest to the agent's hello", True),
+          (r"request \d+ shutdown$", "container create, start, exit", False),
+          (None, "VM shutdown, husk's exit", False))
 
 
 def phases(log, t0, t1):
@@ -434,12 +438,11 @@ def phases(log, t0, t1):
             j = json.loads(line)
             t = datetime.datetime.strptime(j["time"][:26], "%Y-%m-%dT%H:%M:%S.%f").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
-            for mark, _ in PHASES[:-1]:
-                if j["msg"].startswith(mark) and (mark != "request " or
-                                                  j["msg"].endswith(" shutdown")):
+            for mark, _, _ in PHASES[:-1]:
+                if re.match(mark, j["msg"]):
                     marks.setdefault(mark, t)
     out, prev = {}, t0
-    for mark, name in PHASES:
+    for mark, name, _ in PHASES:
         t = t1 if mark is None else marks.get(mark)
         out[name] = None if t is None else (t - prev) * 1000
         prev = t or prev
@@ -489,24 +492,23 @@ def snapshot_rows(bundle, base, initrd):
         else:
             rows.append(("  runsc did not run: %s" % why[:70], 0, None, None, "report", None))
 
-        # where a start's time goes: restored (private, shared) and booted
+        # where a start's time goes: restored (private; shared where the
+        # mode matters) beside booted
         ph = {m: [] for m in ("private", "shared", "off")}
         for _ in range(REPEAT):
             for mode in ph:
                 ph[mode].append(logged(mode))
-        for _, name in PHASES:
-            p, b = (statistics.median(x[name] for x in ph[m]) if ph[m][0][name] is not None
-                    else None for m in ("private", "off"))
+        for _, name, moded in PHASES:
+            p, s, b = (statistics.median(x[name] for x in ph[m]) if ph[m][0][name] is not None
+                       else None for m in ("private", "shared", "off"))
             rows.append(("  %s (ms)" % name, p, b, b and p / b, "vs boot", None))
-            if name == "snapshot loaded, guest on":
-                rows.append(("    same, shared mode (ms)",
-                             statistics.median(x[name] for x in ph["shared"]), None, None,
-                             "report", None))
+            if moded:
+                rows.append(("    same, shared mode (ms)", s, b, b and s / b, "vs boot", None))
 
         # host PSS of 10 idle VMs, proxy and all below
         kib = {}
         for mode in ("shared", "private", "off"):
-            with started("vm", 10, nine + [mode]) as (_, pids, _):
+            with started("vm", 10, [nine + [mode]] * 10) as (_, pids, _):
                 restored(pids, mode != "off")
                 time.sleep(2)  # past the start's own work
                 kib[mode] = host_kib(pids) / 1024
@@ -516,39 +518,39 @@ def snapshot_rows(bundle, base, initrd):
         rows.append(("  same, private snapshot (MiB)", kib["private"], off,
                      kib["private"] / off, "vs boot", None))
 
-        # exec in a VM restored, beside one booted
-        ex = {}
-        for mode in ("private", "off"):
-            with started("vm", 1, nine + [mode]) as (_, pids, ids):
-                restored(pids, mode != "off")
-                ex[mode] = exec_round_trip(ids[0])[0]
-        e = ex["private"] / ex["off"]
-        rows.append(("exec true, restored VM (ms)", ex["private"], ex["off"], e, "<= 1.1x",
-                     e <= 1.1))
+        # exec in a VM restored, beside one booted, both running
+        with started("vm", 2, [nine + ["private"], nine + ["off"]]) as (_, pids, ids):
+            restored(pids[:2], True)
+            restored(pids[2:], False)
+            (snap, _), (boot, _) = exec_round_trip(*ids)
+        rows.append(("exec true, restored VM (ms)", snap, boot, snap / boot, "<= 1.1x",
+                     snap / boot <= 1.1))
     return rows
 
 
-def exec_round_trip(cid):
-    """`husk exec true` in a running container, and the agent's own
-    spawn-to-exit of the same binary plus one channel round trip: medians
-    of EXEC_REPEAT, in ms."""
-    walls, guest, rtts = [], [], []
+def exec_round_trip(*cids):
+    """`husk exec true` in running containers (in turn, so load changes hit
+    all alike), and the agent's own spawn-to-exit of the same binary plus
+    one channel round trip: for each container the medians of EXEC_REPEAT,
+    in ms."""
+    walls, guest, rtts = ({c: [] for c in cids} for _ in range(3))
     log = os.path.join(work, "exec.log")
     for _ in range(EXEC_REPEAT):
-        if os.path.exists(log):
-            os.unlink(log)
-        t = time.monotonic()
-        subprocess.run([HUSK, "--root", root, "--debug", "--log", log, "exec", cid, "true"],
-                       stdin=subprocess.DEVNULL, check=True)
-        walls.append(time.monotonic() - t)
-        for line in open(log):
-            if "ran " in line and " us in the guest" in line:
-                guest.append(int(line.split("ran ")[1].split(" us")[0]) / 1e6)
-        rtts.append(int(subprocess.run([HUSK, "--root", root, "ping", cid],
-                                       capture_output=True, text=True,
-                                       check=True).stdout) / 1e6)
-    return (statistics.median(walls) * 1000,
-            (statistics.median(guest) + statistics.median(rtts)) * 1000)
+        for cid in cids:
+            if os.path.exists(log):
+                os.unlink(log)
+            t = time.monotonic()
+            subprocess.run([HUSK, "--root", root, "--debug", "--log", log, "exec", cid, "true"],
+                           stdin=subprocess.DEVNULL, check=True)
+            walls[cid].append(time.monotonic() - t)
+            for line in open(log):
+                if "ran " in line and " us in the guest" in line:
+                    guest[cid].append(int(line.split("ran ")[1].split(" us")[0]) / 1e6)
+            rtts[cid].append(int(subprocess.run([HUSK, "--root", root, "ping", cid],
+                                                capture_output=True, text=True,
+                                                check=True).stdout) / 1e6)
+    return [(statistics.median(walls[c]) * 1000,
+             (statistics.median(guest[c]) + statistics.median(rtts[c])) * 1000) for c in cids]
 
 
 def med(f, n=REPEAT):
@@ -599,7 +601,7 @@ def main():
     subprocess.run([HUSK, "--root", root, "run", "-d", "--bundle", bundle, cid],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
     try:
-        e, ef = exec_round_trip(cid)
+        (e, ef), = exec_round_trip(cid)
         rows.append(("husk exec true round trip (ms)", e, ef, e / ef, "<= 1.5x", e / ef <= 1.5))
         # the agent with 10 idle processes, and the guest's memory in use
         execs = [subprocess.Popen([HUSK, "--root", root, "exec", "-d", cid, "sleep", "100000"],
