@@ -420,9 +420,11 @@ def runsc_run(bundle, state):
 # a start's parts, from husk's debug log: each ends at the first message
 # its mark matches (None: husk's exit; a boot has no RESUME), and
 # whether a snapshot's mode changes it (the stream husk checks and QEMU
-# loads, the RAM the guest faults in from the file)
+# loads, shared mode's load waiting for the monitor, the RAM the guest
+# faults in from the file)
 PHASES = (("starting /", "husk before QEMU", True),
           ("qmp: QEMU ", "QEMU start, to its monitor", False),
+          ("qmp: <- qmp_capabilities ", "the monitor's handshake", True),
           ("qmp: event RESUME$", "snapshot loaded, guest on", True),
           ("agent ", "guest to the agent's hello", True),
           (r"request \d+ shutdown$", "container create, start, exit", False),
