@@ -7,8 +7,8 @@ BENCH_ONLY=pod: only the pod figures (a pod beside single VMs and runc).
 BENCH_ONLY=snapshot: only the figures of VMs started from a snapshot.
 """
 import json
-import re
 import os
+import re
 import shlex
 import socket
 import contextlib
@@ -382,7 +382,8 @@ def own_root():
         left = [int(p) for p in os.listdir("/proc")
                 if p.isdigit() and any(d in a for a in cmdline(int(p)))]
         for p in left:
-            os.kill(p, 9)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, 9)
         if left:
             print("bench: processes of %s outlived it: %s (killed)" % (d, left), file=sys.stderr)
         subprocess.run(["rm", "-rf", d])
@@ -422,7 +423,7 @@ def runsc_run(bundle, state):
 # whether a snapshot's mode changes it (the stream husk checks and QEMU
 # loads, shared mode's load waiting for the monitor, the RAM the guest
 # faults in from the file)
-PHASES = (("starting /", "husk before QEMU", True),
+PHASES = ((r"starting \S*qemu", "husk before QEMU", True),
           ("qmp: QEMU ", "QEMU start, to its monitor", False),
           ("qmp: <- qmp_capabilities ", "the monitor's handshake", True),
           ("qmp: event RESUME$", "snapshot loaded, guest on", True),
@@ -486,7 +487,7 @@ def snapshot_rows(bundle, base, initrd):
                      snap / f <= 0.4))
         rows.append(("  same, 9p, booted (template off) (s)", c["off"], f, c["off"] / f,
                      "vs floor", None))
-        rows.append(("  same, virtio-fs (the default; boots)", c["virtiofs"], f,
+        rows.append(("  same, virtio-fs default, booted (s)", c["virtiofs"], f,
                      c["virtiofs"] / f, "vs floor", None))
         if c["runsc"]:
             rows.append(("  from snapshot, beside runsc (s)", snap, c["runsc"],
