@@ -4,12 +4,16 @@
 Floors use the same QEMU command line husk builds (read from `husk --debug`),
 with a trivial static /init (bench/floor-init.c) in place of husk-agent.
 BENCH_ONLY=pod: only the pod figures (a pod beside single VMs and runc).
+BENCH_ONLY=snapshot: only the figures of VMs started from a snapshot.
 """
 import json
 import os
+import re
 import shlex
 import socket
 import contextlib
+import datetime
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,11 +61,14 @@ def write_config(bundle, args, **extra):
 counter = [0]
 
 
-def husk_run(bundle, args, debug=False):
+def husk_run(bundle, args, debug=False, opts=(), log=None):
+    """Seconds of a `husk run` (opts: run's options), and with debug its
+    stderr; log: the debug log there, as JSON lines (timed)."""
     write_config(bundle, args)
     counter[0] += 1
-    cmd = [HUSK, "--root", root] + (["--debug"] if debug else []) + \
-        ["run", "--bundle", bundle, "bench%d" % counter[0]]
+    cmd = [HUSK, "--root", root] + (["--debug"] if debug or log else []) + \
+        (["--log", log, "--log-format", "json"] if log else []) + \
+        ["run"] + list(opts) + ["--bundle", bundle, "bench%d" % counter[0]]
     t = time.monotonic()
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE if debug else subprocess.DEVNULL)
@@ -220,22 +227,46 @@ def fs_numbers(host_helper, data, mode):
 bundle_dir = [None]
 
 
-def host_kib(pids, field="Pss"):
-    """Rss or Pss summed over pids and everything below them, in KiB."""
-    total, todo, seen = 0, list(pids), set()
+def proc_tree(pids):
+    """pids and every process below them."""
+    todo, seen = list(pids), set()
     while todo:
         p = todo.pop()
         if p in seen:
             continue
         seen.add(p)
+        yield p
         try:
-            with open("/proc/%d/smaps_rollup" % p) as f:
-                total += sum(int(l.split()[1]) for l in f if l.startswith(field + ":"))
             with open("/proc/%d/task/%d/children" % (p, p)) as f:
                 todo += [int(x) for x in f.read().split()]
         except OSError:
             pass
+
+
+def host_kib(pids, field="Pss"):
+    """Rss or Pss summed over pids and everything below them, in KiB."""
+    total = 0
+    for p in proc_tree(pids):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                total += sum(int(l.split()[1]) for l in f if l.startswith(field + ":"))
+        except OSError:
+            pass
     return total
+
+
+def cmdline(pid):
+    """A process's argv ([] if it is gone)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def cmdlines(pids):
+    """The command lines of pids and everything below them."""
+    return [c for c in map(cmdline, proc_tree(pids)) if c]
 
 
 def husk_pids(state_root, cid):
@@ -266,11 +297,13 @@ pod_bundles = []
 
 
 @contextlib.contextmanager
-def started(kind, n):
+def started(kind, n, opts=None):
     """n containers running `sleep`, each created and started in turn: "pod"
-    (a sandbox, then n - 1 containers in its VM), "vm" (a husk VM each) or
-    "runc". Yields the seconds until `state` said the last one runs, and the
-    host processes to count (see husk_pids); deletes them all after."""
+    (a sandbox, then n - 1 containers in its VM), "vm" (a husk VM each; opts:
+    each one's husk create options) or "runc". Yields the seconds until
+    `state` said the last one runs, the host processes to count (see
+    husk_pids, in the containers' order) and their ids; deletes them all
+    after."""
     while len(pod_bundles) < n:
         pod_bundles.append(make_bundle("pod%d" % len(pod_bundles)))
     cli = ["runc", "--root", os.path.join(work, "runc-state")] if kind == "runc" else \
@@ -284,16 +317,17 @@ def started(kind, n):
     pids = []
     try:
         t = time.monotonic()
-        for cid, b in zip(ids, pod_bundles):
-            subprocess.run(cli + ["create", "--bundle", b, cid], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        for i, (cid, b) in enumerate(zip(ids, pod_bundles)):
+            subprocess.run(cli + ["create"] + (opts[i] if opts else []) + ["--bundle", b, cid],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
             subprocess.run(cli + ["start", cid], check=True)
             st = json.loads(subprocess.run(cli + ["state", cid], capture_output=True,
                                            check=True).stdout)
             if st["status"] != "running":
                 sys.exit("bench: %s %s is %s after start" % (kind, cid, st["status"]))
             pids += [st["pid"]] if kind == "runc" else husk_pids(root, cid)
-        yield time.monotonic() - t, pids
+        yield time.monotonic() - t, pids, ids
     finally:
         for cid in reversed(ids):  # a pod's containers before its sandbox
             subprocess.run(cli + ["delete", "--force", cid], stderr=subprocess.DEVNULL)
@@ -305,7 +339,7 @@ def pod_start_rows():
     took = {"pod": [], "vm": [], "runc": []}
     for _ in range(REPEAT):  # interleaved, so load changes hit all alike
         for kind in took:
-            with started(kind, 3) as (dt, _):
+            with started(kind, 3) as (dt, _, _):
                 took[kind].append(dt)
     pod, vms, runc = (statistics.median(took[k]) for k in ("pod", "vm", "runc"))
     return [("pod start, sandbox + 2 containers (s)", pod, vms, pod / vms, "vs 3 VMs", None),
@@ -317,13 +351,209 @@ def pod_memory_rows():
     sandbox), beside 2 husk VMs and runc's 2 containers."""
     kib = {}
     for kind, n in (("pod", 3), ("vm", 2), ("runc", 2)):
-        with started(kind, n) as (_, pids):
+        with started(kind, n) as (_, pids, _):
             time.sleep(2)  # past the boot's and the start's own work
             kib[kind] = host_kib(pids) / 1024
     pod = kib["pod"]
     return [("host PSS, idle pod of 2 (MiB)", pod, kib["vm"], pod / kib["vm"], "vs 2 VMs", None),
             ("  same, beside runc's 2 containers (MiB)", pod, kib["runc"], pod / kib["runc"],
              "vs runc", None)]
+
+
+@contextlib.contextmanager
+def own_root():
+    """A state root and a snapshot directory (HUSK_SNAPSHOT_DIR, mode 0700)
+    of a section's own, removed after: yields the directory holding both.
+    No QEMU of the section may outlive it."""
+    global root
+    saved, saved_snaps = root, os.environ.get("HUSK_SNAPSHOT_DIR")
+    d = tempfile.mkdtemp(prefix="section-", dir=work)  # mode 0700
+    root = os.path.join(d, "state")
+    os.environ["HUSK_SNAPSHOT_DIR"] = os.path.join(d, "snapshots")
+    os.mkdir(os.environ["HUSK_SNAPSHOT_DIR"], 0o700)
+    try:
+        yield d
+    finally:
+        root = saved
+        if saved_snaps is None:
+            del os.environ["HUSK_SNAPSHOT_DIR"]
+        else:
+            os.environ["HUSK_SNAPSHOT_DIR"] = saved_snaps
+        left = [int(p) for p in os.listdir("/proc")
+                if p.isdigit() and any(d in a for a in cmdline(int(p)))]
+        for p in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, 9)
+        if left:
+            print("bench: processes of %s outlived it: %s (killed)" % (d, left), file=sys.stderr)
+        subprocess.run(["rm", "-rf", d])
+
+
+def restored(pids, want):
+    """Whether each QEMU below pids was started to restore a snapshot (its
+    -incoming; a restore that fails boots a QEMU without it), as want."""
+    qemus = [c for c in cmdlines(pids) if "qemu-system" in os.path.basename(c[0])]
+    got = sum("-incoming" in c for c in qemus)
+    if not qemus or got != (len(qemus) if want else 0):
+        sys.exit("bench: %d of %d VMs were restored from a snapshot, not %s" %
+                 (got, len(qemus), "all" if want else "none"))
+
+
+def runsc_run(bundle, state):
+    """gVisor's cold run of the bundle's `true`: (seconds, "") or (None, why).
+    The ptrace platform and no cgroups, as runsc runs here; no network (its
+    netstack cannot start in the namespace here)."""
+    if not shutil.which("runsc"):
+        return None, "not installed"
+    write_config(bundle, ["true"])
+    counter[0] += 1
+    t = time.monotonic()
+    p = subprocess.run(["runsc", "--root", state, "--platform=ptrace", "--ignore-cgroups",
+                        "--network=none", "run", "--bundle", bundle, "bench%d" % counter[0]],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    dt = time.monotonic() - t
+    if p.returncode != 0:
+        return None, (p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
+    return dt, ""
+
+
+# a start's parts, from husk's debug log: each ends at the first message
+# its mark matches (None: husk's exit; a boot has no RESUME), and
+# whether a snapshot's mode changes it (the stream husk checks and QEMU
+# loads, shared mode's load waiting for the monitor, the RAM the guest
+# faults in from the file)
+PHASES = ((r"starting \S*qemu", "husk before QEMU", True),
+          ("qmp: QEMU ", "QEMU start, to its monitor", False),
+          ("qmp: <- qmp_capabilities ", "the monitor's handshake", True),
+          ("qmp: event RESUME$", "snapshot loaded, guest on", True),
+          ("agent ", "guest to the agent's hello", True),
+          (r"request \d+ shutdown$", "container create, start, exit", False),
+          (None, "VM shutdown, husk's exit", False))
+
+
+def phases(log, t0, t1):
+    """ms of each of PHASES (None if it has no mark) in a run logged to log
+    (JSON) from t0 to t1 (time.time())."""
+    marks = {}
+    with open(log) as f:
+        for line in f:
+            j = json.loads(line)
+            t = datetime.datetime.strptime(j["time"][:26], "%Y-%m-%dT%H:%M:%S.%f").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+            for mark, _, _ in PHASES[:-1]:
+                if re.match(mark, j["msg"]):
+                    marks.setdefault(mark, t)
+    out, prev = {}, t0
+    for mark, name, _ in PHASES:
+        t = t1 if mark is None else marks.get(mark)
+        out[name] = None if t is None else (t - prev) * 1000
+        prev = t or prev
+    return out
+
+
+def snapshot_rows(bundle, base, initrd):
+    """VMs started from a snapshot (9p share), beside booted ones, the boot
+    floor and gVisor: a cold run, its parts, the memory of idle VMs, exec."""
+    rows = []
+    nine = ["--share", "9p", "--template"]
+    with own_root() as d:
+        log = os.path.join(d, "run.log")
+
+        def logged(mode):
+            if os.path.exists(log):
+                os.unlink(log)
+            dt = husk_run(bundle, ["true"], opts=nine + [mode], log=log)[0]
+            t1 = time.time()
+            return phases(log, t1 - dt, t1)
+        # the snapshot, made by an untimed run, and the next run restores it
+        husk_run(bundle, ["true"], opts=nine + ["private"])
+        if logged("private")["snapshot loaded, guest on"] is None:
+            sys.exit("bench: the VM was not restored: %s" % open(log).read())
+
+        took = {k: [] for k in ("floor", "private", "off", "virtiofs", "runsc")}
+        why = ""
+        for _ in range(REPEAT):  # interleaved, so load changes hit all alike
+            took["floor"].append(floor_boot(base, initrd))
+            for mode in ("private", "off"):
+                took[mode].append(husk_run(bundle, ["true"], opts=nine + [mode])[0])
+            took["virtiofs"].append(husk_run(bundle, ["true"])[0])
+            if not why:
+                dt, why = runsc_run(bundle, os.path.join(d, "runsc"))
+                took["runsc"] += [dt] if dt else []
+        c = {k: statistics.median(v) if v else None for k, v in took.items()}
+        f, snap = c["floor"], c["private"]
+        rows.append(("cold run true, 9p, from snapshot (s)", snap, f, snap / f, "<= 0.4x",
+                     snap / f <= 0.4))
+        rows.append(("  same, 9p, booted (template off) (s)", c["off"], f, c["off"] / f,
+                     "vs floor", None))
+        rows.append(("  same, virtio-fs default, booted (s)", c["virtiofs"], f,
+                     c["virtiofs"] / f, "vs floor", None))
+        if c["runsc"]:
+            rows.append(("  from snapshot, beside runsc (s)", snap, c["runsc"],
+                         snap / c["runsc"], "<= 2x", snap / c["runsc"] <= 2))
+        else:
+            rows.append(("  runsc did not run: %s" % why[:70], 0, None, None, "report", None))
+
+        # where a start's time goes: restored (private; shared where the
+        # mode matters) beside booted
+        ph = {m: [] for m in ("private", "shared", "off")}
+        for _ in range(REPEAT):
+            for mode in ph:
+                ph[mode].append(logged(mode))
+        for _, name, moded in PHASES:
+            p, s, b = (statistics.median(x[name] for x in ph[m]) if ph[m][0][name] is not None
+                       else None for m in ("private", "shared", "off"))
+            rows.append(("  %s (ms)" % name, p, b, b and p / b, "vs boot", None))
+            if moded:
+                rows.append(("    same, shared mode (ms)", s, b, b and s / b, "vs boot", None))
+
+        # host PSS of 10 idle VMs, proxy and all below
+        kib = {}
+        for mode in ("shared", "private", "off"):
+            with started("vm", 10, [nine + [mode]] * 10) as (_, pids, _):
+                restored(pids, mode != "off")
+                time.sleep(2)  # past the start's own work
+                kib[mode] = host_kib(pids) / 1024
+        sh, off = kib["shared"], kib["off"]
+        rows.append(("host PSS, 10 idle, shared snapshot (MiB)", sh, off, sh / off, "<= 0.5x",
+                     sh / off <= 0.5))
+        rows.append(("  same, private snapshot (MiB)", kib["private"], off,
+                     kib["private"] / off, "vs boot", None))
+
+        # exec in a VM restored, beside one booted, both running
+        with started("vm", 2, [nine + ["private"], nine + ["off"]]) as (_, pids, ids):
+            restored(pids[:2], True)
+            restored(pids[2:], False)
+            (snap, _), (boot, _) = exec_round_trip(*ids)
+        rows.append(("exec true, restored VM (ms)", snap, boot, snap / boot, "<= 1.1x",
+                     snap / boot <= 1.1))
+    return rows
+
+
+def exec_round_trip(*cids):
+    """`husk exec true` in running containers (in turn, so load changes hit
+    all alike), and the agent's own spawn-to-exit of the same binary plus
+    one channel round trip: for each container the medians of EXEC_REPEAT,
+    in ms."""
+    walls, guest, rtts = ({c: [] for c in cids} for _ in range(3))
+    log = os.path.join(work, "exec.log")
+    for _ in range(EXEC_REPEAT):
+        for cid in cids:
+            if os.path.exists(log):
+                os.unlink(log)
+            t = time.monotonic()
+            subprocess.run([HUSK, "--root", root, "--debug", "--log", log, "exec", cid, "true"],
+                           stdin=subprocess.DEVNULL, check=True)
+            walls[cid].append(time.monotonic() - t)
+            for line in open(log):
+                if "ran " in line and " us in the guest" in line:
+                    guest[cid].append(int(line.split("ran ")[1].split(" us")[0]) / 1e6)
+            rtts[cid].append(int(subprocess.run([HUSK, "--root", root, "ping", cid],
+                                                capture_output=True, text=True,
+                                                check=True).stdout) / 1e6)
+    return [(statistics.median(walls[c]) * 1000,
+             (statistics.median(guest[c]) + statistics.median(rtts[c])) * 1000) for c in cids]
 
 
 def med(f, n=REPEAT):
@@ -334,9 +564,12 @@ def main():
     bundle = make_bundle()
     bundle_dir[0] = bundle
     base = qemu_argv(bundle)
-    if os.environ.get("BENCH_ONLY") == "pod":
+    only = os.environ.get("BENCH_ONLY")
+    if only == "pod":
         return print_rows(pod_start_rows() + pod_memory_rows(), base)
     initrd = floor_initrd()
+    if only == "snapshot":
+        return print_rows(snapshot_rows(bundle, base, initrd), base)
     rows = []
 
     cold = []
@@ -371,23 +604,7 @@ def main():
     subprocess.run([HUSK, "--root", root, "run", "-d", "--bundle", bundle, cid],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
     try:
-        walls, guest, rtts = [], [], []
-        log = os.path.join(work, "exec.log")
-        for _ in range(EXEC_REPEAT):
-            if os.path.exists(log):
-                os.unlink(log)
-            t = time.monotonic()
-            subprocess.run([HUSK, "--root", root, "--debug", "--log", log, "exec", cid, "true"],
-                           stdin=subprocess.DEVNULL, check=True)
-            walls.append(time.monotonic() - t)
-            for line in open(log):
-                if "ran " in line and " us in the guest" in line:
-                    guest.append(int(line.split("ran ")[1].split(" us")[0]) / 1e6)
-            rtts.append(int(subprocess.run([HUSK, "--root", root, "ping", cid],
-                                           capture_output=True, text=True,
-                                           check=True).stdout) / 1e6)
-        e = statistics.median(walls) * 1000
-        ef = (statistics.median(guest) + statistics.median(rtts)) * 1000
+        (e, ef), = exec_round_trip(cid)
         rows.append(("husk exec true round trip (ms)", e, ef, e / ef, "<= 1.5x", e / ef <= 1.5))
         # the agent with 10 idle processes, and the guest's memory in use
         execs = [subprocess.Popen([HUSK, "--root", root, "exec", "-d", cid, "sleep", "100000"],
@@ -432,6 +649,9 @@ def main():
 
     # a pod in one VM, beside a VM a container and runc
     rows += pod_start_rows() + pod_memory_rows()
+
+    # VMs started from a snapshot
+    rows += snapshot_rows(bundle, base, initrd)
 
     # the smallest guest RAM that runs busybox true
     write_config(bundle, ["true"])
