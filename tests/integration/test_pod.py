@@ -71,9 +71,16 @@ def pod(husk_cli, make_bundle):
 
 
 def wait_exit(cli, cid):
-    st = cli.wait_status(cid, "stopped")
-    saved = json.loads((cli.root / cid / "state.json").read_text())
-    return saved.get("husk_exit_status")
+    """The exit status the container's proxy records once it has ended it.
+    `state` may say stopped a moment before (after `kill KILL` the PID is
+    dead first, as with runc), so the record itself is waited for."""
+    cli.wait_status(cid, "stopped")
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        saved = json.loads((cli.root / cid / "state.json").read_text())
+        if saved.get("status") == "stopped" or time.monotonic() > deadline:
+            return saved.get("husk_exit_status")
+        time.sleep(0.05)
 
 
 def test_two_containers_share_the_pods_vm_and_network(pod, husk_cli):
