@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +186,10 @@ struct fwd {
 	struct husk_ctl_conn *c;
 	int fd;
 	uv_poll_t poll;
+	struct fwd *next;
 };
+
+static struct fwd *fwds; /* open forwarding connections */
 
 static void fwd_closed(uv_handle_t *h)
 {
@@ -194,9 +198,40 @@ static void fwd_closed(uv_handle_t *h)
 	free(f);
 }
 
+/* One answer from the sandbox's proxy to the client; false at the end. */
+static bool fwd_relay(struct fwd *f)
+{
+	struct husk_err err;
+	struct json_object *m;
+	int fds[4], nfds = 4;
+	if (husk_ctl_recv(f->fd, &m, fds, &nfds, &err) < 0 || !m)
+		return false;
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	husk_ctl_reply(f->c, m);
+	return true;
+}
+
+/* Before the member proxy ends: what the sandbox's proxy has already
+ * answered (a start's reply comes before the exit of a process that ends
+ * at once, on another connection) reaches its client. */
+static void fwd_drain(void)
+{
+	for (struct fwd *f = fwds; f; f = f->next) {
+		struct pollfd pf = {f->fd, POLLIN, 0};
+		while (poll(&pf, 1, 0) == 1 && (pf.revents & POLLIN) && fwd_relay(f))
+			;
+	}
+}
+
 static void fwd_end(struct fwd *f)
 {
 	struct husk_ctl_conn *c = f->c;
+	for (struct fwd **pp = &fwds; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
 	c->data = NULL;
 	uv_poll_stop(&f->poll);
 	uv_close((uv_handle_t *)&f->poll, fwd_closed);
@@ -207,16 +242,8 @@ static void fwd_end(struct fwd *f)
 static void on_upstream(uv_poll_t *h, int status, int events)
 {
 	struct fwd *f = h->data;
-	struct husk_err err;
-	struct json_object *m;
-	int fds[4], nfds = 4;
-	if (husk_ctl_recv(f->fd, &m, fds, &nfds, &err) < 0 || !m) {
+	if (!fwd_relay(f))
 		fwd_end(f);
-		return;
-	}
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
-	husk_ctl_reply(f->c, m);
 }
 
 static void fwd_request(struct husk_ctl_conn *c, struct json_object *req, int *fds, int nfds,
@@ -235,7 +262,8 @@ static void fwd_request(struct husk_ctl_conn *c, struct json_object *req, int *f
 			husk_ctl_reply(c, husk_ctl_error("the pod's sandbox is gone", 0));
 			return;
 		}
-		*f = (struct fwd){.c = c, .fd = fd};
+		*f = (struct fwd){.c = c, .fd = fd, .next = fwds};
+		fwds = f;
 		uv_poll_init(P->loop, &f->poll, fd);
 		f->poll.data = f;
 		uv_poll_start(&f->poll, UV_READABLE | UV_DISCONNECT, on_upstream);
@@ -262,6 +290,7 @@ static const struct husk_ctl_server_ops fwd_ops = {.request = fwd_request, .gone
 void husk_member_finish(struct proxy *P, int code)
 {
 	struct proxy_opts *o = P->o;
+	fwd_drain();
 	if (P->link->grafted)
 		husk_share_ungraft(o->sandbox_dir, o->id);
 	husk_share_unmount(&o->share);

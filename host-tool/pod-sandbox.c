@@ -58,6 +58,13 @@ static void member_freed(uv_handle_t *h)
 	free(m);
 }
 
+static void relay_gone(struct husk_procs *set)
+{
+	struct pod_member *m = set->data;
+	uv_close((uv_handle_t *)&m->stall, member_freed);
+}
+
+/* Out of the pod; freed once its process's relay has closed its handles. */
 static void member_free(struct pod_member *m)
 {
 	struct proxy *P = m->P;
@@ -66,8 +73,7 @@ static void member_free(struct pod_member *m)
 			*pp = m->next;
 			break;
 		}
-	husk_procs_close_init(&m->procs);
-	uv_close((uv_handle_t *)&m->stall, member_freed);
+	husk_procs_let_go_init(&m->procs, relay_gone);
 }
 
 static void report_exit(struct pod_member *m)
@@ -77,14 +83,29 @@ static void report_exit(struct pod_member *m)
 	link_send(m, o);
 }
 
-/* Every process of a member that is gone is done: nothing refers to it. */
+/* Nothing of a member that is gone refers to it any more: its process is
+ * done (or never ran) and every exec's slot is freed. */
+static bool unused(const struct pod_member *m)
+{
+	const struct husk_proc *init = &m->procs.init;
+	return (!init->started || init->done) && !m->procs.execs;
+}
+
+static void free_tick(uv_timer_t *t)
+{
+	struct pod_member *m = t->data;
+	if (!unused(m))
+		return;
+	uv_timer_stop(t);
+	member_free(m);
+}
+
+/* A member that is gone is freed from the loop, never from inside one of
+ * its own callbacks, once unused: checked at once and then every tick. */
 static void maybe_free(struct pod_member *m)
 {
-	struct husk_proc *init = &m->procs.init;
-	if (!m->gone || (init->started && !husk_procs_all_done(&m->procs)) ||
-	    (!init->started && m->procs.execs))
-		return;
-	member_free(m);
+	if (m->gone)
+		uv_timer_start(&m->stall, free_tick, 0, HUSK_STALL_TICK_MS);
 }
 
 /* ---- what the member's processes report ---- */
@@ -140,8 +161,8 @@ static void stall_tick(uv_timer_t *t)
 static void m_exited(struct husk_proc *x, void *data)
 {
 	struct pod_member *m = data;
-	if (!x->is_init)
-		return;
+	if (!x->is_init || m->gone)
+		return; /* a member that is gone is watched by free_tick */
 	m->exited_ms = uv_now(m->P->loop);
 	uv_timer_start(&m->stall, stall_tick, HUSK_STALL_TICK_MS, HUSK_STALL_TICK_MS);
 }
@@ -152,7 +173,6 @@ static void m_done(struct husk_proc *x, void *data)
 	husk_proc_reply_done(x);
 	if (x->is_init) {
 		uv_timer_stop(&m->stall);
-		husk_procs_close_init(&m->procs); /* its callers wait for EOF */
 		if (!m->released)
 			report_exit(m);
 	}

@@ -36,6 +36,8 @@ static void close_fds(struct husk_proc *x)
 		if (x->own_fds && x->fds[i] >= 0 && !dup_of_earlier)
 			close(x->fds[i]);
 	}
+	if (x->own_fds)
+		x->fds[0] = x->fds[1] = x->fds[2] = -1; /* closed once, never again */
 	x->own_fds = false;
 }
 
@@ -182,10 +184,27 @@ void husk_procs_share_session(struct husk_procs *set, struct husk_procs *first)
 	*set->next_base += BASE_STEP;
 }
 
-void husk_procs_close_init(struct husk_procs *set)
+static void init_unlinked(struct husk_relay *r)
 {
-	set->init.own_fds = true;
-	close_fds(&set->init);
+	struct husk_proc *x = r->data;
+	struct husk_procs *set = x->set;
+	x->own_fds = true;
+	close_fds(x);
+	set->let_go(set);
+}
+
+void husk_procs_let_go_init(struct husk_procs *set, void (*gone)(struct husk_procs *set))
+{
+	struct husk_proc *x = &set->init;
+	set->let_go = gone;
+	if (x->relay.set && !x->relay.unlinked) {
+		x->relay.data = x;
+		husk_relay_unlink(&x->relay, init_unlinked);
+		return;
+	}
+	x->own_fds = true;
+	close_fds(x);
+	gone(set);
 }
 
 static struct husk_proc *by_base(struct husk_procs *set, uint32_t base)

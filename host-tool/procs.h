@@ -51,6 +51,7 @@ struct husk_procs {
 	uint32_t *next_base; /* own_next_base, or the set whose session it shares */
 	const struct husk_procs_ops *ops;
 	void *data;
+	void (*let_go)(struct husk_procs *set); /* husk_procs_let_go_init's */
 };
 
 /* init's stdio is fds; tty_fd (or -1) is where its window size is read. */
@@ -61,8 +62,9 @@ void husk_procs_init(struct husk_procs *set, struct husk_session *s, const char 
 void husk_procs_share_session(struct husk_procs *set, struct husk_procs *first);
 /* Whether the process with this stream base is one of set's. */
 bool husk_procs_owns(const struct husk_procs *set, uint32_t base);
-/* Close init's stdio (a pod container's, once it is done). */
-void husk_procs_close_init(struct husk_procs *set);
+/* A pod container's set goes: init's relay closed (its handles), its
+ * stdio closed, then gone(set), when set may be freed. */
+void husk_procs_let_go_init(struct husk_procs *set, void (*gone)(struct husk_procs *set));
 /* A slot for an exec'd process on these (now owned) stdio descriptors. */
 struct husk_proc *husk_procs_new_exec(struct husk_procs *set, const int fds[3],
 				      struct husk_err *err);

@@ -290,3 +290,13 @@ def test_a_pods_container_whose_program_is_missing(pod, husk_cli):
     r = husk_cli("delete", "miss2")
     assert r.returncode == 0, r.stderr
     assert husk_cli.state(pod.sid)["status"] == "running"
+
+
+def test_start_of_a_container_that_ends_at_once(pod, husk_cli):
+    """start's answer reaches its caller though the process has already
+    ended and its proxy with it (containerd's CRI starts such containers:
+    "the container's proxy went away" was the race)."""
+    for n in range(6):
+        c = pod.add(["sh", "-c", f"exit {n}"], f"quick{n}")
+        assert c.proc.returncode == 0, c.stderr
+        assert wait_exit(husk_cli, f"quick{n}") == n
