@@ -593,7 +593,8 @@ bool husk_snapshot_use(struct husk_vm_opts *vo, enum husk_template mode, unsigne
 	}
 	if (access(dir, F_OK) < 0) {
 		if (husk_snapshot_make(vo, timeout_s, NULL, &err) < 0) {
-			log_warn("no snapshot: %s; booting", err.msg);
+			/* a guest that cannot boot says why when it boots */
+			log_info("no snapshot: %s; booting", err.msg);
 			return false;
 		}
 	} else if (!snapshot_good(dir, key, mode, &why)) {
