@@ -381,6 +381,15 @@ static int take_sandbox(struct agent_container *c, const char *sandbox, struct h
 	return 0;
 }
 
+int agent_container_join(struct agent_container *c, struct husk_err *err)
+{
+	struct agent_container *sb = agent_container_find(c->sandbox);
+	if (!sb || sb->stopped || sb->init_pid <= 0)
+		return husk_err_set(err, ESRCH, "sandbox %s is not running", c->sandbox);
+	c->join_pid = sb->init_pid;
+	return 0;
+}
+
 struct agent_container *agent_container_create(const char *id, const struct husk_rootfs *rootfs,
 					       const char *hostname, struct json_object *spec,
 					       const char *sandbox, struct husk_err *err)

@@ -30,6 +30,9 @@ int agent_container_update(struct agent_container *c, struct json_object *resour
 int agent_container_pids(const struct agent_container *c, int32_t **out, size_t *n,
 			 struct husk_err *err);
 
+/* A pod's container about to start its first process: the namespaces it
+ * joins are those of its sandbox's first process, which must still run. */
+int agent_container_join(struct agent_container *c, struct husk_err *err);
 /* SIGKILL to every process of the container (and no other's). */
 void agent_container_kill(struct agent_container *c);
 /* container.delete: its processes killed, its mounts and cgroup removed, it

@@ -532,14 +532,8 @@ int agent_process_start(uint32_t request_id, struct agent_container *c,
 		return husk_err_set(err, ENOMEM, "out of memory");
 	if (make_fds(&f, userns, err) < 0)
 		return -1;
-	if (c->init_pid == 0 && c->sandbox) {
-		/* a pod's container joins its sandbox's namespaces: those of
-		 * the sandbox's first process, which must still run */
-		struct agent_container *sb = agent_container_find(c->sandbox);
-		if (!sb || sb->stopped || sb->init_pid <= 0)
-			return husk_err_set(err, ESRCH, "sandbox %s is not running", c->sandbox);
-		c->join_pid = sb->init_pid;
-	}
+	if (c->init_pid == 0 && c->sandbox && agent_container_join(c, err) < 0)
+		return -1;
 	if (fork_child(p, c, spec, &f, err) < 0)
 		return -1;
 	if (spec->terminal) {

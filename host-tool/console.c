@@ -110,3 +110,33 @@ void husk_session_console_start(struct husk_session *s)
 {
 	uv_read_start((uv_stream_t *)&s->console, console_alloc, console_read);
 }
+
+/* The last line QEMU wrote to <state_dir>/qemu.log, its program name off. */
+void husk_vm_qemu_said(const char *state_dir, char *out, size_t size)
+{
+	char path[PATH_MAX], buf[4096];
+	out[0] = '\0';
+	if (!state_dir)
+		return;
+	snprintf(path, sizeof path, "%s/qemu.log", state_dir);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+	ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	char *line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	const char *colon = strstr(line, ": ");
+	if (!strncmp(line, "qemu-system-", 12) && colon)
+		line = (char *)colon + 2;
+	snprintf(out, size, "%s", line);
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < ' ')
+			*c = ' ';
+}

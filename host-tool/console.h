@@ -8,4 +8,8 @@
 /* Read the console socket into console.log and the tail. */
 void husk_session_console_start(struct husk_session *s);
 
+/* What QEMU last said in <state_dir>/qemu.log (one line, its program
+ * name off, or ""): beside the console's tail, what a failure shows. */
+void husk_vm_qemu_said(const char *state_dir, char *out, size_t size);
+
 #endif

@@ -108,8 +108,11 @@ static void start_vm(struct proxy *P, bool restore)
 	if (husk_session_start(&P->s, P->loop, &o->vo, P->console_path, o->boot_timeout_s * 1000,
 			       &husk_proxy_session_ops, P, &err) < 0)
 		husk_proxy_fail(P, &err, false);
-	if (restore)
+	if (restore) {
 		close(o->vo.incoming_fd);
+		if (husk_snapshot_unique(&P->s, &err) < 0)
+			husk_proxy_fail(P, &err, false);
+	}
 	P->st.vm_pid = P->s.vm.pid;
 	P->st.vm_start_time = husk_proc_start_time(P->s.vm.pid);
 	if (husk_qmp_init(&P->qmp, P->loop, P->s.vm.qmp_fd, &err) < 0)

@@ -1,6 +1,4 @@
 #include <errno.h>
-#include <sys/random.h>
-#include <time.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <limits.h>
@@ -374,34 +372,6 @@ void husk_session_feed(struct husk_session *s, const void *buf, size_t len)
  * refusing a VM: "cannot set up guest memory", a bad kernel), without its
  * program-name prefix; read from the file's last 4 KiB, at most size-1
  * bytes of it. */
-static void qemu_said(struct husk_session *s, char *out, size_t size)
-{
-	char path[PATH_MAX], buf[4096];
-	out[0] = '\0';
-	if (!s->state_dir)
-		return;
-	snprintf(path, sizeof path, "%s/qemu.log", s->state_dir);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	off_t end = lseek(fd, 0, SEEK_END);
-	off_t from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
-	ssize_t n = pread(fd, buf, sizeof buf - 1, from);
-	if (n <= 0)
-		return;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	char *line = strrchr(buf, '\n');
-	line = line ? line + 1 : buf;
-	const char *colon = strstr(line, ": ");
-	if (!strncmp(line, "qemu-system-", 12) && colon)
-		line = (char *)colon + 2;
-	snprintf(out, size, "%s", line);
-	for (char *c = out; *c; c++)
-		if ((unsigned char)*c < ' ')
-			*c = ' ';
-}
 
 /* If QEMU has exited, reap it and report the loss; true if it had. */
 static bool vm_reaped(struct husk_session *s)
@@ -417,7 +387,7 @@ static bool vm_reaped(struct husk_session *s)
 		snprintf(how, sizeof how, "killed by signal %d", WTERMSIG(status));
 	else
 		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
-	qemu_said(s, said, sizeof said);
+	husk_vm_qemu_said(s->state_dir, said, sizeof said);
 	lost(s, ECHILD, "the VM stopped (QEMU %s)%s%s", how, said[0] ? ": " : "", said);
 	return true;
 }
@@ -565,28 +535,6 @@ void husk_session_end(struct husk_session *s, void (*ended)(void *data), void *d
 		ended(data);
 }
 
-static void restored(struct husk_session *s, const struct husk_reply *r, void *data)
-{
-	/* after its HELLO; an error came instead of it (a violation) */
-}
-
-/* A VM restored from a snapshot greets once it is made unique: the host's
- * entropy and clock go first (docs/protocol.md, vm.restore). */
-static int send_restore(struct husk_session *s, struct husk_err *err)
-{
-	struct husk_request r = {.op = HUSK_OP_VM_RESTORE};
-	struct timespec now;
-	r.u.restore.nentropy = 64;
-	if (getrandom(r.u.restore.entropy, r.u.restore.nentropy, 0) !=
-	    (ssize_t)r.u.restore.nentropy)
-		return husk_err_sys(err, errno, "getrandom");
-	clock_gettime(CLOCK_REALTIME, &now);
-	r.u.restore.time_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-	int rc = husk_session_request(s, &r, restored, NULL, err);
-	explicit_bzero(&r, sizeof r);
-	return rc;
-}
-
 int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct husk_vm_opts *o,
 		       const char *console_log, unsigned greet_timeout_ms,
 		       const struct husk_session_ops *ops, void *data, struct husk_err *err)
@@ -619,8 +567,6 @@ int husk_session_start(struct husk_session *s, uv_loop_t *loop, const struct hus
 	if (uv_pipe_open(&s->console, s->vm.console_fd) < 0)
 		return husk_err_set(err, EIO, "cannot watch the VM's console");
 	husk_session_console_start(s);
-	if (o->incoming && send_restore(s, err) < 0)
-		return -1;
 	s->greet_timeout_ms = greet_timeout_ms;
 	uv_timer_start(&s->greet_timer, greet_timeout, greet_timeout_ms, 0);
 	return 0;

@@ -36,6 +36,10 @@ const char *husk_template_name(enum husk_template t);
  * logged). The caller closes vo->incoming_fd once QEMU has it. */
 bool husk_snapshot_use(struct husk_vm_opts *vo, enum husk_template mode, unsigned timeout_s);
 struct husk_qmp;
+struct husk_session;
+/* A restored VM made unique before anything runs in it: the host's
+ * entropy and clock go first (vm.restore); the agent greets after. */
+int husk_snapshot_unique(struct husk_session *s, struct husk_err *err);
 /* Shared mode: QEMU waits (-incoming defer) for the capability that keeps
  * the RAM out of the stream, then the stream; both asked on its monitor. */
 int husk_snapshot_incoming(struct husk_qmp *q, const struct husk_vm_opts *vo, struct husk_err *err);
